@@ -1,0 +1,1 @@
+"""FPGA board platforms and the open toolchain (no modules yet)."""

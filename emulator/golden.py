@@ -1,0 +1,329 @@
+"""The bit-exact golden model of one crossbar: the executable specification of molxbar.
+
+Arithmetic contract (every backend must give these integers):
+
+* Each cell holds a level code ``0 <= g < levels``. A direct write sets it (plus the write
+  error when write noise is on); ``n`` pulses move it by ``n``, saturating at ``0`` and
+  ``levels - 1``; a rank-1 update adds ``round(a_i * b_j / 2**s)`` (half away from zero),
+  saturating.
+* A VMM of the signed input codes ``x`` gives, per column ``j``,
+  ``acc_j = sum_i contrib(x_i, g_ij)`` exactly, where ``contrib(x, v) = x*v`` for
+  ``x >= 0`` and, for ``x < 0``, ``(x*v) >> rect_shift`` (arithmetic shift) or ``0`` with
+  ideal rectification.
+* With read noise on, ``acc_fine_j = acc_j * 2**F + sum_i contrib(x_i, n_ij)`` where
+  ``n_ij`` is the cell's noise (:mod:`~molxbar.emulator.noise`) and ``F = NOISE_FRAC_BITS``;
+  with it off, ``acc_fine_j = acc_j`` and ``F = 0``.
+* The ADC outputs ``saturate(round(acc_fine_j / 2**(adc_shift + F)), adc_bits)``: rounding
+  half away from zero, saturation to ``adc_bits`` signed (none when ``adc_bits`` is None).
+
+Bad arguments raise :class:`ValueError` naming the value and its limit, before anything
+changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .checks import check_codes, check_index, check_range
+from .config import NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from .fixedpoint import round_shift, saturate
+from .noise import axis_words, cell_deviates
+
+__all__ = ["Crossbar"]
+
+_FLOAT_EXACT_BITS = 53
+# Cells per chunk of a batched noisy or leaky VMM: large enough to amortise NumPy's per-call
+# overhead, small enough for the temporaries to stay in cache.
+_CHUNK_CELLS = 1 << 17
+# Operations whose row and column words are hashed in one go.
+_HASH_BLOCK = 4096
+
+
+def _exact_matmul(x: np.ndarray, w: np.ndarray, bound_bits: int) -> np.ndarray:
+    """``x @ w`` for int64 operands whose exact result fits ``bound_bits`` signed bits.
+
+    Float64 BLAS is exact while every partial sum stays below 2**53.
+    """
+    if bound_bits <= _FLOAT_EXACT_BITS:
+        return (x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    return x @ w
+
+
+class Crossbar:
+    """State and operations of one ``rows x cols`` crossbar.
+
+    Parameters
+    ----------
+    config
+        Shape, widths and the register values after reset. All levels start at 0.
+    """
+
+    def __init__(self, config: CrossbarConfig | None = None) -> None:
+        self.config = config if config is not None else CrossbarConfig()
+        if not isinstance(self.config, CrossbarConfig):
+            raise TypeError(f"config must be a CrossbarConfig, not {self.config!r}")
+        self._levels = np.zeros((self.config.rows, self.config.cols), dtype=np.int64)
+        self.reset_registers()
+
+    # Registers ----------------------------------------------------------------------------
+
+    def reset_registers(self) -> None:
+        """Put every register back to its configured value (levels are kept)."""
+        c = self.config
+        self.adc_bits: int | None = c.adc_bits
+        self.adc_shift: int = c.adc_shift
+        self.rect_shift: int | None = c.rect_shift
+        self.update_shift: int = c.update_shift
+        self.read_noise: bool = c.read_noise
+        self.write_noise: bool = c.write_noise
+        self.read_sigma_table: tuple[int, ...] = c.read_sigma_table
+        self.write_sigma_table: tuple[int, ...] = c.write_sigma_table
+        self.seed(c.seed)
+
+    def seed(self, value: int) -> None:
+        """Set the 32-bit noise seed and restart the operation counter at 0."""
+        self.noise_seed = check_range("seed", value, 0, (1 << 32) - 1)
+        self.noise_counter = 0
+
+    def set_adc(self, bits: int | None, shift: int) -> None:
+        """ADC output width (``None``: full precision) and pre-ADC right shift."""
+        if bits is not None:
+            bits = check_range("adc_bits", bits, 2, 63)
+        shift = check_range("adc_shift", shift, 0, self.config.max_shift)
+        self.adc_bits, self.adc_shift = bits, shift
+
+    def set_rectification(self, shift: int | None) -> None:
+        """Reverse-leakage shift of negative inputs; ``None`` for ideal cells."""
+        if shift is not None:
+            shift = check_range("rect_shift", shift, 0, self.config.max_shift)
+        self.rect_shift = shift
+
+    def set_update_shift(self, shift: int) -> None:
+        """Shift ``s`` of rank-1 updates, ``round(a_i*b_j / 2**s)``."""
+        self.update_shift = check_range("update_shift", shift, 0, self.config.max_shift)
+
+    def set_noise(
+        self,
+        *,
+        read: bool | None = None,
+        write: bool | None = None,
+        read_table: Sequence[int] | None = None,
+        write_table: Sequence[int] | None = None,
+    ) -> None:
+        """Switch read noise and write error on or off and set their amplitude tables.
+
+        A table has ``SIGMA_SEGMENTS`` unsigned ``SIGMA_SCALE_BITS``-bit entries; entry ``m``
+        scales the noise of levels ``g`` with ``g >> segment_shift == m``.
+        """
+        tables = {}
+        for name, table in (("read_table", read_table), ("write_table", write_table)):
+            if table is not None:
+                codes = check_codes(name, table, 0, (1 << SIGMA_SCALE_BITS) - 1, (SIGMA_SEGMENTS,))
+                tables[name] = tuple(int(v) for v in codes)
+        for name, flag in (("read", read), ("write", write)):
+            if flag is not None and not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool, not {flag!r}")
+        if read is not None:
+            self.read_noise = bool(read)
+        if write is not None:
+            self.write_noise = bool(write)
+        self.read_sigma_table = tables.get("read_table", self.read_sigma_table)
+        self.write_sigma_table = tables.get("write_table", self.write_sigma_table)
+
+    # Noise ----------------------------------------------------------------------------------
+
+    def _take_counters(self, count: int) -> np.ndarray:
+        counters = (self.noise_counter + np.arange(count, dtype=np.uint64)) & np.uint64(0xFFFFFFFF)
+        self.noise_counter = (self.noise_counter + count) & 0xFFFFFFFF
+        return counters
+
+    def _write_errors(self, row: int, cols: np.ndarray, requested: np.ndarray) -> np.ndarray:
+        """Whole-level write errors of one write operation to ``(row, cols)``."""
+        (counter,) = self._take_counters(1)
+        row_words, col_words = axis_words(self.noise_seed, counter, row + 1, self.config.cols)
+        z = cell_deviates(row_words[row:], col_words[cols])[0].astype(np.int64)
+        scale = np.asarray(self.write_sigma_table, dtype=np.int64)[
+            requested >> self.config.segment_shift
+        ]
+        return round_shift(z * scale, NOISE_FRAC_BITS)
+
+    # Programming -----------------------------------------------------------------------------
+
+    @property
+    def levels(self) -> np.ndarray:
+        """A read-only view of all stored level codes, shape ``(rows, cols)``."""
+        view = self._levels.view()
+        view.flags.writeable = False
+        return view
+
+    def _store(self, row: int, cols: np.ndarray, requested: np.ndarray) -> None:
+        if self.write_noise:
+            requested = np.clip(
+                requested + self._write_errors(row, cols, requested), 0, self.config.g_max
+            )
+        self._levels[row, cols] = requested
+
+    def write_cell(self, row: int, col: int, level: int) -> None:
+        """Direct write of one cell."""
+        c = self.config
+        row = check_index("row", row, c.rows)
+        col = check_index("col", col, c.cols)
+        level = check_range("level", level, 0, c.g_max)
+        self._store(row, np.array([col]), np.array([level], dtype=np.int64))
+
+    def write_row(self, row: int, levels) -> None:
+        """Direct write of a whole row in one operation."""
+        c = self.config
+        row = check_index("row", row, c.rows)
+        codes = check_codes("levels", levels, 0, c.g_max, (c.cols,))
+        self._store(row, np.arange(c.cols), codes)
+
+    def write_levels(self, levels) -> None:
+        """Direct write of every cell, row by row (one write-row operation per row)."""
+        c = self.config
+        codes = check_codes("levels", levels, 0, c.g_max, (c.rows, c.cols))
+        for row in range(c.rows):
+            self._store(row, np.arange(c.cols), codes[row])
+
+    def pulse_cell(self, row: int, col: int, count: int) -> None:
+        """``count`` potentiation pulses (``count > 0``) or ``-count`` depression pulses."""
+        c = self.config
+        row = check_index("row", row, c.rows)
+        col = check_index("col", col, c.cols)
+        count = check_range("count", count, c.pulse_min, c.pulse_max)
+        self._levels[row, col] = min(max(self._levels[row, col] + count, 0), c.g_max)
+
+    def pulse(self, counts) -> None:
+        """A pulse count for every cell at once, shape ``(rows, cols)``."""
+        c = self.config
+        counts = check_codes("counts", counts, c.pulse_min, c.pulse_max, (c.rows, c.cols))
+        np.clip(self._levels + counts, 0, c.g_max, out=self._levels)
+
+    def update_rank1(self, a, b, shift: int | None = None) -> None:
+        """Rank-1 pulse update: ``g_ij += round(a_i * b_j / 2**shift)``, saturating.
+
+        ``a`` (rows) and ``b`` (cols) are signed input codes; ``shift`` defaults to the
+        update-shift register.
+        """
+        c = self.config
+        a = check_codes("a", a, c.x_min, c.x_max, (c.rows,))
+        b = check_codes("b", b, c.x_min, c.x_max, (c.cols,))
+        if shift is None:
+            shift = self.update_shift
+        shift = check_range("shift", shift, 0, c.max_shift)
+        delta = round_shift(a[:, None] * b[None, :], shift)
+        np.clip(self._levels + delta, 0, c.g_max, out=self._levels)
+
+    def read_cell(self, row: int, col: int) -> int:
+        """The level code of one cell."""
+        row = check_index("row", row, self.config.rows)
+        col = check_index("col", col, self.config.cols)
+        return int(self._levels[row, col])
+
+    def read_row(self, row: int) -> np.ndarray:
+        """The level codes of one row."""
+        row = check_index("row", row, self.config.rows)
+        return self._levels[row].copy()
+
+    # Vector-matrix multiplication ---------------------------------------------------------
+
+    def vmm(self, x) -> np.ndarray:
+        """One VMM: input codes ``x`` (rows,) to the ``(cols,)`` ADC outputs."""
+        x = check_codes("x", x, self.config.x_min, self.config.x_max, (self.config.rows,))
+        return self._vmm(x[None])[0]
+
+    def vmm_batch(self, inputs) -> np.ndarray:
+        """A batch of VMMs: ``(batch, rows)`` input codes to ``(batch, cols)`` outputs.
+
+        Identical to calling :meth:`vmm` on each row in turn (noise counters included).
+        """
+        c = self.config
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 2 or inputs.shape[1] != c.rows:
+            raise ValueError(f"inputs has shape {inputs.shape}, expected (batch, {c.rows})")
+        x = check_codes("inputs", inputs, c.x_min, c.x_max, None)
+        return self._vmm(x)
+
+    def accumulate(self, inputs) -> np.ndarray:
+        """The exact noise-free column sums ``acc`` (before noise and ADC), ``(batch, cols)``.
+
+        Reads no noise and changes nothing.
+        """
+        c = self.config
+        x = check_codes("inputs", np.atleast_2d(inputs), c.x_min, c.x_max, None)
+        if x.shape[1] != c.rows:
+            raise ValueError(f"inputs has shape {x.shape}, expected (batch, {c.rows})")
+        return self._accumulate(x, self._levels, c.acc_bits)
+
+    def _accumulate(self, x: np.ndarray, weights: np.ndarray, bound_bits: int) -> np.ndarray:
+        """``sum_i contrib(x_bi, w_ij)`` for a weight matrix shared by the batch."""
+        acc = _exact_matmul(np.maximum(x, 0), weights, bound_bits)
+        if self.rect_shift is not None:
+            acc += self._leakage(x, weights[None], self.rect_shift)
+        return acc
+
+    def _leakage(self, x: np.ndarray, weights: np.ndarray, shift: int) -> np.ndarray:
+        """``sum_{i: x_bi < 0} (x_bi * w_bij) >> shift``.
+
+        ``weights`` is ``(1, rows, cols)`` (shared) or ``(batch, rows, cols)``.
+        """
+        out = np.zeros((x.shape[0], weights.shape[2]), dtype=np.int64)
+        negative_rows = np.flatnonzero((x < 0).any(axis=0))
+        if negative_rows.size == 0:
+            return out
+        xn = np.minimum(x[:, negative_rows], 0)
+        wn = weights[:, negative_rows]
+        step = max(1, _CHUNK_CELLS // max(1, wn.shape[1] * wn.shape[2]))
+        for start in range(0, x.shape[0], step):
+            stop = start + step
+            w = wn if wn.shape[0] == 1 else wn[start:stop]
+            out[start:stop] = ((xn[start:stop, :, None] * w) >> shift).sum(axis=1)
+        return out
+
+    def _vmm(self, x: np.ndarray) -> np.ndarray:
+        c = self.config
+        acc = self._accumulate(x, self._levels, c.acc_bits)
+        shift = self.adc_shift
+        if self.read_noise:
+            acc = (acc << NOISE_FRAC_BITS) + self._read_noise(x)
+            shift += NOISE_FRAC_BITS
+        return saturate(round_shift(acc, shift), self.adc_bits)
+
+    def _read_noise(self, x: np.ndarray) -> np.ndarray:
+        """``sum_i contrib(x_bi, n_bij)`` for a batch, drawing one counter per vector."""
+        c = self.config
+        counters = self._take_counters(x.shape[0])
+        scale = np.asarray(self.read_sigma_table, dtype=np.int64)[self._levels >> c.segment_shift]
+        noise_bits = (c.rows * (1 << (c.x_bits - 1)) * c.noise_max).bit_length() + 1
+        exact_float = noise_bits <= _FLOAT_EXACT_BITS
+        scale_f = scale.astype(np.float64)
+        positive = np.maximum(x, 0)
+        leaky = self.rect_shift is not None and (x < 0).any()
+        out = np.empty((x.shape[0], c.cols), dtype=np.int64)
+        step = max(1, _CHUNK_CELLS // (c.rows * c.cols))
+        for block in range(0, x.shape[0], _HASH_BLOCK):
+            # The words of many operations are hashed together; the cells in small chunks.
+            row_words, col_words = axis_words(
+                self.noise_seed, counters[block : block + _HASH_BLOCK], c.rows, c.cols
+            )
+            for offset in range(0, row_words.shape[0], step):
+                start = block + offset
+                stop = min(start + step, x.shape[0])
+                z = cell_deviates(
+                    row_words[offset : offset + step], col_words[offset : offset + step]
+                )
+                xp = positive[start:stop]
+                if exact_float:
+                    # sum_i x_i * z_ij * s_ij, all exact in float64.
+                    noise = z.astype(np.float64)
+                    noise *= scale_f
+                    part = np.matmul(xp[:, None, :].astype(np.float64), noise)[:, 0, :]
+                    out[start:stop] = part.astype(np.int64)
+                else:
+                    out[start:stop] = np.einsum("bi,bij->bj", xp, z.astype(np.int64) * scale)
+                if leaky:
+                    n = z.astype(np.int64) * scale
+                    out[start:stop] += self._leakage(x[start:stop], n, self.rect_shift)
+        return out

@@ -1,0 +1,1 @@
+"""Command protocol and host programs (no modules yet)."""

@@ -1,0 +1,74 @@
+"""``molxbar bench``: throughput of the golden model and accuracy of the crossbar DFT.
+
+Figures are medians over repeated runs; these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .emulator import Crossbar, preset
+from .emulator.workloads import run_dft
+
+__all__ = ["run_benchmarks", "vmm_throughput"]
+
+
+def vmm_throughput(name: str, batch: int, repeats: int, seed: int = 0) -> dict[str, float]:
+    """Median batched 64x64 VMMs per second of the golden model for preset ``name``."""
+    config = preset(name)
+    rng = np.random.default_rng(seed)
+    crossbar = Crossbar(config)
+    crossbar.write_levels(rng.integers(0, config.levels, size=(config.rows, config.cols)))
+    inputs = rng.integers(config.x_min, config.x_max + 1, size=(batch, config.rows))
+    crossbar.vmm_batch(inputs[: min(batch, 64)])  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        crossbar.vmm_batch(inputs)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {
+        "preset": name,
+        "read_noise": config.read_noise,
+        "batch": batch,
+        "repeats": repeats,
+        "median_s": median,
+        "vmm_per_s": batch / median,
+        "best_vmm_per_s": batch / min(times),
+    }
+
+
+def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dict:
+    """Run every benchmark, print a table to ``out`` and return the figures."""
+    batch = 4096 if quick else 65536
+    repeats = min(repeats, 3) if quick else repeats
+    report: dict[str, object] = {"vmm": [], "dft": []}
+    print(
+        f"golden model, batched {preset('ideal14').rows}x{preset('ideal14').cols} VMMs "
+        f"(median of {repeats}):",
+        file=out,
+    )
+    for name in ("ideal14", "ru_azo_2024"):
+        figures = vmm_throughput(name, batch, repeats)
+        report["vmm"].append(figures)
+        noise = "read noise on" if figures["read_noise"] else "no noise"
+        print(
+            f"  {name:12s} {noise:14s} {figures['vmm_per_s']:12,.0f} VMM/s "
+            f"(best {figures['best_vmm_per_s']:,.0f}, batch {batch})",
+            file=out,
+        )
+    print("64-point DFT of 64 Gaussian signals on the golden model (paper: > 73 dB):", file=out)
+    for name in ("ideal14", "ru_azo_2024"):
+        for scheme in ("offset", "differential"):
+            summary = run_dft(preset(name), scheme=scheme, batch=64).summary()
+            report["dft"].append({"preset": name, "scheme": scheme, **summary})
+            print(
+                f"  {name:12s} {scheme:12s} SNR {summary['snr_db']:6.2f} dB  "
+                f"ENOB {summary['enob']:5.2f}  predicted {summary['predicted_snr_db']:6.2f} dB",
+                file=out,
+            )
+    return report

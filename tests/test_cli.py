@@ -1,0 +1,142 @@
+"""The molxbar command line: vmm and dft, their outputs and their errors."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from molxbar.cli import main
+from molxbar.emulator import Crossbar, preset
+
+
+@pytest.fixture
+def arrays(tmp_path):
+    rng = np.random.default_rng(11)
+    levels = rng.integers(0, 2**14, size=(16, 12))
+    inputs = rng.integers(-(2**15), 2**15, size=(5, 16))
+    paths = {"levels": tmp_path / "L.npy", "inputs": tmp_path / "X.npy", "out": tmp_path / "Y.npy"}
+    np.save(paths["levels"], levels)
+    np.save(paths["inputs"], inputs)
+    return levels, inputs, paths
+
+
+def run_vmm(paths, *extra):
+    return main(
+        [
+            "vmm",
+            "--levels",
+            str(paths["levels"]),
+            "--inputs",
+            str(paths["inputs"]),
+            "--out",
+            str(paths["out"]),
+            *extra,
+        ]
+    )
+
+
+def test_vmm_ideal_rectification(arrays):
+    levels, inputs, paths = arrays
+    assert run_vmm(paths) == 0
+    y = np.load(paths["out"])
+    assert y.dtype == np.int64 and y.shape == (5, 12)
+    np.testing.assert_array_equal(y, np.maximum(inputs, 0) @ levels)
+
+
+def test_vmm_signed_inputs_give_the_exact_signed_product(arrays):
+    levels, inputs, paths = arrays
+    inputs = np.clip(inputs, -(2**15) + 1, None)
+    np.save(paths["inputs"], inputs)
+    assert run_vmm(paths, "--signed-inputs") == 0
+    np.testing.assert_array_equal(np.load(paths["out"]), inputs @ levels)
+
+
+def test_vmm_leakage_adc_and_single_vector(arrays):
+    levels, inputs, paths = arrays
+    np.save(paths["inputs"], inputs[0])
+    assert run_vmm(paths, "--rect-shift", "3", "--adc-bits", "12", "--adc-shift", "10") == 0
+    crossbar = Crossbar(preset("ideal14", rows=16, cols=12, lanes=4))
+    crossbar.write_levels(levels)
+    crossbar.set_rectification(3)
+    crossbar.set_adc(12, 10)
+    y = np.load(paths["out"])
+    assert y.shape == (1, 12)
+    np.testing.assert_array_equal(y[0], crossbar.vmm(inputs[0]))
+    assert y.max() <= 2047 and y.min() >= -2048
+
+
+def test_vmm_preset_noise_is_deterministic_and_can_be_switched_off(arrays):
+    levels, inputs, paths = arrays
+    levels = np.minimum(levels, 16519)
+    np.save(paths["levels"], levels)
+    runs = []
+    for _ in range(2):
+        assert run_vmm(paths, "--preset", "ru_azo_2024") == 0
+        runs.append(np.load(paths["out"]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], np.maximum(inputs, 0) @ levels)
+    assert run_vmm(paths, "--preset", "ru_azo_2024", "--no-noise") == 0
+    np.testing.assert_array_equal(np.load(paths["out"]), np.maximum(inputs, 0) @ levels)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"levels": np.full((16, 12), 2**14)},
+            r"levels value 16384 at index \(0, 0\) is out of range",
+        ),
+        ({"levels": np.zeros(4)}, r"levels must be a \(rows, cols\) array"),
+        (
+            {"inputs": np.zeros((2, 3), dtype=int)},
+            r"inputs must have shape \(16,\) or \(batch, 16\)",
+        ),
+        ({"inputs": np.full(16, 2**15)}, r"inputs value 32768 at index \(0, 0\) is out of range"),
+        ({"inputs": np.full(16, 0.5)}, "must hold integers"),
+    ],
+)
+def test_vmm_errors(arrays, capsys, change, message):
+    _, _, paths = arrays
+    for name, value in change.items():
+        np.save(paths[name], value)
+    with pytest.raises(SystemExit) as exit_info:
+        run_vmm(paths)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("molxbar: error:") and re.search(message, err), err
+    assert not paths["out"].exists()
+
+
+def test_vmm_signed_inputs_reject_the_most_negative_code(arrays, capsys):
+    _, _, paths = arrays
+    np.save(paths["inputs"], np.full(16, -(2**15)))
+    with pytest.raises(SystemExit):
+        run_vmm(paths, "--signed-inputs")
+    assert "input code -32768 has no positive counterpart" in capsys.readouterr().err
+
+
+def test_vmm_missing_file(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["vmm", "--levels", str(tmp_path / "no.npy"), "--inputs", "x", "--out", "y"])
+    assert "levels file" in capsys.readouterr().err
+
+
+def test_dft_json(capsys):
+    assert main(["dft", "--json", "--batch", "16"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 64 and report["paper_snr_db"] == 73.0
+    assert abs(report["snr_db"] - report["predicted_snr_db"]) < 1.0
+    assert report["config"]["g_bits"] == 14
+
+
+def test_dft_text_and_module_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "molxbar", "dft", "--n", "32", "--preset", "ru_azo_2024"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "32-point DFT" in out and "SNR" in out and "> 73 dB" in out
