@@ -11,18 +11,23 @@ __all__ = ["round_shift", "saturate", "floor_shift"]
 
 
 def round_shift(value, shift: int):
-    """``value / 2**shift`` rounded half away from zero.
+    """``value / 2**shift`` rounded half away from zero, for ``-2**63 < value < 2**63``.
 
-    Hardware form: ``(value + 2**(shift-1) - (value < 0)) >> shift`` with an arithmetic
-    shift; ``shift = 0`` returns ``value`` unchanged.
+    The definition is ``(value + 2**(shift-1) - (value < 0)) >> shift`` (arithmetic shift;
+    ``shift = 0`` returns ``value``). It is computed without a wider intermediate, so it
+    never wraps: with ``t = (value - (value < 0)) >> (shift - 1)`` (inner shift capped at 63),
+    the result is ``floor((t + 1) / 2) = (t >> 1) + (t & 1)``.
     """
     if shift == 0:
         return value
-    half = 1 << (shift - 1)
+    inner = min(shift - 1, 63)
     if isinstance(value, (int, np.integer)):
-        return (int(value) + half - (value < 0)) >> shift
+        value = int(value)
+        t = (value - (value < 0)) >> inner
+        return (t >> 1) + (t & 1)
     value = np.asarray(value, dtype=np.int64)
-    return (value + (half - (value < 0))) >> shift
+    t = (value - (value < 0)) >> inner
+    return (t >> 1) + (t & 1)
 
 
 def floor_shift(value, shift: int):

@@ -252,9 +252,10 @@ class Crossbar:
         Reads no noise and changes nothing.
         """
         c = self.config
-        x = check_codes("inputs", np.atleast_2d(inputs), c.x_min, c.x_max, None)
-        if x.shape[1] != c.rows:
-            raise ValueError(f"inputs has shape {x.shape}, expected (batch, {c.rows})")
+        inputs = np.atleast_2d(inputs)
+        if inputs.ndim != 2 or inputs.shape[1] != c.rows:
+            raise ValueError(f"inputs has shape {inputs.shape}, expected (batch, {c.rows})")
+        x = check_codes("inputs", inputs, c.x_min, c.x_max, None)
         return self._accumulate(x, self._levels, c.acc_bits)
 
     def _accumulate(self, x: np.ndarray, weights: np.ndarray, bound_bits: int) -> np.ndarray:
@@ -310,7 +311,7 @@ class Crossbar:
             )
             for offset in range(0, row_words.shape[0], step):
                 start = block + offset
-                stop = min(start + step, x.shape[0])
+                stop = block + min(offset + step, row_words.shape[0])
                 z = cell_deviates(
                     row_words[offset : offset + step], col_words[offset : offset + step]
                 )

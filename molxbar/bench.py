@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from .emulator import Crossbar, preset
+from .emulator.device import energy_report
 from .emulator.workloads import run_dft
 
 __all__ = ["run_benchmarks", "vmm_throughput"]
@@ -71,4 +72,22 @@ def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dic
                 f"ENOB {summary['enob']:5.2f}  predicted {summary['predicted_snr_db']:6.2f} dB",
                 file=out,
             )
+    rng = np.random.default_rng(0)
+    config = preset("ru_azo_2024")
+    levels = rng.integers(0, config.levels, size=(config.rows, config.cols))
+    inputs = rng.integers(0, config.x_max + 1, size=(256, config.rows))
+    energy = energy_report(levels, inputs, config)
+    report["energy"] = energy
+    print("energy per 64x64 VMM, random levels and non-negative inputs (device view):", file=out)
+    print(
+        f"  device  {energy['device_energy_per_vmm_j'] * 1e9:8.3f} nJ  "
+        f"{energy['device_tops_per_w']:6.2f} TOPS/W   (paper: {energy['paper_tops_per_w']} TOPS/W)",
+        file=out,
+    )
+    print(
+        f"  digital {energy['digital_energy_per_vmm_j'] * 1e9:8.3f} nJ  "
+        f"{energy['digital_tops_per_w']:6.2f} TOPS/W   ratio {energy['energy_ratio']:.0f}x "
+        f"(paper: {energy['paper_energy_ratio']:.0f}x)",
+        file=out,
+    )
     return report

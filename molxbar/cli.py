@@ -124,7 +124,8 @@ def cmd_dft(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmarks
 
-    report = run_benchmarks(quick=args.quick, repeats=args.repeats)
+    table = sys.stderr if args.json else sys.stdout
+    report = run_benchmarks(quick=args.quick, repeats=args.repeats, out=table)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -229,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--repeats", type=_positive_int, default=5, help="timed runs per figure (median)"
     )
-    bench.add_argument("--json", action="store_true", help="also print a JSON report")
+    bench.add_argument(
+        "--json", action="store_true", help="print a JSON report (the table goes to stderr)"
+    )
     bench.set_defaults(run=cmd_bench)
     return parser
 

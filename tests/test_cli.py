@@ -140,3 +140,14 @@ def test_dft_text_and_module_entry_point():
         check=True,
     ).stdout
     assert "32-point DFT" in out and "SNR" in out and "> 73 dB" in out
+
+
+def test_bench_quick_json(capsys):
+    assert main(["bench", "--quick", "--repeats", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "VMM/s" in captured.err
+    assert [v["preset"] for v in report["vmm"]] == ["ideal14", "ru_azo_2024"]
+    assert all(v["vmm_per_s"] > 0 for v in report["vmm"])
+    assert all(d["snr_db"] > 73 for d in report["dft"])
+    assert report["energy"]["device_energy_per_vmm_j"] > 0
