@@ -167,14 +167,14 @@ class GoldenEngine:
         sign = np.int64(1) << (8 * width - 1)
         codes = (codes ^ sign) - sign
         valid = np.all((codes >= c.x_min) & (codes <= c.x_max), axis=1)
-        outputs = self.crossbar.vmm_batch(codes[valid])
+        outputs = self.crossbar.vmm_batch(codes[valid]).reshape(-1, c.cols)
         # Responses: opcode, OK, then every output as output_bytes little-endian bytes.
         y_bytes = layout.output_bytes
         packed = outputs.astype("<i8").view(np.uint8).reshape(-1, c.cols, 8)[:, :, :y_bytes]
         frames = np.empty((packed.shape[0], 2 + c.cols * y_bytes), dtype=np.uint8)
         frames[:, 0] = Opcode.RUN_BATCH
         frames[:, 1] = Status.OK
-        frames[:, 2:] = packed.reshape(packed.shape[0], -1)
+        frames[:, 2:] = packed.reshape(packed.shape[0], c.cols * y_bytes)
         if valid.all():
             out += frames.tobytes()
         else:

@@ -45,6 +45,7 @@ __all__ = [
     "header_fields",
     "encode_response",
     "decode_response",
+    "split_commands",
 ]
 
 PROTOCOL_VERSION = 1
@@ -434,17 +435,20 @@ class Layout:
 
 def _pack(values, width: int, signed: bool, name: str) -> bytes:
     """Little-endian two's-complement packing of ints (scalar or array) into ``width`` bytes."""
-    array = np.atleast_1d(np.asarray(values, dtype=object if width > 7 else np.int64))
     low = -(1 << (8 * width - 1)) if signed else 0
     high = (1 << (8 * width - 1)) - 1 if signed else (1 << (8 * width)) - 1
     out = bytearray()
-    for value in array.tolist():
-        if not low <= int(value) <= high:
+    for value in np.atleast_1d(np.asarray(values, dtype=object)).tolist():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+                raise ValueError(f"{name} = {value!r} is not an integer")
+        value = int(value)
+        if not low <= value <= high:
             raise ValueError(
                 f"{name} = {value} does not fit a {width}-byte {'signed' if signed else 'unsigned'}"
                 f" field: must be in [{low}, {high}]"
             )
-        out += int(value).to_bytes(width, "little", signed=signed)
+        out += value.to_bytes(width, "little", signed=signed)
     return bytes(out)
 
 
@@ -496,10 +500,15 @@ def encode_command(layout: Layout, opcode: Opcode, **values) -> bytes:
     opcode = Opcode(opcode)
     spec = COMMANDS[opcode]
     if opcode is Opcode.RUN_BATCH:
+        if "x" not in values:
+            raise ValueError("fields missing: ['x'] (count vectors of rows codes)")
         vectors = np.asarray(values.pop("x"))
-        if vectors.ndim != 2:
-            raise ValueError(f"x must be (count, rows), not shape {vectors.shape}")
         header = _encode_fields(layout, spec.fields[:1], values)
+        if vectors.ndim != 2 or vectors.shape[0] != values["count"]:
+            raise ValueError(
+                f"x must be (count, rows) = ({values['count']}, {layout.config.rows}), "
+                f"not shape {vectors.shape}"
+            )
         body = b"".join(_encode_fields(layout, spec.fields[1:], {"x": v}) for v in vectors)
         return bytes([opcode]) + header + body
     return bytes([opcode]) + _encode_fields(layout, spec.fields, values)
@@ -513,6 +522,7 @@ def decode_command_fields(layout: Layout, opcode: Opcode, data, offset: int = 0)
 
 def encode_response(layout: Layout, opcode: Opcode, status: Status = Status.OK, **values) -> bytes:
     """The bytes of one response: ``opcode, status`` and, for OK, the response fields."""
+    status = Status(status)
     head = bytes([opcode, status])
     if status is not Status.OK:
         return head
@@ -557,3 +567,23 @@ def decode_response(layout: Layout, data, offset: int = 0) -> tuple[Response, in
         )
     fields = _decode_fields(layout, spec.response, data, offset + 2)
     return Response(opcode, status, fields), offset + length
+
+
+def split_commands(layout: Layout, data: bytes) -> list[bytes]:
+    """Cut a command stream into single commands (an unknown opcode is one byte; a
+    RUN_BATCH is its header followed by its vectors). A trailing partial command is kept."""
+    commands = []
+    pos = 0
+    known = {int(op) for op in Opcode}
+    while pos < len(data):
+        opcode = data[pos]
+        if opcode not in known:
+            length = 1
+        else:
+            length = layout.header_length(Opcode(opcode))
+            if opcode == Opcode.RUN_BATCH and pos + length <= len(data):
+                count = int.from_bytes(data[pos + 1 : pos + 3], "little")
+                length += count * (layout.command_length(Opcode.RUN_BATCH) - length)
+        commands.append(bytes(data[pos : pos + length]))
+        pos += length
+    return commands
