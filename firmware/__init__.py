@@ -1,1 +1,1 @@
-"""Command protocol and host programs (no modules yet)."""
+"""Command protocol, golden engine and host programs (NumPy only, no Amaranth)."""

@@ -91,3 +91,56 @@ def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dic
         file=out,
     )
     return report
+
+
+def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, float]:
+    """Cycles of the 64x64 engine with ``lanes`` lanes in the Amaranth simulator, streams
+    never stalled: one VMM's accumulation, and the steady-state cycles per batch vector."""
+    from .emulator import CrossbarConfig
+    from .firmware.golden_engine import GoldenEngine
+    from .firmware.protocol import Layout, Opcode, encode_command
+    from .hdl.engine import Engine
+    from .hdl.simulate import simulate_engine
+
+    config = CrossbarConfig(lanes=lanes)
+    layout = Layout(config)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(config.x_min, config.x_max + 1, (batch, config.rows))
+    single = encode_command(layout, Opcode.LOAD_INPUT, x=x[0]) + encode_command(
+        layout, Opcode.RUN_VMM
+    )
+    one = encode_command(layout, Opcode.RUN_BATCH, count=1, x=x[:1])
+    many = encode_command(layout, Opcode.RUN_BATCH, count=batch, x=x)
+    engine = Engine(config)
+    results = {}
+    for name, commands in (("single", single), ("one", one), ("many", many)):
+        result = simulate_engine(config, commands, engine=engine)
+        if result.responses != GoldenEngine(config).execute(commands):
+            raise AssertionError(f"lanes {lanes}: the gateware disagrees with the golden engine")
+        results[name] = result
+    ideal = config.rows * config.cols // lanes
+    per_vector = (results["many"].cycles - results["one"].cycles) / (batch - 1)
+    return {
+        "lanes": lanes,
+        "ideal_cycles": ideal,
+        "vmm_cycles": results["single"].vmm_cycles,
+        "batch_cycles_per_vector": per_vector,
+        "batch_efficiency": ideal / per_vector,
+        "response_bytes_per_vector": layout.response_length(Opcode.RUN_VMM),
+    }
+
+
+def gateware_table(lanes_list, out=sys.stdout) -> list[dict]:
+    """Print and return :func:`gateware_cycles` for each lane count."""
+    print("64x64 engine in the Amaranth simulator, streams never stalled:", file=out)
+    print("  lanes  ideal  VMM cycles  batch cycles/vector  efficiency", file=out)
+    rows = []
+    for lanes in lanes_list:
+        figures = gateware_cycles(lanes)
+        rows.append(figures)
+        print(
+            f"  {lanes:5d}  {figures['ideal_cycles']:5d}  {figures['vmm_cycles']:10d}  "
+            f"{figures['batch_cycles_per_vector']:19.1f}  {figures['batch_efficiency']:9.1%}",
+            file=out,
+        )
+    return rows

@@ -6,19 +6,21 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .backends import BACKENDS, run_commands
 from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
+from .emulator.checks import check_codes
 from .emulator.workloads import SIGNAL_KINDS, run_dft
+from .firmware.programs import decode_outputs, vmm_program
 
 __all__ = ["main"]
 
 #: The paper's reported accuracy of its crossbar Fourier transform.
 PAPER_SNR_DB = 73.0
-#: Input vectors per golden-model call when a progress bar is shown.
-_VMM_CHUNK = 8192
 
 
 class CliError(Exception):
@@ -46,10 +48,10 @@ def _config_for(args: argparse.Namespace, rows: int, cols: int) -> CrossbarConfi
     return base.replace(**changes)
 
 
-def _progress(total: int, desc: str):
+def _progress(total: int, desc: str, unit: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="vec", disable=None, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=None, file=sys.stderr)
 
 
 def cmd_vmm(args: argparse.Namespace) -> int:
@@ -66,30 +68,63 @@ def cmd_vmm(args: argparse.Namespace) -> int:
             f"{levels.shape}, not {inputs.shape}"
         )
     config = _config_for(args, rows, cols)
-    crossbar = Crossbar(config)
-    crossbar.write_levels(levels)
-    crossbar.set_adc(args.adc_bits, args.adc_shift)
-    crossbar.set_rectification(args.rect_shift)
+    # Check every value before anything runs: the same errors on every backend.
+    levels = check_codes("levels", levels, 0, config.g_max, (rows, cols))
+    inputs = check_codes("inputs", inputs, config.x_min, config.x_max, None)
+    Crossbar(config).set_adc(args.adc_bits, args.adc_shift)
+    Crossbar(config).set_rectification(args.rect_shift)
     if args.signed_inputs:
         if (inputs == config.x_min).any():
             raise CliError(
                 f"--signed-inputs applies negative inputs as a positive phase: input code "
                 f"{config.x_min} has no positive counterpart; use [{-config.x_max}, {config.x_max}]"
             )
-        phases = [np.maximum(inputs, 0), np.maximum(-inputs, 0)]
+        phases = np.concatenate([np.maximum(inputs, 0), np.maximum(-inputs, 0)])
     else:
-        phases = [inputs]
-    outputs = np.zeros((inputs.shape[0], cols), dtype=np.int64)
-    with _progress(inputs.shape[0] * len(phases), "vmm") as bar:
-        for sign, phase in zip((1, -1), phases, strict=False):
-            for start in range(0, phase.shape[0], _VMM_CHUNK):
-                chunk = phase[start : start + _VMM_CHUNK]
-                outputs[start : start + _VMM_CHUNK] += sign * crossbar.vmm_batch(chunk)
-                bar.update(chunk.shape[0])
+        phases = inputs
+    commands = vmm_program(
+        config,
+        levels,
+        phases,
+        adc_bits=args.adc_bits,
+        adc_shift=args.adc_shift,
+        rect_shift=args.rect_shift,
+    )
+    with _progress(len(commands), f"vmm ({args.backend})", "B") as bar:
+
+        def progress(done: int) -> None:
+            bar.update(done - bar.n)
+
+        responses = run_commands(config, commands, args.backend, progress=progress)
+    outputs = decode_outputs(config, responses)
+    if args.signed_inputs:
+        outputs = outputs[: len(inputs)] - outputs[len(inputs) :]
     np.save(args.out, outputs)
     print(
         f"wrote {args.out}: {outputs.shape[0]} x {outputs.shape[1]} int64 outputs", file=sys.stderr
     )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .hdl.generate import generate
+
+    changes = {
+        name: getattr(args, name)
+        for name in ("rows", "cols", "lanes", "g_bits", "x_bits")
+        if getattr(args, name) is not None
+    }
+    config = preset(args.preset, **changes)
+    text = generate(config, args.format)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(
+            f"wrote {args.output}: {args.format}, {config.rows}x{config.cols}, "
+            f"{config.lanes} lanes",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -122,10 +157,12 @@ def cmd_dft(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmarks
+    from .bench import gateware_table, run_benchmarks
 
     table = sys.stderr if args.json else sys.stdout
     report = run_benchmarks(quick=args.quick, repeats=args.repeats, out=table)
+    if args.gateware:
+        report["gateware"] = gateware_table(args.lanes, out=table)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -198,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vmm.add_argument(
         "--backend",
-        choices=["golden"],
+        choices=BACKENDS,
         default="golden",
-        help="where the commands run (default: the NumPy golden model)",
+        help="where the command stream runs: the golden engine (default) or the gateware in "
+        "the Amaranth simulator (slow: about one vector a second)",
     )
     vmm.set_defaults(run=cmd_vmm)
 
@@ -225,6 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
     dft.add_argument("--json", action="store_true", help="print a JSON report")
     dft.set_defaults(run=cmd_dft)
 
+    gen = commands.add_parser(
+        "generate",
+        help="write the engine gateware as Verilog or RTLIL",
+        description="Generate the crossbar engine for a preset, optionally resized. The output "
+        "is deterministic and carries no source paths; see docs/gateware.md for the ports.",
+    )
+    gen.add_argument("--preset", choices=presets, default="ideal14")
+    gen.add_argument("--rows", type=_positive_int)
+    gen.add_argument("--cols", type=_positive_int)
+    gen.add_argument("--lanes", type=_positive_int, help="MAC lanes, a power of two dividing cols")
+    gen.add_argument("--g-bits", dest="g_bits", type=_positive_int, help="level code width")
+    gen.add_argument("--x-bits", dest="x_bits", type=_positive_int, help="input code width")
+    gen.add_argument("--format", choices=["verilog", "rtlil"], default="verilog")
+    gen.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="output file, - for stdout"
+    )
+    gen.set_defaults(run=cmd_generate)
+
     bench = commands.add_parser("bench", help="measure golden-model throughput and DFT accuracy")
     bench.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
     bench.add_argument(
@@ -232,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--json", action="store_true", help="print a JSON report (the table goes to stderr)"
+    )
+    bench.add_argument(
+        "--gateware",
+        action="store_true",
+        help="also simulate the 64x64 engine and measure its cycles per VMM (minutes)",
+    )
+    bench.add_argument(
+        "--lanes",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 4, 8, 16, 64],
+        help="lane counts for --gateware (default: 1 4 8 16 64)",
     )
     bench.set_defaults(run=cmd_bench)
     return parser

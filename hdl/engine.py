@@ -1,0 +1,667 @@
+"""The crossbar engine: command bytes in, response bytes out, bit-exact with the golden engine.
+
+Structure (one concept per submodule):
+
+* :class:`~molxbar.hdl.receiver.CommandReceiver` parses commands into jobs and fills the
+  buffers (row levels, rank-1 factors, input vectors, noise table);
+* the executor (this module) runs one job at a time: programming, reads, registers, VMMs;
+* ``lanes`` memory banks hold the levels, column ``j`` in bank ``j % lanes`` at address
+  ``row << q_bits | j // lanes``;
+* ``lanes`` :class:`~molxbar.hdl.mac.MacLane` s compute a group of ``lanes`` columns while
+  the previous group's sums pass one by one through the :class:`~molxbar.hdl.mac.AdcStage`
+  and out as bytes;
+* :class:`~molxbar.hdl.speck.SpeckWords` makes the noise words of noisy operations.
+
+Timing of a VMM (noise off): the executor issues one row per cycle to all lanes, group after
+group, ``rows * cols / lanes`` cycles in all; a group waits only when the previous group's
+outputs are still being sent (``output_bytes`` cycles per output). With read noise on, the
+``rows + cols`` noise words are made first (see :class:`~molxbar.hdl.speck.SpeckWords`).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2, exact_log2
+
+from molxbar.emulator.config import (
+    NOISE_FRAC_BITS,
+    SIGMA_SCALE_BITS,
+    SIGMA_SEGMENTS,
+    CrossbarConfig,
+)
+from molxbar.firmware.protocol import (
+    COMMANDS,
+    NOISE_READ,
+    NOISE_WRITE,
+    PROTOCOL_VERSION,
+    RECT_IDEAL,
+    TABLE_READ,
+    Layout,
+    Opcode,
+    Status,
+)
+
+from .mac import AdcStage, MacLane
+from .receiver import INPUT_SLOTS, CommandReceiver, input_slot_bits
+from .speck import SpeckWords
+
+__all__ = ["Engine"]
+
+
+def _round_shift(value, shift, shift_is_zero):
+    """Round half away from zero of ``value / 2**shift`` (the overflow-free form of
+    :func:`molxbar.emulator.fixedpoint.round_shift`)."""
+    inner = shift - 1 if isinstance(shift, int) else (shift - 1)[: len(shift)]
+    t = (value - (value < 0)) >> inner
+    return Mux(shift_is_zero, value, (t >> 1) + t[0])
+
+
+def _popcount(value):
+    """Number of ones, as an adder tree."""
+    terms = [value[k] for k in range(len(value))]
+    width = 1
+    while len(terms) > 1:
+        width += 1
+        pairs = [(terms[k] + terms[k + 1])[:width] for k in range(0, len(terms) - 1, 2)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
+
+
+def _deviate(word_a, word_b):
+    """``popcount(a XOR b) - 32``: the noise deviate of one cell (signed, 8 bits)."""
+    count = _popcount(word_a ^ word_b)
+    return Cat(count, Const(0, 8 - len(count))).as_signed() - 32
+
+
+class Engine(wiring.Component):
+    """The crossbar engine for one :class:`CrossbarConfig`.
+
+    Parameters
+    ----------
+    config
+        Shape and widths; ``lanes`` must be a power of two.
+    speck_unroll
+        Speck rounds per cycle of the noise generator (1 .. 27): area against the time a
+        noisy operation spends making its words.
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(8))``
+        Command bytes.
+    rsp : ``Out(stream.Signature(8))``
+        Response bytes; the engine waits while ``rsp.ready`` is low and drops nothing.
+    vmm_cycles : ``Out(32)``
+        Cycles the last VMM spent issuing rows and waiting for its sums (for benchmarks).
+    idle : ``Out(1)``
+        No command is partly received, queued or executing.
+    """
+
+    def __init__(self, config: CrossbarConfig, *, speck_unroll: int = 3) -> None:
+        try:
+            if not isinstance(config, CrossbarConfig):
+                raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
+            if config.lanes & (config.lanes - 1):
+                raise ValueError(f"lanes = {config.lanes} must be a power of two for the gateware")
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # a rejected engine is not an unused one
+            raise
+        self.config = config
+        self.layout = Layout(config)
+        self.speck_unroll = speck_unroll
+        super().__init__(
+            {
+                "cmd": In(stream.Signature(8)),
+                "rsp": Out(stream.Signature(8)),
+                "vmm_cycles": Out(32),
+                "idle": Out(1),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:  # noqa: C901 - one state machine, read in order
+        c, layout = self.config, self.layout
+        m = Module()
+        lanes = c.lanes
+        lane_bits = exact_log2(lanes)
+        groups = c.cols // lanes
+        q_bits = ceil_log2(groups)
+        slot_bits = input_slot_bits(c)
+        out_bytes = layout.output_bytes
+        level_bytes = layout.level_bytes
+
+        # Submodules and memories ------------------------------------------------------------
+        m.submodules.receiver = rx = CommandReceiver(c)
+        wiring.connect(m, wiring.flipped(self.cmd), rx.cmd)
+
+        banks = []
+        for p in range(lanes):
+            bank = Memory(shape=unsigned(c.g_bits), depth=c.rows << q_bits, init=[])
+            m.submodules[f"bank{p}"] = bank
+            banks.append((bank.read_port(), bank.write_port()))
+
+        def buffer(name, shape, depth, writer):
+            mem = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mem
+            wiring.connect(m, writer, mem.write_port())
+            return mem.read_port()
+
+        row_buf = buffer("row_buf", unsigned(c.g_bits), c.cols, rx.row_buf)
+        a_buf = buffer("a_buf", signed(c.x_bits), c.rows, rx.a_buf)
+        b_buf = buffer("b_buf", signed(c.x_bits), c.cols, rx.b_buf)
+        in_buf = buffer("in_buf", signed(c.x_bits), INPUT_SLOTS << slot_bits, rx.in_buf)
+
+        row_words_mem = Memory(shape=64, depth=c.rows, init=[])
+        col_words_mem = Memory(shape=64 * lanes, depth=groups, init=[])
+        m.submodules.row_words = row_words_mem
+        m.submodules.col_words = col_words_mem
+        row_words, row_words_w = row_words_mem.read_port(), row_words_mem.write_port()
+        col_words, col_words_w = col_words_mem.read_port(), col_words_mem.write_port(granularity=64)
+
+        m.submodules.speck = speck = SpeckWords(rows=c.rows, cols=c.cols, unroll=self.speck_unroll)
+        mac_lanes = [MacLane(c) for _ in range(lanes)]
+        for p, lane in enumerate(mac_lanes):
+            m.submodules[f"lane{p}"] = lane
+        m.submodules.adc = adc = AdcStage(c)
+
+        # Registers ----------------------------------------------------------------------------
+        table_init = (c.read_sigma_table, c.write_sigma_table)
+        tables = [
+            Array(
+                Signal(SIGMA_SCALE_BITS, init=v, name=f"{kind}_sigma{k}") for k, v in enumerate(t)
+            )
+            for kind, t in zip(("read", "write"), table_init, strict=True)
+        ]
+        read_table, write_table = tables
+        adc_bits = Signal(6, init=c.adc_bits or 0)
+        adc_shift = Signal(6, init=c.adc_shift)
+        rect_ideal = Signal(init=c.rect_shift is None)
+        rect_shift = Signal(6, init=c.rect_shift or 0)
+        update_shift = Signal(6, init=c.update_shift)
+        read_noise = Signal(init=c.read_noise)
+        write_noise = Signal(init=c.write_noise)
+        seed = Signal(32, init=c.seed)
+        counter = Signal(32)
+        loaded_slot = Signal(2, init=2)
+        m.d.comb += rx.loaded_slot.eq(loaded_slot)
+
+        job_op = Signal(8)
+        job_status = Signal(8)
+        job_slot = Signal(2)
+
+        f = {name[2:]: getattr(rx, name) for name in dir(rx) if name.startswith("f_")}
+        row = f["row"][: max(1, ceil_log2(c.rows))]
+
+        # Response sender: up to the longest fixed response, shifted out byte by byte.
+        tx_width = 8 * max(
+            layout.response_length(op)
+            for op in Opcode
+            if op not in (Opcode.READ_ROW, Opcode.RUN_VMM, Opcode.RUN_BATCH)
+        )
+        tx = Signal(tx_width)
+        tx_left = Signal(range(tx_width // 8 + 1))
+
+        def load_tx(*parts):
+            """Queue ``parts`` (values with their byte counts, little-endian) for sending."""
+            fields = []
+            for value, n in parts:
+                if isinstance(value, int):
+                    fields.append(Const(value, 8 * n))
+                elif len(value) >= 8 * n:
+                    fields.append(value[: 8 * n])
+                else:
+                    fields.append(Cat(value, Const(0, 8 * n - len(value))))
+            m.d.sync += [tx.eq(Cat(*fields)), tx_left.eq(sum(n for _, n in parts))]
+
+        def send(next_state):
+            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(tx[:8])]
+            with m.If(self.rsp.ready):
+                m.d.sync += [tx.eq(tx >> 8), tx_left.eq(tx_left - 1)]
+                with m.If(tx_left == 1):
+                    m.next = next_state
+
+        # Cell addressing for single-cell and row operations.
+        cell_col = Signal(range(max(2, c.cols)))
+        cell_row = Signal(range(max(2, c.rows)))
+        m.d.comb += cell_row.eq(row)  # the rank-1 update walks its own rows
+        cell_bank = cell_col[:lane_bits] if lane_bits else Const(0, 1)
+        cell_addr = (cell_row << q_bits) | (cell_col >> lane_bits)
+        read_level = Array(rp.data for rp, _ in banks)[cell_bank]
+        new_level = Signal(c.g_bits)
+        write_cell = Signal()
+        for p, (_, wp) in enumerate(banks):
+            m.d.comb += [wp.addr.eq(cell_addr), wp.data.eq(new_level)]
+            m.d.comb += wp.en.eq(write_cell & (cell_bank == p))
+
+        def clamp_level(value):
+            return Mux(value < 0, 0, Mux(value > c.g_max, c.g_max, value))[: c.g_bits]
+
+        # Noise words: R of the cell's row is captured, all column words stored.
+        r_word = Signal(64)
+        words = speck.words.payload
+        m.d.comb += [speck.seed.eq(seed), speck.counter.eq(counter)]
+        m.d.comb += [
+            row_words_w.addr.eq(words.index),
+            row_words_w.data.eq(words.word),
+            col_words_w.addr.eq(words.index >> lane_bits),
+            col_words_w.data.eq(words.word.replicate(lanes)),
+        ]
+        word_lane = words.index[:lane_bits] if lane_bits else Const(0, 1)
+
+        def noise_words_state(next_state):
+            """Collect the words of one noise operation, then go to ``next_state``."""
+            m.d.comb += speck.words.ready.eq(1)
+            with m.If(speck.words.valid):
+                with m.If(words.axis == 0):
+                    m.d.comb += row_words_w.en.eq(1)
+                    with m.If(words.index == row):
+                        m.d.sync += r_word.eq(words.word)
+                with m.Else():
+                    m.d.comb += col_words_w.en.eq(1 << word_lane)
+                    with m.If(words.index == c.cols - 1):
+                        m.d.sync += counter.eq(counter + 1)
+                        m.next = next_state
+
+        col_word_of_cell = col_words.data.word_select(cell_bank, 64)
+
+        def written_level(level, z):
+            """A direct write's stored level: the level plus its write error, clamped."""
+            scale = write_table[level >> c.segment_shift]
+            error = _round_shift((z * scale).as_signed(), NOISE_FRAC_BITS, Const(0))
+            noisy = clamp_level(level + error)
+            return Mux(write_noise, noisy, level)
+
+        # VMM datapath -----------------------------------------------------------------------
+        group = Signal(range(max(2, groups)))
+        vmm_row = Signal(range(max(2, c.rows)))
+        issue = Signal()
+        vmm_slot = Signal(2)
+        s1_valid = Signal()
+        s1_first = Signal()
+        s1_last = Signal()
+        m.d.sync += [
+            s1_valid.eq(issue),
+            s1_first.eq(vmm_row == 0),
+            s1_last.eq(vmm_row == c.rows - 1),
+        ]
+        for rp, _ in banks:
+            with m.If(issue):
+                m.d.comb += rp.addr.eq((vmm_row << q_bits) | group)
+            with m.Else():
+                m.d.comb += rp.addr.eq(cell_addr)
+        m.d.comb += [
+            in_buf.addr.eq((vmm_slot << slot_bits) | vmm_row),
+            row_words.addr.eq(vmm_row),
+        ]
+        for p, lane in enumerate(mac_lanes):
+            g = banks[p][0].data
+            z = _deviate(row_words.data, col_words.data.word_select(p, 64))
+            noise = z * read_table[g >> c.segment_shift]
+            m.d.comb += [
+                lane.i.valid.eq(s1_valid),
+                lane.i.payload.x.eq(in_buf.data),
+                lane.i.payload.g.eq(g),
+                lane.i.payload.n.eq(noise),
+                lane.i.payload.clear.eq(s1_first),
+                lane.i.payload.last.eq(s1_last),
+                lane.noise_en.eq(read_noise),
+                lane.rect_ideal.eq(rect_ideal),
+                lane.rect_shift.eq(rect_shift),
+            ]
+        lanes_done = mac_lanes[0].done
+
+        # Results of a finished group: latched, then fed to the ADC one by one while the lanes
+        # compute the next group. "held": a group finished while the latch was full; its sums
+        # stay in the lanes (no new group starts) until the latch empties.
+        latch_acc = Array(Signal(signed(c.acc_bits), name=f"latch_acc{p}") for p in range(lanes))
+        latch_noise = Array(
+            Signal.like(mac_lanes[0].noise_acc, name=f"latch_noise{p}") for p in range(lanes)
+        )
+        latch_full = Signal()
+        held = Signal()
+        in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
+        group_issued = Signal()
+        feed = Signal(range(lanes + 1))
+        take_lanes = Signal()
+        with m.If(take_lanes):
+            for p, lane in enumerate(mac_lanes):
+                m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+            m.d.sync += [latch_full.eq(1), feed.eq(0)]
+        m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | (feed == lanes)))
+        with m.If(lanes_done & ~take_lanes):
+            m.d.sync += held.eq(1)
+        with m.Elif(take_lanes):
+            m.d.sync += held.eq(0)
+        m.d.sync += in_flight.eq(in_flight + group_issued - lanes_done)
+
+        # The latch drains one sum per cycle into a FIFO that holds two vectors, so the lanes
+        # never wait for the (byte-serial) response while a vector is computed.
+        acc_width, noise_width = c.acc_bits, len(mac_lanes[0].noise_acc)
+        m.submodules.results = results = SyncFIFOBuffered(
+            width=acc_width + noise_width, depth=2 * c.cols
+        )
+        feed_lane = feed[: max(1, lane_bits)] if lanes > 1 else 0
+        m.d.comb += [
+            results.w_en.eq(latch_full & (feed != lanes)),
+            results.w_data.eq(Cat(latch_acc[feed_lane], latch_noise[feed_lane])),
+            adc.noise_en.eq(read_noise),
+            adc.adc_shift.eq(adc_shift),
+            adc.adc_bits.eq(adc_bits),
+            adc.i.valid.eq(results.r_rdy),
+            adc.i.payload.acc.eq(results.r_data[:acc_width]),
+            adc.i.payload.noise_acc.eq(results.r_data[acc_width:]),
+            results.r_en.eq(adc.i.ready),
+        ]
+        with m.If(results.w_en & results.w_rdy):
+            m.d.sync += feed.eq(feed + 1)
+        with m.If(latch_full & (feed == lanes) & ~take_lanes):
+            m.d.sync += latch_full.eq(0)
+
+        # Response bytes of VMMs: each started VMM queues a header (opcode, OK); a header goes
+        # out once the previous vector's outputs are all sent, then the vector's outputs follow,
+        # so the next vector of a batch computes while the last one is still being sent.
+        out_shift = Signal(8 * out_bytes)
+        out_left = Signal(range(out_bytes + 1))
+        headers_due = Signal(range(3))
+        header_op = Signal(8)
+        header_half = Signal()  # the opcode byte is out, the status byte is next
+        vector_left = Signal(range(c.cols + 1))  # outputs of the vector being sent
+        start_vmm = Signal()
+        header_sent = Signal()
+        m.d.sync += headers_due.eq(headers_due + start_vmm - header_sent)
+        drained = Signal()  # every started VMM has sent its whole response
+        m.d.comb += drained.eq((headers_due == 0) & (vector_left == 0))
+        with m.If(out_left == 0):
+            m.d.comb += adc.o.ready.eq(1)
+            with m.If(adc.o.valid):
+                m.d.sync += [out_shift.eq(adc.o.payload), out_left.eq(out_bytes)]
+        with m.If((vector_left == 0) & (headers_due != 0)):
+            m.d.comb += [
+                self.rsp.valid.eq(1),
+                self.rsp.payload.eq(Mux(header_half, Status.OK, header_op)),
+            ]
+            with m.If(self.rsp.ready):
+                m.d.sync += header_half.eq(~header_half)
+                with m.If(header_half):
+                    m.d.comb += header_sent.eq(1)
+                    m.d.sync += vector_left.eq(c.cols)
+        with m.Elif((vector_left != 0) & (out_left != 0)):
+            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(out_shift[:8])]
+            with m.If(self.rsp.ready):
+                m.d.sync += [out_shift.eq(out_shift >> 8), out_left.eq(out_left - 1)]
+                with m.If(out_left == 1):
+                    m.d.sync += vector_left.eq(vector_left - 1)
+
+        # Diagnostic: cycles from a VMM's start to its last group's sums.
+        vmm_cycles = Signal(32)
+        counting = Signal()
+        last_group_out = Signal()  # the last group of the VMM being counted is in flight
+        m.d.comb += self.vmm_cycles.eq(vmm_cycles)
+        with m.If(start_vmm):
+            m.d.sync += [vmm_cycles.eq(1), counting.eq(1), last_group_out.eq(0)]
+        with m.Elif(counting):
+            m.d.sync += vmm_cycles.eq(vmm_cycles + 1)
+            with m.If(last_group_out & lanes_done & (in_flight == 1)):
+                m.d.sync += [counting.eq(0), last_group_out.eq(0)]
+
+        # Rank-1 update datapath.
+        r1_row = Signal(range(max(2, c.rows)))
+        product = Signal(signed(2 * c.x_bits))
+        delta_wide = signed(2 * c.x_bits + 1)
+
+        # Executor ---------------------------------------------------------------------------
+        status_fields = {
+            "version": PROTOCOL_VERSION,
+            "rows": c.rows,
+            "cols": c.cols,
+            "lanes": c.lanes,
+            "g_bits": c.g_bits,
+            "x_bits": c.x_bits,
+            "levels": c.levels,
+            "adc_bits": adc_bits,
+            "adc_shift": adc_shift,
+            "rect_shift": Mux(rect_ideal, RECT_IDEAL, rect_shift),
+            "update_shift": update_shift,
+            "noise": Cat(read_noise, write_noise),
+            "seed": seed,
+            "counter": counter,
+        }
+
+        def ok_header(op):
+            return [(op, 1), (Status.OK, 1)]
+
+        with m.FSM(name="executor"):
+            with m.State("IDLE"):
+                # Only the next vector of a batch may start before the last VMM's response
+                # is out; everything else answers after it.
+                overlap = rx.job_vector & (rx.job_status == Status.OK)
+                m.d.comb += [
+                    rx.exec_idle.eq(~rx.job_valid),
+                    rx.job_ready.eq(drained | overlap),
+                    self.idle.eq(rx.waiting & ~rx.job_valid & drained),
+                ]
+                with m.If(rx.job_valid & (drained | overlap)):
+                    op, st = rx.job_opcode, rx.job_status
+                    m.d.sync += [job_op.eq(op), job_status.eq(st), job_slot.eq(rx.job_slot)]
+                    with m.If(st != Status.OK):
+                        load_tx((op, 1), (st, 1))
+                        m.next = "SEND_DONE"
+                    with m.Elif(rx.job_vector):
+                        m.d.sync += vmm_slot.eq(rx.job_slot)
+                        m.next = "VMM"
+                    with m.Else():
+                        with m.Switch(op):
+                            with m.Case(Opcode.SYNC):
+                                load_tx(*ok_header(Opcode.SYNC), (f["value"], 1))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.STATUS):
+                                parts = ok_header(Opcode.STATUS)
+                                for field in COMMANDS[Opcode.STATUS].response:
+                                    parts.append(
+                                        (status_fields[field.name], layout.width(field.kind))
+                                    )
+                                load_tx(*parts)
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.SET_ADC):
+                                m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
+                                load_tx(*ok_header(Opcode.SET_ADC))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.SET_RECT):
+                                m.d.sync += [
+                                    rect_ideal.eq(f["shift"] == RECT_IDEAL),
+                                    rect_shift.eq(f["shift"]),
+                                ]
+                                load_tx(*ok_header(Opcode.SET_RECT))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.SET_UPDATE_SHIFT):
+                                m.d.sync += update_shift.eq(f["shift"])
+                                load_tx(*ok_header(Opcode.SET_UPDATE_SHIFT))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.SET_NOISE):
+                                m.d.sync += [
+                                    read_noise.eq((f["flags"] & NOISE_READ) != 0),
+                                    write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
+                                ]
+                                load_tx(*ok_header(Opcode.SET_NOISE))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.SET_SIGMA):
+                                for k in range(SIGMA_SEGMENTS):
+                                    value = rx.sigma.word_select(k, SIGMA_SCALE_BITS)
+                                    with m.If(f["table"] == TABLE_READ):
+                                        m.d.sync += read_table[k].eq(value)
+                                    with m.Else():
+                                        m.d.sync += write_table[k].eq(value)
+                                load_tx(*ok_header(Opcode.SET_SIGMA))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.SEED):
+                                m.d.sync += [seed.eq(f["seed"]), counter.eq(0)]
+                                load_tx(*ok_header(Opcode.SEED))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.LOAD_INPUT):
+                                m.d.sync += loaded_slot.eq(rx.load_slot)
+                                load_tx(*ok_header(Opcode.LOAD_INPUT))
+                                m.next = "SEND_DONE"
+                            with m.Case(Opcode.RUN_VMM):
+                                m.d.sync += vmm_slot.eq(loaded_slot)
+                                m.next = "VMM"
+                            with m.Case(Opcode.READ_CELL, Opcode.PULSE_CELL):
+                                m.d.sync += cell_col.eq(f["col"])
+                                m.next = "CELL_READ"
+                            with m.Case(Opcode.WRITE_CELL):
+                                m.d.sync += cell_col.eq(f["col"])
+                                with m.If(write_noise):
+                                    m.d.comb += speck.start.eq(1)
+                                    m.next = "WRITE_NOISE"
+                                with m.Else():
+                                    m.next = "WRITE_CELL"
+                            with m.Case(Opcode.WRITE_ROW):
+                                m.d.sync += cell_col.eq(0)
+                                with m.If(write_noise):
+                                    m.d.comb += speck.start.eq(1)
+                                    m.next = "WRITE_NOISE"
+                                with m.Else():
+                                    m.next = "ROW_READ"
+                            with m.Case(Opcode.READ_ROW):
+                                m.d.sync += cell_col.eq(0)
+                                load_tx(*ok_header(Opcode.READ_ROW))
+                                m.next = "READ_ROW_HEADER"
+                            with m.Case(Opcode.UPDATE_RANK1):
+                                m.d.sync += [r1_row.eq(0), cell_col.eq(0)]
+                                m.next = "R1_READ"
+
+            with m.State("SEND_DONE"):
+                send("IDLE")
+
+            # Single cells: read (one cycle), then respond, pulse or write.
+            with m.State("CELL_READ"):
+                m.next = "CELL_USE"
+            with m.State("CELL_USE"):
+                with m.If(job_op == Opcode.READ_CELL):
+                    load_tx(*ok_header(Opcode.READ_CELL), (read_level, level_bytes))
+                with m.Else():
+                    pulsed = read_level + f["count"][: layout.pulse_bytes * 8].as_signed()
+                    m.d.comb += [new_level.eq(clamp_level(pulsed)), write_cell.eq(1)]
+                    load_tx(*ok_header(Opcode.PULSE_CELL))
+                m.next = "SEND_DONE"
+
+            with m.State("WRITE_NOISE"):
+                with m.If(job_op == Opcode.WRITE_CELL):
+                    noise_words_state("WRITE_CELL_WORD")
+                with m.Else():
+                    noise_words_state("ROW_READ")
+            with m.State("WRITE_CELL_WORD"):
+                m.d.comb += col_words.addr.eq(cell_col >> lane_bits)
+                m.next = "WRITE_CELL"
+            with m.State("WRITE_CELL"):
+                m.d.comb += col_words.addr.eq(cell_col >> lane_bits)
+                level = f["level"][: c.g_bits]
+                m.d.comb += [
+                    new_level.eq(written_level(level, _deviate(r_word, col_word_of_cell))),
+                    write_cell.eq(1),
+                ]
+                load_tx(*ok_header(Opcode.WRITE_CELL))
+                m.next = "SEND_DONE"
+
+            # Whole rows: one column per two cycles (buffer and word read, then write).
+            with m.State("ROW_READ"):
+                m.d.comb += [row_buf.addr.eq(cell_col), col_words.addr.eq(cell_col >> lane_bits)]
+                m.next = "ROW_WRITE"
+            with m.State("ROW_WRITE"):
+                m.d.comb += col_words.addr.eq(cell_col >> lane_bits)
+                m.d.comb += [
+                    new_level.eq(written_level(row_buf.data, _deviate(r_word, col_word_of_cell))),
+                    write_cell.eq(1),
+                ]
+                with m.If(cell_col == c.cols - 1):
+                    load_tx(*ok_header(Opcode.WRITE_ROW))
+                    m.next = "SEND_DONE"
+                with m.Else():
+                    m.d.sync += cell_col.eq(cell_col + 1)
+                    m.next = "ROW_READ"
+
+            with m.State("READ_ROW_HEADER"):
+                send("READ_ROW_READ")
+            with m.State("READ_ROW_READ"):
+                m.next = "READ_ROW_LOAD"
+            with m.State("READ_ROW_LOAD"):
+                load_tx((read_level, level_bytes))
+                m.next = "READ_ROW_SEND"
+            with m.State("READ_ROW_SEND"):
+                with m.If(cell_col == c.cols - 1):
+                    send("IDLE")
+                with m.Else():
+                    send("READ_ROW_NEXT")
+            with m.State("READ_ROW_NEXT"):
+                m.d.sync += cell_col.eq(cell_col + 1)
+                m.next = "READ_ROW_READ"
+
+            # Rank-1 update, one cell per three cycles: read, multiply, write.
+            with m.State("R1_READ"):
+                m.d.comb += [a_buf.addr.eq(r1_row), b_buf.addr.eq(cell_col), cell_row.eq(r1_row)]
+                m.next = "R1_MULTIPLY"
+            with m.State("R1_MULTIPLY"):
+                m.d.comb += cell_row.eq(r1_row)
+                m.d.sync += product.eq(a_buf.data * b_buf.data)
+                m.next = "R1_WRITE"
+            with m.State("R1_WRITE"):
+                m.d.comb += cell_row.eq(r1_row)
+                delta = Signal(delta_wide)
+                m.d.comb += delta.eq(_round_shift(product, update_shift, update_shift == 0))
+                m.d.comb += [
+                    new_level.eq(clamp_level(read_level + delta)),
+                    write_cell.eq(1),
+                ]
+                with m.If(cell_col == c.cols - 1):
+                    m.d.sync += [cell_col.eq(0), r1_row.eq(r1_row + 1)]
+                    with m.If(r1_row == c.rows - 1):
+                        load_tx(*ok_header(Opcode.UPDATE_RANK1))
+                        m.next = "SEND_DONE"
+                    with m.Else():
+                        m.next = "R1_READ"
+                with m.Else():
+                    m.d.sync += cell_col.eq(cell_col + 1)
+                    m.next = "R1_READ"
+
+            # VMM: noise words (if on), then the groups; the executor is free again once the
+            # last group is issued, while its sums and bytes finish in the background.
+            # A new group may start when any group still in flight will find the latch empty
+            # when it completes (see "held" above).
+            can_start = ~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))
+            with m.State("VMM"):
+                with m.If(read_noise):
+                    m.d.comb += speck.start.eq(1)
+                    m.next = "VMM_NOISE"
+                with m.Else():
+                    m.next = "VMM_START"
+            with m.State("VMM_NOISE"):
+                noise_words_state("VMM_START")
+            with m.State("VMM_START"):
+                with m.If(can_start):
+                    m.d.comb += start_vmm.eq(1)
+                    m.d.sync += [header_op.eq(job_op), group.eq(0), vmm_row.eq(0)]
+                    m.next = "VMM_ISSUE"
+            with m.State("VMM_ISSUE"):
+                m.d.comb += [issue.eq(1), col_words.addr.eq(group)]
+                # Straight on to the next group when nothing else is in flight and the latch
+                # is free: this group's sums will find it empty.
+                go_on = (group != groups - 1) & ~held & ~latch_full & (in_flight == 0)
+                with m.If(vmm_row == c.rows - 1):
+                    m.d.comb += group_issued.eq(1)
+                    m.d.sync += vmm_row.eq(0)
+                    with m.If(go_on):
+                        m.d.sync += group.eq(group + 1)
+                    with m.Else():
+                        m.next = "VMM_NEXT"
+                with m.Else():
+                    m.d.sync += vmm_row.eq(vmm_row + 1)
+            with m.State("VMM_NEXT"):
+                m.d.comb += col_words.addr.eq(group)
+                with m.If(group == groups - 1):
+                    m.d.sync += last_group_out.eq(1)
+                    m.next = "IDLE"
+                with m.Elif(can_start):
+                    m.d.sync += group.eq(group + 1)
+                    m.next = "VMM_ISSUE"
+        return m

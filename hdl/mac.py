@@ -1,0 +1,364 @@
+"""One multiply-accumulate lane and the ADC stage: the arithmetic datapath of a VMM.
+
+Both blocks implement the "Vector-matrix multiplication" section of ``docs/arithmetic.md``
+bit for bit; :mod:`molxbar.emulator.golden` is the reference. With
+``contrib(x, v) = x*v`` for ``x >= 0`` and, for ``x < 0``, ``0`` (ideal cells) or
+``(x*v) >> rect_shift`` (reverse leakage, arithmetic shift of each product):
+
+* :class:`MacLane` sums ``acc = sum_i contrib(x_i, g_i)`` and
+  ``noise_acc = sum_i contrib(x_i, n_i)`` for one column, exactly;
+* :class:`AdcStage` forms ``acc_fine = acc * 2**10 + noise_acc`` (read noise on) or
+  ``acc_fine = acc`` (off), shifts it right by ``adc_shift`` (plus 10 with noise), rounding half
+  away from zero, and saturates it to ``adc_bits`` signed (``adc_bits = 0``: full precision).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
+
+__all__ = [
+    "shift_bits",
+    "noise_bits",
+    "noise_product_bits",
+    "noise_acc_bits",
+    "mac_input_layout",
+    "adc_input_layout",
+    "MacLane",
+    "AdcStage",
+]
+
+
+def _check_config(config: object) -> CrossbarConfig:
+    if not isinstance(config, CrossbarConfig):
+        raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
+    return config
+
+
+def shift_bits(config: CrossbarConfig) -> int:
+    """Width of a shift register value (``0 .. max_shift``, unsigned): 6."""
+    return config.max_shift.bit_length()
+
+
+def noise_bits(config: CrossbarConfig) -> int:
+    """Signed width of one read-noise value ``n`` (``|n| <= noise_max``): 18."""
+    return config.noise_max.bit_length() + 1
+
+
+def noise_product_bits(config: CrossbarConfig) -> int:
+    """Signed width of one product ``x * n``."""
+    return ((1 << (config.x_bits - 1)) * config.noise_max).bit_length() + 1
+
+
+def noise_acc_bits(config: CrossbarConfig) -> int:
+    """Signed width of a noise sum: ``rows * 2**(x_bits-1) * noise_max`` plus a sign bit."""
+    return (config.rows * (1 << (config.x_bits - 1)) * config.noise_max).bit_length() + 1
+
+
+def mac_input_layout(config: CrossbarConfig) -> data.StructLayout:
+    """Payload of one term of a :class:`MacLane` sum.
+
+    ``x`` is the input code (signed ``x_bits``), ``g`` the cell's level (unsigned ``g_bits``),
+    ``n`` its read noise (signed :func:`noise_bits`, units of ``2**-NOISE_FRAC_BITS`` level).
+    ``clear`` marks the first term of a sum (the sums restart from this term), ``last`` the
+    final one (it raises :attr:`MacLane.done` when the sum is complete).
+    """
+    _check_config(config)
+    return data.StructLayout(
+        {
+            "x": signed(config.x_bits),
+            "g": unsigned(config.g_bits),
+            "n": signed(noise_bits(config)),
+            "clear": 1,
+            "last": 1,
+        }
+    )
+
+
+def adc_input_layout(config: CrossbarConfig) -> data.StructLayout:
+    """Payload of :class:`AdcStage`: the two sums of one :class:`MacLane`."""
+    _check_config(config)
+    return data.StructLayout(
+        {
+            "acc": signed(config.acc_bits),
+            "noise_acc": signed(noise_acc_bits(config)),
+        }
+    )
+
+
+class MacLane(wiring.Component):
+    """Exact multiply-accumulate of one column: ``acc`` and ``noise_acc``.
+
+    Each cycle with ``i.valid`` adds one term: ``acc += contrib(x, g)`` and, when ``noise_en``,
+    ``noise_acc += contrib(x, n)`` (otherwise ``noise_acc += 0``). A term with ``clear`` starts
+    new sums (``acc = contrib(x, g)``). ``noise_en``, ``rect_ideal`` and ``rect_shift`` are
+    sampled together with each term, so they may change between any two terms. The sums are
+    exact: the widths make overflow impossible for up to ``rows`` terms per sum.
+
+    Timing: a four-stage pipeline (operands, products, contributions, sums); ``i`` never
+    stalls. A term presented in cycle ``c`` is included in ``acc`` and ``noise_acc`` from
+    cycle ``c + LATENCY`` on (``LATENCY = 4``): ``acc`` is valid 4 cycles after the last valid
+    input, and ``done`` is high for exactly that one cycle when the last input had ``last``.
+    Between sums both outputs hold their value.
+
+    Each product has a register before and after its multiplier, for a DSP block's input and
+    output registers. ``x*g`` (``x_bits`` by ``g_bits + 1`` signed) fits one ECP5 MULT18X18D,
+    and one iCE40 SB_MAC16 when ``x_bits <= 16`` and ``g_bits <= 15``; ``x*n`` (``x_bits`` by
+    18 signed) fits one MULT18X18D but takes two SB_MAC16.
+
+    Parameters
+    ----------
+    config
+        Widths: ``x_bits``, ``g_bits``, ``acc_bits`` and ``rows`` (for ``noise_acc``).
+
+    Members
+    -------
+    i : ``In(stream.Signature(mac_input_layout(config)))``
+        The terms (``x``, ``g``, ``n``, ``clear``, ``last``). ``i.ready`` is always 1 (not an
+        ``always_ready`` signature: its constant ``ready`` would not convert as a top-level
+        port in Amaranth 0.5).
+    noise_en : ``In(1)``
+        Accumulate the read noise of this term.
+    rect_ideal : ``In(1)``
+        Ideal unidirectional cells: a term with ``x < 0`` contributes nothing.
+    rect_shift : ``In(6)``
+        Reverse-leakage shift ``0 .. 63`` for ``x < 0`` (when not ``rect_ideal``).
+    acc : ``Out(signed(config.acc_bits))``
+        Noise-free sum.
+    noise_acc : ``Out(signed(noise_acc_bits(config)))``
+        Sum of noise contributions, in units of ``2**-NOISE_FRAC_BITS`` level.
+    done : ``Out(1)``
+        The sums ended by a ``last`` term are on ``acc`` and ``noise_acc`` (one cycle).
+    """
+
+    #: Cycles from a term at ``i`` to the sums that include it.
+    LATENCY = 4
+
+    def __init__(self, config: CrossbarConfig) -> None:
+        self._config = _check_config(config)
+        super().__init__(
+            {
+                "i": In(stream.Signature(mac_input_layout(config))),
+                "noise_en": In(1),
+                "rect_ideal": In(1),
+                "rect_shift": In(shift_bits(config)),
+                "acc": Out(signed(config.acc_bits)),
+                "noise_acc": Out(signed(noise_acc_bits(config))),
+                "done": Out(1),
+            }
+        )
+
+    @property
+    def config(self) -> CrossbarConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        c = self._config
+        m = Module()
+        term = self.i.payload
+        m.d.comb += self.i.ready.eq(1)
+        negative = term.x < 0
+
+        # Stage 1 (cycle c+1): operands. A negative input of an ideal cell becomes x = 0, so
+        # both of its contributions vanish; only negative inputs are shifted. Noise off feeds
+        # n = 0, so noise_acc adds nothing.
+        s1_valid = Signal()
+        s1_clear = Signal()
+        s1_last = Signal()
+        s1_x = Signal(signed(c.x_bits), reset_less=True)
+        s1_g = Signal(unsigned(c.g_bits), reset_less=True)
+        s1_n = Signal(signed(noise_bits(c)), reset_less=True)
+        s1_shift = Signal(shift_bits(c), reset_less=True)
+        m.d.sync += [
+            s1_valid.eq(self.i.valid),
+            s1_clear.eq(term.clear),
+            s1_last.eq(term.last),
+            s1_x.eq(Mux(negative & self.rect_ideal, 0, term.x)),
+            s1_g.eq(term.g),
+            s1_n.eq(Mux(self.noise_en, term.n, 0)),
+            s1_shift.eq(Mux(negative, self.rect_shift, 0)),
+        ]
+
+        # Stage 2 (cycle c+2): the products, one multiplier each (DSP output register).
+        s2_valid = Signal()
+        s2_clear = Signal()
+        s2_last = Signal()
+        s2_xg = Signal(signed(c.product_bits), reset_less=True)
+        s2_xn = Signal(signed(noise_product_bits(c)), reset_less=True)
+        s2_shift = Signal(shift_bits(c), reset_less=True)
+        m.d.sync += [
+            s2_valid.eq(s1_valid),
+            s2_clear.eq(s1_clear),
+            s2_last.eq(s1_last),
+            s2_xg.eq(s1_x * s1_g),
+            s2_xn.eq(s1_x * s1_n),
+            s2_shift.eq(s1_shift),
+        ]
+
+        # Stage 3 (cycle c+3): contributions, each product shifted arithmetically (shift 0
+        # for x >= 0). Amaranth's variable >> keeps the width and fills with the sign, so
+        # shifts past the width give 0 or -1, as in Python.
+        s3_valid = Signal()
+        s3_clear = Signal()
+        s3_last = Signal()
+        s3_g = Signal(signed(c.product_bits), reset_less=True)
+        s3_n = Signal(signed(noise_product_bits(c)), reset_less=True)
+        m.d.sync += [
+            s3_valid.eq(s2_valid),
+            s3_clear.eq(s2_clear),
+            s3_last.eq(s2_last),
+            s3_g.eq(s2_xg >> s2_shift),
+            s3_n.eq(s2_xn >> s2_shift),
+        ]
+
+        # Stage 4 (cycle c+4): the sums.
+        m.d.sync += self.done.eq(s3_valid & s3_last)
+        with m.If(s3_valid):
+            with m.If(s3_clear):
+                m.d.sync += [self.acc.eq(s3_g), self.noise_acc.eq(s3_n)]
+            with m.Else():
+                m.d.sync += [
+                    self.acc.eq(self.acc + s3_g),
+                    self.noise_acc.eq(self.noise_acc + s3_n),
+                ]
+        return m
+
+
+class AdcStage(wiring.Component):
+    """The ADC model: ``y = saturate(round(acc_fine / 2**shift), adc_bits)``.
+
+    For each transfer on ``i``, with ``F = NOISE_FRAC_BITS``:
+
+    * ``noise_en``: ``acc_fine = acc * 2**F + noise_acc`` and ``shift = adc_shift + F``;
+      otherwise ``acc_fine = acc`` and ``shift = adc_shift``;
+    * ``round`` is half away from zero, as :func:`molxbar.emulator.fixedpoint.round_shift`
+      defines it without a wider intermediate: ``t = (v - (v < 0)) >> (shift - 1)``,
+      ``round = (t >> 1) + (t & 1)``; ``shift = 0`` gives ``v``; shifts past the width give 0;
+    * ``saturate`` clamps to ``adc_bits`` signed bits; ``adc_bits = 0`` means full precision
+      (valid settings are 0 and 2 .. 63; 1 clamps to ``[-1, 0]``).
+
+    ``noise_en``, ``adc_shift`` and ``adc_bits`` are sampled together with each input. The
+    inputs must be sums that a :class:`MacLane` can produce (at most ``rows`` terms), so that
+    ``acc_fine`` fits ``acc_fine_bits``; ``acc_bits`` alone would allow larger values, since
+    it rounds ``log2 rows`` up.
+
+    Timing: a four-stage pipeline (``acc_fine``, shift, rounding, saturation) with one stall
+    signal, ``i.ready = ~o.valid | o.ready``. An input transferred in cycle ``c`` is on ``o``
+    from cycle ``c + LATENCY`` on (``LATENCY = 4``) when ``o.ready`` stays high; full
+    throughput (one result per cycle).
+
+    Parameters
+    ----------
+    config
+        Widths: ``acc_bits``, ``acc_fine_bits``, ``rows`` and ``x_bits`` (for ``noise_acc``).
+
+    Members
+    -------
+    i : ``In(stream.Signature(adc_input_layout(config)))``
+        The sums of one column (``acc``, ``noise_acc``).
+    noise_en : ``In(1)``
+        Read noise was on for these sums.
+    adc_shift : ``In(6)``
+        Right shift before saturation, ``0 .. 63``.
+    adc_bits : ``In(6)``
+        Output width ``2 .. 63``, or 0 for full precision.
+    o : ``Out(stream.Signature(signed(config.acc_fine_bits)))``
+        The output code ``y``.
+    """
+
+    #: Cycles from a transfer at ``i`` to its result on ``o`` (without backpressure).
+    LATENCY = 4
+
+    def __init__(self, config: CrossbarConfig) -> None:
+        self._config = _check_config(config)
+        super().__init__(
+            {
+                "i": In(stream.Signature(adc_input_layout(config))),
+                "noise_en": In(1),
+                "adc_shift": In(shift_bits(config)),
+                "adc_bits": In(shift_bits(config)),
+                "o": Out(stream.Signature(signed(config.acc_fine_bits))),
+            }
+        )
+
+    @property
+    def config(self) -> CrossbarConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        c = self._config
+        width = c.acc_fine_bits
+        total_shift_bits = (c.max_shift + NOISE_FRAC_BITS).bit_length()
+        m = Module()
+
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
+
+        # Stage 1: acc_fine and the total shift (its value minus one for the rounding shift).
+        s1_valid = Signal()
+        s1_value = Signal(signed(width), reset_less=True)
+        s1_zero_shift = Signal(reset_less=True)
+        s1_inner_shift = Signal(total_shift_bits, reset_less=True)
+        s1_bits = Signal(shift_bits(c), reset_less=True)
+        fine = self.i.payload.acc.shift_left(NOISE_FRAC_BITS) + self.i.payload.noise_acc
+        total_shift = self.adc_shift + Mux(self.noise_en, NOISE_FRAC_BITS, 0)
+        with m.If(advance):
+            m.d.sync += [
+                s1_valid.eq(self.i.valid),
+                s1_value.eq(Mux(self.noise_en, fine, self.i.payload.acc)),
+                s1_zero_shift.eq(total_shift == 0),
+                s1_inner_shift.eq(total_shift - 1),
+                s1_bits.eq(self.adc_bits),
+            ]
+
+        # Stage 2: t = (v - (v < 0)) >> k with k = shift - 1, computed without the wide
+        # decrement as t0 - d: t0 = v >> k, and d = 1 when v < 0 and its k low bits are all 0
+        # (floor((v-1) / 2**k) = floor(v / 2**k) - [2**k divides v]). The variable >> fills with
+        # the sign: shifts past the width give 0 or -1. Shift 0 takes t0 = 2*v, d = 0, so that
+        # stage 3 gives v back. In parallel: the saturation limit 2**j - 1 with
+        # j = adc_bits - 1, as a mask of j ones.
+        s2_valid = Signal()
+        s2_t0 = Signal(signed(width + 1), reset_less=True)
+        s2_d = Signal(reset_less=True)
+        s2_saturate = Signal(reset_less=True)
+        s2_mask = Signal(width, reset_less=True)
+        low_bits = Cat(s1_inner_shift > bit for bit in range(width))
+        exact = (s1_value.as_unsigned() & low_bits) == 0
+        with m.If(advance):
+            m.d.sync += [
+                s2_valid.eq(s1_valid),
+                s2_t0.eq(Mux(s1_zero_shift, s1_value.shift_left(1), s1_value >> s1_inner_shift)),
+                s2_d.eq(~s1_zero_shift & (s1_value < 0) & exact),
+                s2_saturate.eq(s1_bits != 0),
+                s2_mask.eq(Cat(s1_bits > bit + 1 for bit in range(width))),
+            ]
+
+        # Stage 3: rounded = (t >> 1) + (t & 1) = (t + 1) >> 1 = (t0 + 1 - d) >> 1.
+        s3_valid = Signal()
+        s3_rounded = Signal(signed(width), reset_less=True)
+        s3_saturate = Signal(reset_less=True)
+        s3_mask = Signal(width, reset_less=True)
+        with m.If(advance):
+            m.d.sync += [
+                s3_valid.eq(s2_valid),
+                s3_rounded.eq((s2_t0 + ~s2_d).shift_right(1)),
+                s3_saturate.eq(s2_saturate),
+                s3_mask.eq(s2_mask),
+            ]
+
+        # Stage 4: saturation. The value fits when its bits j and up all equal its sign; the
+        # limits are the mask and its complement -2**j.
+        upper = s3_rounded.as_unsigned() & ~s3_mask
+        fits = (upper == 0) | (upper == ~s3_mask)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(s3_valid)
+            with m.If(~s3_saturate | fits):
+                m.d.sync += self.o.payload.eq(s3_rounded)
+            with m.Elif(s3_rounded < 0):
+                m.d.sync += self.o.payload.eq(~s3_mask)
+            with m.Else():
+                m.d.sync += self.o.payload.eq(s3_mask)
+        return m

@@ -1,0 +1,240 @@
+"""The command receiver: parses the protocol byte stream into jobs for the engine.
+
+The receiver's states are generated from the protocol definition
+(:mod:`molxbar.firmware.protocol`): one state per command field, each collecting its
+elements byte by byte (little-endian), checking each element against the field's valid
+ranges and storing it in a field register or a buffer memory. A finished command becomes a
+*job* (opcode and status) offered to the engine's executor; the field registers and buffers
+hold still until the executor is idle again. During a batch the receiver collects the next
+input vector while the executor computes the current one (two input slots, ping-pong).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Module, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from molxbar.firmware.protocol import (
+    COMMANDS,
+    Layout,
+    Opcode,
+    Status,
+    header_fields,
+)
+
+__all__ = ["CommandReceiver", "VECTOR_FIELDS", "SCALAR_FIELDS", "input_slot_bits"]
+
+#: Vector fields and the buffer each one fills.
+VECTOR_FIELDS = {
+    (Opcode.WRITE_ROW, "levels"): "row_buf",
+    (Opcode.UPDATE_RANK1, "a"): "a_buf",
+    (Opcode.UPDATE_RANK1, "b"): "b_buf",
+    (Opcode.LOAD_INPUT, "x"): "in_buf",
+    (Opcode.RUN_BATCH, "x"): "in_buf",
+    (Opcode.SET_SIGMA, "scale"): "sigma",
+}
+#: Names of the scalar field registers (32 bits each, raw two's complement for signed ones).
+SCALAR_FIELDS = sorted(
+    {
+        f.name
+        for spec in COMMANDS.values()
+        for f in header_fields(spec.opcode)
+        if (spec.opcode, f.name) not in VECTOR_FIELDS
+    }
+)
+#: Input slots 0 and 1 take batch vectors; 2 and 3 the loaded vector (one live, one filling).
+INPUT_SLOTS = 4
+
+
+def input_slot_bits(config: CrossbarConfig) -> int:
+    """Address bits of one input slot: input memory address = ``slot << bits | row``."""
+    return max(1, ceil_log2(config.rows))
+
+
+class CommandReceiver(wiring.Component):
+    """Bytes in, jobs out.
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(8))``
+        The command byte stream. Ready in every field state; while a job waits, and before a
+        new command while the executor is busy, it is not ready.
+    job : ``Out(stream.Signature(JOB_LAYOUT))`` (valid/ready)
+        ``opcode``, ``status`` (the first failed field check, or OK), ``vector`` (a batch
+        vector in input slot ``slot``).
+    waiting : ``Out(1)``
+        Between commands: no command is partly received.
+    exec_idle : ``In(1)``
+        The executor has finished every job; a new command may overwrite the field
+        registers and buffers.
+    loaded_slot : ``In(2)``
+        The input slot RUN_VMM uses (2 or 3); LOAD_INPUT fills the other one.
+    fields : ``Out(...)``
+        One 32-bit register per scalar field name (:data:`SCALAR_FIELDS`).
+    row_buf, a_buf, b_buf, in_buf : ``In(WritePort.Signature(...))``
+        Drive the write ports of the buffer memories the executor reads.
+    sigma : ``Out(ArrayLayout)``
+        The received noise amplitude table of SET_SIGMA.
+    load_slot : ``Out(2)``
+        The slot LOAD_INPUT filled (valid with its job).
+    """
+
+    def __init__(self, config: CrossbarConfig) -> None:
+        self.config = config
+        self.layout = Layout(config)
+        c = config
+        slot_bits = input_slot_bits(c)
+        super().__init__(
+            {
+                "cmd": In(stream.Signature(8)),
+                "job_valid": Out(1),
+                "job_ready": In(1),
+                "job_opcode": Out(8),
+                "job_status": Out(8),
+                "job_vector": Out(1),
+                "job_slot": Out(2),
+                "exec_idle": In(1),
+                "waiting": Out(1),
+                "loaded_slot": In(2),
+                "load_slot": Out(2),
+                **{f"f_{name}": Out(32) for name in SCALAR_FIELDS},
+                "sigma": Out(unsigned(SIGMA_SCALE_BITS * SIGMA_SEGMENTS)),
+                "row_buf": In(
+                    WritePort.Signature(addr_width=ceil_log2(c.cols), shape=unsigned(c.g_bits))
+                ),
+                "a_buf": In(
+                    WritePort.Signature(addr_width=ceil_log2(c.rows), shape=signed(c.x_bits))
+                ),
+                "b_buf": In(
+                    WritePort.Signature(addr_width=ceil_log2(c.cols), shape=signed(c.x_bits))
+                ),
+                "in_buf": In(
+                    WritePort.Signature(
+                        addr_width=slot_bits + ceil_log2(INPUT_SLOTS), shape=signed(c.x_bits)
+                    )
+                ),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        c, layout = self.config, self.layout
+        m = Module()
+        slot_bits = input_slot_bits(c)
+
+        byte = self.cmd.payload
+        elem = Signal(32)  # the bytes of the element received so far
+        byte_idx = Signal(range(4))
+        elem_idx = Signal(range(max(c.rows, c.cols, SIGMA_SEGMENTS) + 1))
+        full = Signal(32)  # the element with the current byte in place
+        m.d.comb += full.eq(elem)
+        m.d.comb += full.word_select(byte_idx, 8).eq(byte)
+
+        opcode = Signal(8)
+        status = Signal(8)
+        vector_status = Signal(8)
+        vectors_left = Signal(16)
+        batch_slot = Signal()
+        sigma_regs = [Signal(SIGMA_SCALE_BITS, name=f"sigma{k}") for k in range(SIGMA_SEGMENTS)]
+        sigma = Array(sigma_regs)
+        m.d.comb += self.sigma.eq(Cat(*sigma_regs))
+        m.d.comb += [self.job_opcode.eq(opcode)]
+
+        def receive_field(op: Opcode, field, next_state: str, batch: bool) -> None:
+            """The body of the state that receives ``field`` of command ``op``."""
+            width = layout.width(field.kind)
+            count = layout.count(field)
+            ranges, fail = layout.check(op, field)
+            value = full[: 8 * width]
+            if Layout.signed(field.kind):
+                value = value.as_signed()
+            ok = 0
+            for low, high in ranges:
+                ok = ok | ((value >= low) & (value <= high))
+            m.d.comb += self.cmd.ready.eq(1)
+            with m.If(self.cmd.valid):
+                with m.If(byte_idx == width - 1):
+                    m.d.sync += [byte_idx.eq(0), elem.eq(0)]
+                    track = vector_status if batch else status
+                    if fail is not Status.OK:
+                        with m.If(~ok & (track == Status.OK)):
+                            m.d.sync += track.eq(fail)
+                    target = VECTOR_FIELDS.get((op, field.name))
+                    if target is None:
+                        m.d.sync += getattr(self, f"f_{field.name}").eq(value)
+                    elif target == "sigma":
+                        m.d.sync += sigma[elem_idx].eq(value)
+                    else:
+                        port = getattr(self, target)
+                        addr = elem_idx
+                        if target == "in_buf":
+                            slot = batch_slot if batch else self.load_slot
+                            addr = (slot << slot_bits) | elem_idx
+                        m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(1)]
+                    with m.If(elem_idx == count - 1):
+                        m.d.sync += elem_idx.eq(0)
+                        m.next = next_state
+                    with m.Else():
+                        m.d.sync += elem_idx.eq(elem_idx + 1)
+                with m.Else():
+                    m.d.sync += [elem.eq(full), byte_idx.eq(byte_idx + 1)]
+
+        with m.FSM(name="receiver"):
+            with m.State("OPCODE"):
+                m.d.comb += [self.cmd.ready.eq(self.exec_idle), self.waiting.eq(1)]
+                with m.If(self.cmd.valid & self.exec_idle):
+                    m.d.sync += [
+                        opcode.eq(byte),
+                        status.eq(Status.OK),
+                        elem.eq(0),
+                        byte_idx.eq(0),
+                        elem_idx.eq(0),
+                        self.load_slot.eq(self.loaded_slot ^ 1),
+                    ]
+                    with m.Switch(byte):
+                        for op in Opcode:
+                            fields = header_fields(op)
+                            with m.Case(op):
+                                m.next = f"{op.name}_{fields[0].name}" if fields else "DISPATCH"
+                        with m.Default():
+                            m.d.sync += status.eq(Status.UNKNOWN_OPCODE)
+                            m.next = "DISPATCH"
+            for op in Opcode:
+                fields = header_fields(op)
+                for k, field in enumerate(fields):
+                    nxt = f"{op.name}_{fields[k + 1].name}" if k + 1 < len(fields) else "DISPATCH"
+                    with m.State(f"{op.name}_{field.name}"):
+                        receive_field(op, field, nxt, batch=False)
+            with m.State("DISPATCH"):
+                m.d.comb += [self.job_valid.eq(1), self.job_status.eq(status)]
+                with m.If(self.job_ready):
+                    batch = (opcode == Opcode.RUN_BATCH) & (status == Status.OK)
+                    with m.If(batch):
+                        m.d.sync += [vectors_left.eq(self.f_count), vector_status.eq(Status.OK)]
+                        m.next = "BATCH_X"
+                    with m.Else():
+                        m.next = "OPCODE"
+            x_field = COMMANDS[Opcode.RUN_BATCH].fields[1]
+            with m.State("BATCH_X"):
+                receive_field(Opcode.RUN_BATCH, x_field, "BATCH_DISPATCH", batch=True)
+            with m.State("BATCH_DISPATCH"):
+                m.d.comb += [
+                    self.job_valid.eq(1),
+                    self.job_status.eq(vector_status),
+                    self.job_vector.eq(1),
+                    self.job_slot.eq(batch_slot),
+                ]
+                with m.If(self.job_ready):
+                    m.d.sync += [
+                        batch_slot.eq(~batch_slot),
+                        vectors_left.eq(vectors_left - 1),
+                        vector_status.eq(Status.OK),
+                    ]
+                    with m.If(vectors_left == 1):
+                        m.next = "OPCODE"
+                    with m.Else():
+                        m.next = "BATCH_X"
+        return m

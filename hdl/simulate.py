@@ -1,0 +1,104 @@
+"""Run command streams through the :class:`~molxbar.hdl.engine.Engine` in the Amaranth
+simulator: the ``amaranth`` backend and the first rung of the verification ladder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from molxbar.emulator.config import CrossbarConfig
+
+from .engine import Engine
+
+__all__ = ["SimResult", "simulate_engine"]
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Responses of a simulated command stream, the cycles it took, and the engine's
+    ``vmm_cycles`` count of its last VMM."""
+
+    responses: bytes
+    cycles: int
+    vmm_cycles: int
+
+
+def simulate_engine(
+    config: CrossbarConfig,
+    commands: bytes,
+    *,
+    idle_in: float = 0.0,
+    stall_out: float = 0.0,
+    seed: int = 0,
+    max_cycles: int | None = None,
+    vcd: str | Path | None = None,
+    engine: Engine | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SimResult:
+    """Feed ``commands`` to a fresh engine and collect every response byte.
+
+    Parameters
+    ----------
+    idle_in, stall_out
+        Probabilities of an idle cycle on the command stream (valid low) and of a stall on
+        the response stream (ready low), drawn from ``np.random.default_rng(seed)``.
+    max_cycles
+        Give up (``TimeoutError``) after this many cycles; the default scales with the
+        stream length.
+    vcd
+        Write a waveform of the run to this file.
+    progress
+        Called with the number of command bytes taken, every 1024 cycles and at the end.
+    """
+    dut = engine if engine is not None else Engine(config)
+    rng = np.random.default_rng(seed)
+    limit = max_cycles if max_cycles is not None else 10_000 + 2_000 * len(commands)
+    result: dict = {}
+
+    async def testbench(ctx):
+        sent = 0
+        out = bytearray()
+        quiet = 0
+        for cycle in range(limit):
+            offer = sent < len(commands) and rng.random() >= idle_in
+            ready = rng.random() >= stall_out
+            ctx.set(dut.cmd.valid, offer)
+            if offer:
+                ctx.set(dut.cmd.payload, commands[sent])
+            ctx.set(dut.rsp.ready, ready)
+            # One settle per cycle: the values just before the clock edge.
+            _, _, took, valid, byte, idle, vmm_cycles = await ctx.tick().sample(
+                dut.cmd.ready, dut.rsp.valid, dut.rsp.payload, dut.idle, dut.vmm_cycles
+            )
+            took = offer and took
+            if ready and valid:
+                out.append(byte)
+            sent += bool(took)
+            if progress is not None and cycle % 1024 == 0:
+                progress(sent)
+            quiet = quiet + 1 if sent == len(commands) and idle and not valid else 0
+            if quiet >= 2:
+                if progress is not None:
+                    progress(sent)
+                result["cycles"] = cycle + 1
+                result["vmm_cycles"] = vmm_cycles
+                result["out"] = bytes(out)
+                return
+        raise TimeoutError(
+            f"the engine did not finish within {limit} cycles "
+            f"({sent} of {len(commands)} command bytes taken, {len(out)} response bytes)"
+        )
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    if vcd is not None:
+        with sim.write_vcd(str(vcd)):
+            sim.run()
+    else:
+        sim.run()
+    return SimResult(result["out"], result["cycles"], result["vmm_cycles"])
