@@ -209,6 +209,16 @@ class CrossbarConfig:
         return Z_MAX * ((1 << SIGMA_SCALE_BITS) - 1)
 
     @property
+    def noise_bits(self) -> int:
+        """Signed width of one read-noise value ``n`` (``|n| <= noise_max``)."""
+        return self.noise_max.bit_length() + 1
+
+    @property
+    def noise_acc_bits(self) -> int:
+        """Signed width of a column's noise sum ``sum_i contrib(x_i, n_ij)``."""
+        return (self.rows * (1 << (self.x_bits - 1)) * self.noise_max).bit_length() + 1
+
+    @property
     def acc_fine_bits(self) -> int:
         """Signed width of the noisy accumulator ``acc * 2**F + noise``."""
         x_mag = 1 << (self.x_bits - 1)

@@ -297,8 +297,7 @@ class Crossbar:
         c = self.config
         counters = self._take_counters(x.shape[0])
         scale = np.asarray(self.read_sigma_table, dtype=np.int64)[self._levels >> c.segment_shift]
-        noise_bits = (c.rows * (1 << (c.x_bits - 1)) * c.noise_max).bit_length() + 1
-        exact_float = noise_bits <= _FLOAT_EXACT_BITS
+        exact_float = c.noise_acc_bits <= _FLOAT_EXACT_BITS
         scale_f = scale.astype(np.float64)
         positive = np.maximum(x, 0)
         leaky = self.rect_shift is not None and (x < 0).any()

@@ -22,9 +22,7 @@ from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
 
 __all__ = [
     "shift_bits",
-    "noise_bits",
     "noise_product_bits",
-    "noise_acc_bits",
     "mac_input_layout",
     "adc_input_layout",
     "MacLane",
@@ -43,26 +41,16 @@ def shift_bits(config: CrossbarConfig) -> int:
     return config.max_shift.bit_length()
 
 
-def noise_bits(config: CrossbarConfig) -> int:
-    """Signed width of one read-noise value ``n`` (``|n| <= noise_max``): 18."""
-    return config.noise_max.bit_length() + 1
-
-
 def noise_product_bits(config: CrossbarConfig) -> int:
     """Signed width of one product ``x * n``."""
     return ((1 << (config.x_bits - 1)) * config.noise_max).bit_length() + 1
-
-
-def noise_acc_bits(config: CrossbarConfig) -> int:
-    """Signed width of a noise sum: ``rows * 2**(x_bits-1) * noise_max`` plus a sign bit."""
-    return (config.rows * (1 << (config.x_bits - 1)) * config.noise_max).bit_length() + 1
 
 
 def mac_input_layout(config: CrossbarConfig) -> data.StructLayout:
     """Payload of one term of a :class:`MacLane` sum.
 
     ``x`` is the input code (signed ``x_bits``), ``g`` the cell's level (unsigned ``g_bits``),
-    ``n`` its read noise (signed :func:`noise_bits`, units of ``2**-NOISE_FRAC_BITS`` level).
+    ``n`` its read noise (signed ``config.noise_bits``, units of ``2**-NOISE_FRAC_BITS`` level).
     ``clear`` marks the first term of a sum (the sums restart from this term), ``last`` the
     final one (it raises :attr:`MacLane.done` when the sum is complete).
     """
@@ -71,7 +59,7 @@ def mac_input_layout(config: CrossbarConfig) -> data.StructLayout:
         {
             "x": signed(config.x_bits),
             "g": unsigned(config.g_bits),
-            "n": signed(noise_bits(config)),
+            "n": signed(config.noise_bits),
             "clear": 1,
             "last": 1,
         }
@@ -84,7 +72,7 @@ def adc_input_layout(config: CrossbarConfig) -> data.StructLayout:
     return data.StructLayout(
         {
             "acc": signed(config.acc_bits),
-            "noise_acc": signed(noise_acc_bits(config)),
+            "noise_acc": signed(config.noise_acc_bits),
         }
     )
 
@@ -128,7 +116,7 @@ class MacLane(wiring.Component):
         Reverse-leakage shift ``0 .. 63`` for ``x < 0`` (when not ``rect_ideal``).
     acc : ``Out(signed(config.acc_bits))``
         Noise-free sum.
-    noise_acc : ``Out(signed(noise_acc_bits(config)))``
+    noise_acc : ``Out(signed(config.noise_acc_bits))``
         Sum of noise contributions, in units of ``2**-NOISE_FRAC_BITS`` level.
     done : ``Out(1)``
         The sums ended by a ``last`` term are on ``acc`` and ``noise_acc`` (one cycle).
@@ -146,7 +134,7 @@ class MacLane(wiring.Component):
                 "rect_ideal": In(1),
                 "rect_shift": In(shift_bits(config)),
                 "acc": Out(signed(config.acc_bits)),
-                "noise_acc": Out(signed(noise_acc_bits(config))),
+                "noise_acc": Out(signed(config.noise_acc_bits)),
                 "done": Out(1),
             }
         )
@@ -170,7 +158,7 @@ class MacLane(wiring.Component):
         s1_last = Signal()
         s1_x = Signal(signed(c.x_bits), reset_less=True)
         s1_g = Signal(unsigned(c.g_bits), reset_less=True)
-        s1_n = Signal(signed(noise_bits(c)), reset_less=True)
+        s1_n = Signal(signed(c.noise_bits), reset_less=True)
         s1_shift = Signal(shift_bits(c), reset_less=True)
         m.d.sync += [
             s1_valid.eq(self.i.valid),

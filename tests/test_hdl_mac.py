@@ -25,7 +25,7 @@ from molxbar.emulator import Crossbar, CrossbarConfig, preset
 from molxbar.emulator.config import NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX
 from molxbar.emulator.fixedpoint import round_shift, saturate
 from molxbar.emulator.noise import axis_words, cell_deviates
-from molxbar.hdl.mac import AdcStage, MacLane, noise_acc_bits
+from molxbar.hdl.mac import AdcStage, MacLane
 
 CONFIGS = {
     "ideal14": CrossbarConfig(),
@@ -236,7 +236,7 @@ def test_mac_lane_widths() -> None:
     for c in CONFIGS.values():
         lane = MacLane(c)
         assert len(lane.acc) == c.acc_bits and lane.acc.shape().signed
-        assert len(lane.noise_acc) == noise_acc_bits(c) and lane.noise_acc.shape().signed
+        assert len(lane.noise_acc) == c.noise_acc_bits and lane.noise_acc.shape().signed
         assert len(lane.i.payload.x) == c.x_bits and len(lane.i.payload.g) == c.g_bits
         assert len(lane.rect_shift) == c.max_shift.bit_length()
         # Silence UnusedElaboratable: these were only built to look at their ports.
