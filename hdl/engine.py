@@ -4,25 +4,26 @@ Structure (one concept per submodule):
 
 * :class:`~molxbar.hdl.receiver.CommandReceiver` parses commands into jobs and fills the
   buffers (row levels, rank-1 factors, input vectors, noise table);
-* the executor (this module) runs one job at a time: programming, reads, registers, VMMs;
+* the executor (this module) runs one job at a time: registers, direct writes (with their
+  write error), pulses, rank-1 updates, reads, and the row-by-row issue of VMMs;
 * ``lanes`` memory banks hold the levels, column ``j`` in bank ``j % lanes`` at address
   ``row << q_bits | j // lanes``;
-* ``lanes`` :class:`~molxbar.hdl.mac.MacLane` s compute a group of ``lanes`` columns while
-  the previous group's sums pass one by one through the :class:`~molxbar.hdl.mac.AdcStage`
-  and out as bytes;
+* :class:`~molxbar.hdl.datapath.VmmDatapath` turns the issued rows into sums, outputs and
+  response bytes;
 * :class:`~molxbar.hdl.speck.SpeckWords` makes the noise words of noisy operations.
 
-Timing of a VMM (noise off): the executor issues one row per cycle to all lanes, group after
-group, ``rows * cols / lanes`` cycles in all; a group waits only when the previous group's
-outputs are still being sent (``output_bytes`` cycles per output). With read noise on, the
-``rows + cols`` noise words are made first (see :class:`~molxbar.hdl.speck.SpeckWords`).
+Timing of a VMM (noise off): one row per cycle to all lanes, group after group, so the sums
+are complete ``rows * cols / lanes + 6`` cycles after the start; the next group starts
+without a bubble while the previous group's sums drain into the datapath's FIFO. The next
+vector of a batch starts as soon as the last group of the previous one is issued. With read
+noise on, the ``rows + cols`` noise words are made first (see
+:class:`~molxbar.hdl.speck.SpeckWords`).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
@@ -45,7 +46,7 @@ from molxbar.firmware.protocol import (
     Status,
 )
 
-from .mac import AdcStage, MacLane
+from .datapath import VmmDatapath, deviate
 from .receiver import INPUT_SLOTS, CommandReceiver, input_slot_bits
 from .speck import SpeckWords
 
@@ -58,23 +59,6 @@ def _round_shift(value, shift, shift_is_zero):
     inner = shift - 1 if isinstance(shift, int) else (shift - 1)[: len(shift)]
     t = (value - (value < 0)) >> inner
     return Mux(shift_is_zero, value, (t >> 1) + t[0])
-
-
-def _popcount(value):
-    """Number of ones, as an adder tree."""
-    terms = [value[k] for k in range(len(value))]
-    width = 1
-    while len(terms) > 1:
-        width += 1
-        pairs = [(terms[k] + terms[k + 1])[:width] for k in range(0, len(terms) - 1, 2)]
-        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
-    return terms[0]
-
-
-def _deviate(word_a, word_b):
-    """``popcount(a XOR b) - 32``: the noise deviate of one cell (signed, 8 bits)."""
-    count = _popcount(word_a ^ word_b)
-    return Cat(count, Const(0, 8 - len(count))).as_signed() - 32
 
 
 class Engine(wiring.Component):
@@ -97,7 +81,7 @@ class Engine(wiring.Component):
     vmm_cycles : ``Out(32)``
         Cycles the last VMM spent issuing rows and waiting for its sums (for benchmarks).
     idle : ``Out(1)``
-        No command is partly received, queued or executing.
+        No command is partly received, queued or executing, and every response byte is out.
     """
 
     def __init__(self, config: CrossbarConfig, *, speck_unroll: int = 3) -> None:
@@ -106,6 +90,8 @@ class Engine(wiring.Component):
                 raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
             if config.lanes & (config.lanes - 1):
                 raise ValueError(f"lanes = {config.lanes} must be a power of two for the gateware")
+            if isinstance(speck_unroll, bool) or speck_unroll not in range(1, 28):
+                raise ValueError(f"speck_unroll = {speck_unroll!r} must be an int in [1, 27]")
         except (TypeError, ValueError):
             self._MustUse__silence = True  # a rejected engine is not an unused one
             raise
@@ -129,7 +115,6 @@ class Engine(wiring.Component):
         groups = c.cols // lanes
         q_bits = ceil_log2(groups)
         slot_bits = input_slot_bits(c)
-        out_bytes = layout.output_bytes
         level_bytes = layout.level_bytes
 
         # Submodules and memories ------------------------------------------------------------
@@ -161,10 +146,7 @@ class Engine(wiring.Component):
         col_words, col_words_w = col_words_mem.read_port(), col_words_mem.write_port(granularity=64)
 
         m.submodules.speck = speck = SpeckWords(rows=c.rows, cols=c.cols, unroll=self.speck_unroll)
-        mac_lanes = [MacLane(c) for _ in range(lanes)]
-        for p, lane in enumerate(mac_lanes):
-            m.submodules[f"lane{p}"] = lane
-        m.submodules.adc = adc = AdcStage(c)
+        m.submodules.datapath = dp = VmmDatapath(c)
 
         # Registers ----------------------------------------------------------------------------
         table_init = (c.read_sigma_table, c.write_sigma_table)
@@ -273,19 +255,14 @@ class Engine(wiring.Component):
             noisy = clamp_level(level + error)
             return Mux(write_noise, noisy, level)
 
-        # VMM datapath -----------------------------------------------------------------------
+        # VMM: the executor issues rows; the datapath does the rest.
         group = Signal(range(max(2, groups)))
         vmm_row = Signal(range(max(2, c.rows)))
         issue = Signal()
         vmm_slot = Signal(2)
-        s1_valid = Signal()
-        s1_first = Signal()
-        s1_last = Signal()
-        m.d.sync += [
-            s1_valid.eq(issue),
-            s1_first.eq(vmm_row == 0),
-            s1_last.eq(vmm_row == c.rows - 1),
-        ]
+        group_issued = Signal()
+        start_vmm = Signal()
+        last_group = Signal()
         for rp, _ in banks:
             with m.If(issue):
                 m.d.comb += rp.addr.eq((vmm_row << q_bits) | group)
@@ -295,116 +272,30 @@ class Engine(wiring.Component):
             in_buf.addr.eq((vmm_slot << slot_bits) | vmm_row),
             row_words.addr.eq(vmm_row),
         ]
-        for p, lane in enumerate(mac_lanes):
-            g = banks[p][0].data
-            z = _deviate(row_words.data, col_words.data.word_select(p, 64))
-            noise = z * read_table[g >> c.segment_shift]
-            m.d.comb += [
-                lane.i.valid.eq(s1_valid),
-                lane.i.payload.x.eq(in_buf.data),
-                lane.i.payload.g.eq(g),
-                lane.i.payload.n.eq(noise),
-                lane.i.payload.clear.eq(s1_first),
-                lane.i.payload.last.eq(s1_last),
-                lane.noise_en.eq(read_noise),
-                lane.rect_ideal.eq(rect_ideal),
-                lane.rect_shift.eq(rect_shift),
-            ]
-        lanes_done = mac_lanes[0].done
-
-        # Results of a finished group: latched, then fed to the ADC one by one while the lanes
-        # compute the next group. "held": a group finished while the latch was full; its sums
-        # stay in the lanes (no new group starts) until the latch empties.
-        latch_acc = Array(Signal(signed(c.acc_bits), name=f"latch_acc{p}") for p in range(lanes))
-        latch_noise = Array(
-            Signal.like(mac_lanes[0].noise_acc, name=f"latch_noise{p}") for p in range(lanes)
-        )
-        latch_full = Signal()
-        held = Signal()
-        in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
-        group_issued = Signal()
-        feed = Signal(range(lanes + 1))
-        take_lanes = Signal()
-        with m.If(take_lanes):
-            for p, lane in enumerate(mac_lanes):
-                m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
-            m.d.sync += [latch_full.eq(1), feed.eq(0)]
-        m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | (feed == lanes)))
-        with m.If(lanes_done & ~take_lanes):
-            m.d.sync += held.eq(1)
-        with m.Elif(take_lanes):
-            m.d.sync += held.eq(0)
-        m.d.sync += in_flight.eq(in_flight + group_issued - lanes_done)
-
-        # The latch drains one sum per cycle into a FIFO that holds two vectors, so the lanes
-        # never wait for the (byte-serial) response while a vector is computed.
-        acc_width, noise_width = c.acc_bits, len(mac_lanes[0].noise_acc)
-        m.submodules.results = results = SyncFIFOBuffered(
-            width=acc_width + noise_width, depth=2 * c.cols
-        )
-        feed_lane = feed[: max(1, lane_bits)] if lanes > 1 else 0
-        m.d.comb += [
-            results.w_en.eq(latch_full & (feed != lanes)),
-            results.w_data.eq(Cat(latch_acc[feed_lane], latch_noise[feed_lane])),
-            adc.noise_en.eq(read_noise),
-            adc.adc_shift.eq(adc_shift),
-            adc.adc_bits.eq(adc_bits),
-            adc.i.valid.eq(results.r_rdy),
-            adc.i.payload.acc.eq(results.r_data[:acc_width]),
-            adc.i.payload.noise_acc.eq(results.r_data[acc_width:]),
-            results.r_en.eq(adc.i.ready),
+        # The memories answer one cycle after the address: so do the term flags.
+        m.d.sync += [
+            dp.term_valid.eq(issue),
+            dp.term_first.eq(vmm_row == 0),
+            dp.term_last.eq(vmm_row == c.rows - 1),
         ]
-        with m.If(results.w_en & results.w_rdy):
-            m.d.sync += feed.eq(feed + 1)
-        with m.If(latch_full & (feed == lanes) & ~take_lanes):
-            m.d.sync += latch_full.eq(0)
-
-        # Response bytes of VMMs: each started VMM queues a header (opcode, OK); a header goes
-        # out once the previous vector's outputs are all sent, then the vector's outputs follow,
-        # so the next vector of a batch computes while the last one is still being sent.
-        out_shift = Signal(8 * out_bytes)
-        out_left = Signal(range(out_bytes + 1))
-        headers_due = Signal(range(3))
-        header_op = Signal(8)
-        header_half = Signal()  # the opcode byte is out, the status byte is next
-        vector_left = Signal(range(c.cols + 1))  # outputs of the vector being sent
-        start_vmm = Signal()
-        header_sent = Signal()
-        m.d.sync += headers_due.eq(headers_due + start_vmm - header_sent)
-        drained = Signal()  # every started VMM has sent its whole response
-        m.d.comb += drained.eq((headers_due == 0) & (vector_left == 0))
-        with m.If(out_left == 0):
-            m.d.comb += adc.o.ready.eq(1)
-            with m.If(adc.o.valid):
-                m.d.sync += [out_shift.eq(adc.o.payload), out_left.eq(out_bytes)]
-        with m.If((vector_left == 0) & (headers_due != 0)):
-            m.d.comb += [
-                self.rsp.valid.eq(1),
-                self.rsp.payload.eq(Mux(header_half, Status.OK, header_op)),
-            ]
-            with m.If(self.rsp.ready):
-                m.d.sync += header_half.eq(~header_half)
-                with m.If(header_half):
-                    m.d.comb += header_sent.eq(1)
-                    m.d.sync += vector_left.eq(c.cols)
-        with m.Elif((vector_left != 0) & (out_left != 0)):
-            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(out_shift[:8])]
-            with m.If(self.rsp.ready):
-                m.d.sync += [out_shift.eq(out_shift >> 8), out_left.eq(out_left - 1)]
-                with m.If(out_left == 1):
-                    m.d.sync += vector_left.eq(vector_left - 1)
-
-        # Diagnostic: cycles from a VMM's start to its last group's sums.
-        vmm_cycles = Signal(32)
-        counting = Signal()
-        last_group_out = Signal()  # the last group of the VMM being counted is in flight
-        m.d.comb += self.vmm_cycles.eq(vmm_cycles)
-        with m.If(start_vmm):
-            m.d.sync += [vmm_cycles.eq(1), counting.eq(1), last_group_out.eq(0)]
-        with m.Elif(counting):
-            m.d.sync += vmm_cycles.eq(vmm_cycles + 1)
-            with m.If(last_group_out & lanes_done & (in_flight == 1)):
-                m.d.sync += [counting.eq(0), last_group_out.eq(0)]
+        m.d.comb += [
+            dp.x.eq(in_buf.data),
+            dp.levels.eq(Cat(rp.data for rp, _ in banks)),
+            dp.row_word.eq(row_words.data),
+            dp.col_words.eq(col_words.data),
+            dp.read_noise.eq(read_noise),
+            dp.read_table.eq(Cat(*read_table)),
+            dp.rect_ideal.eq(rect_ideal),
+            dp.rect_shift.eq(rect_shift),
+            dp.adc_shift.eq(adc_shift),
+            dp.adc_bits.eq(adc_bits),
+            dp.group_issued.eq(group_issued),
+            dp.start_vmm.eq(start_vmm),
+            dp.header_op.eq(job_op),
+            dp.last_group.eq(last_group),
+            self.vmm_cycles.eq(dp.vmm_cycles),
+        ]
+        drained = dp.drained
 
         # Rank-1 update datapath.
         r1_row = Signal(range(max(2, c.rows)))
@@ -558,7 +449,7 @@ class Engine(wiring.Component):
                 m.d.comb += col_words.addr.eq(cell_col >> lane_bits)
                 level = f["level"][: c.g_bits]
                 m.d.comb += [
-                    new_level.eq(written_level(level, _deviate(r_word, col_word_of_cell))),
+                    new_level.eq(written_level(level, deviate(r_word, col_word_of_cell))),
                     write_cell.eq(1),
                 ]
                 load_tx(*ok_header(Opcode.WRITE_CELL))
@@ -571,7 +462,7 @@ class Engine(wiring.Component):
             with m.State("ROW_WRITE"):
                 m.d.comb += col_words.addr.eq(cell_col >> lane_bits)
                 m.d.comb += [
-                    new_level.eq(written_level(row_buf.data, _deviate(r_word, col_word_of_cell))),
+                    new_level.eq(written_level(row_buf.data, deviate(r_word, col_word_of_cell))),
                     write_cell.eq(1),
                 ]
                 with m.If(cell_col == c.cols - 1):
@@ -626,9 +517,7 @@ class Engine(wiring.Component):
 
             # VMM: noise words (if on), then the groups; the executor is free again once the
             # last group is issued, while its sums and bytes finish in the background.
-            # A new group may start when any group still in flight will find the latch empty
-            # when it completes (see "held" above).
-            can_start = ~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))
+            can_start = dp.can_start
             with m.State("VMM"):
                 with m.If(read_noise):
                     m.d.comb += speck.start.eq(1)
@@ -640,13 +529,13 @@ class Engine(wiring.Component):
             with m.State("VMM_START"):
                 with m.If(can_start):
                     m.d.comb += start_vmm.eq(1)
-                    m.d.sync += [header_op.eq(job_op), group.eq(0), vmm_row.eq(0)]
+                    m.d.sync += [group.eq(0), vmm_row.eq(0)]
                     m.next = "VMM_ISSUE"
             with m.State("VMM_ISSUE"):
                 m.d.comb += [issue.eq(1), col_words.addr.eq(group)]
                 # Straight on to the next group when nothing else is in flight and the latch
                 # is free: this group's sums will find it empty.
-                go_on = (group != groups - 1) & ~held & ~latch_full & (in_flight == 0)
+                go_on = (group != groups - 1) & dp.free
                 with m.If(vmm_row == c.rows - 1):
                     m.d.comb += group_issued.eq(1)
                     m.d.sync += vmm_row.eq(0)
@@ -659,9 +548,13 @@ class Engine(wiring.Component):
             with m.State("VMM_NEXT"):
                 m.d.comb += col_words.addr.eq(group)
                 with m.If(group == groups - 1):
-                    m.d.sync += last_group_out.eq(1)
+                    m.d.comb += last_group.eq(1)
                     m.next = "IDLE"
                 with m.Elif(can_start):
                     m.d.sync += group.eq(group + 1)
                     m.next = "VMM_ISSUE"
+        # VMM bytes; the executor only sends its own responses while the datapath is drained.
+        m.d.comb += dp.rsp.ready.eq(self.rsp.ready)
+        with m.If(dp.rsp.valid):
+            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(dp.rsp.payload)]
         return m

@@ -1,0 +1,232 @@
+"""The VMM datapath: MAC lanes, their read noise, the result FIFO, the ADC and the output bytes.
+
+The engine issues one row per cycle to all ``lanes``; this block turns each group of
+``lanes`` columns into output bytes:
+
+* per lane, the cell's read noise ``n = z * s[g >> segment_shift]`` with
+  ``z = popcount(R_i XOR C_j) - 32`` (:mod:`molxbar.emulator.noise`), then a
+  :class:`~molxbar.hdl.mac.MacLane`;
+* a finished group's sums move to a latch in one cycle (or, if the latch is still full, stay
+  in the lanes: *held*, and no new group may start), then drain one per cycle into a FIFO
+  that holds two vectors;
+* the shared :class:`~molxbar.hdl.mac.AdcStage` reads the FIFO; each output leaves as
+  ``output_bytes`` little-endian bytes, after its vector's header (opcode, OK).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from molxbar.firmware.protocol import Layout, Status
+
+from .mac import AdcStage, MacLane
+
+__all__ = ["VmmDatapath", "deviate"]
+
+
+def _popcount(value):
+    """Number of ones, as an adder tree."""
+    terms = [value[k] for k in range(len(value))]
+    width = 1
+    while len(terms) > 1:
+        width += 1
+        pairs = [(terms[k] + terms[k + 1])[:width] for k in range(0, len(terms) - 1, 2)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
+
+
+def deviate(word_a, word_b):
+    """``popcount(a XOR b) - 32``: the noise deviate of one cell (signed, 8 bits)."""
+    count = _popcount(word_a ^ word_b)
+    return Cat(count, Const(0, 8 - len(count))).as_signed() - 32
+
+
+class VmmDatapath(wiring.Component):
+    """Group sums to response bytes.
+
+    Members
+    -------
+    term_valid, term_first, term_last : ``In(1)``
+        A row's term for every lane this cycle; the first and last row of a group.
+    x : ``In(signed(x_bits))``
+        The row's input code.
+    levels : ``In(unsigned(g_bits * lanes))``
+        The row's level for each lane (lane ``p`` in bits ``p*g_bits ...``).
+    row_word, col_words : ``In(64)``, ``In(64 * lanes)``
+        The row's noise word and the group's column words.
+    read_noise, read_table, rect_ideal, rect_shift, adc_shift, adc_bits : ``In(...)``
+        The engine's registers; they only change while the datapath is drained.
+    group_issued : ``In(1)``
+        The last row of a group was issued this cycle.
+    start_vmm, header_op : ``In(1)``, ``In(8)``
+        A VMM starts: queue its header ``(header_op, OK)``.
+    last_group : ``In(1)``
+        The VMM's last group is issued (ends the ``vmm_cycles`` count at its sums).
+    free : ``Out(1)``
+        Nothing in flight and the latch empty: a new group may start right after this one.
+    can_start : ``Out(1)``
+        A group may start now: any group still in flight will find the latch empty.
+    drained : ``Out(1)``
+        Every started VMM has sent its whole response.
+    vmm_cycles : ``Out(32)``
+        Cycles from the last VMM's start to its last group's sums.
+    rsp : ``Out(stream.Signature(8))``
+        The response bytes of VMMs.
+    """
+
+    def __init__(self, config: CrossbarConfig) -> None:
+        self.config = config
+        c = config
+        super().__init__(
+            {
+                "term_valid": In(1),
+                "term_first": In(1),
+                "term_last": In(1),
+                "x": In(signed(c.x_bits)),
+                "levels": In(unsigned(c.g_bits * c.lanes)),
+                "row_word": In(64),
+                "col_words": In(64 * c.lanes),
+                "read_noise": In(1),
+                "read_table": In(unsigned(SIGMA_SCALE_BITS * SIGMA_SEGMENTS)),
+                "rect_ideal": In(1),
+                "rect_shift": In(6),
+                "adc_shift": In(6),
+                "adc_bits": In(6),
+                "group_issued": In(1),
+                "start_vmm": In(1),
+                "header_op": In(8),
+                "last_group": In(1),
+                "free": Out(1),
+                "can_start": Out(1),
+                "drained": Out(1),
+                "vmm_cycles": Out(32),
+                "rsp": Out(stream.Signature(8)),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        c = self.config
+        m = Module()
+        lanes = c.lanes
+        lane_bits = exact_log2(lanes)
+        out_bytes = Layout(c).output_bytes
+
+        # Lanes: one term per cycle, read noise computed from the words.
+        mac_lanes = [MacLane(c) for _ in range(lanes)]
+        for p, lane in enumerate(mac_lanes):
+            m.submodules[f"lane{p}"] = lane
+            g = self.levels.word_select(p, c.g_bits)
+            z = deviate(self.row_word, self.col_words.word_select(p, 64))
+            scale = self.read_table.word_select(g >> c.segment_shift, SIGMA_SCALE_BITS)
+            m.d.comb += [
+                lane.i.valid.eq(self.term_valid),
+                lane.i.payload.x.eq(self.x),
+                lane.i.payload.g.eq(g),
+                lane.i.payload.n.eq(z * scale),
+                lane.i.payload.clear.eq(self.term_first),
+                lane.i.payload.last.eq(self.term_last),
+                lane.noise_en.eq(self.read_noise),
+                lane.rect_ideal.eq(self.rect_ideal),
+                lane.rect_shift.eq(self.rect_shift),
+            ]
+        lanes_done = mac_lanes[0].done  # the lanes run in lockstep
+
+        # Latch and "held" sums.
+        latch_acc = Array(Signal(signed(c.acc_bits), name=f"latch_acc{p}") for p in range(lanes))
+        latch_noise = Array(
+            Signal(signed(c.noise_acc_bits), name=f"latch_noise{p}") for p in range(lanes)
+        )
+        latch_full = Signal()
+        held = Signal()
+        in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
+        feed = Signal(range(lanes + 1))
+        take_lanes = Signal()
+        m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | (feed == lanes)))
+        with m.If(take_lanes):
+            for p, lane in enumerate(mac_lanes):
+                m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+            m.d.sync += [latch_full.eq(1), feed.eq(0)]
+        with m.If(lanes_done & ~take_lanes):
+            m.d.sync += held.eq(1)
+        with m.Elif(take_lanes):
+            m.d.sync += held.eq(0)
+        m.d.sync += in_flight.eq(in_flight + self.group_issued - lanes_done)
+        m.d.comb += [
+            self.free.eq(~held & ~latch_full & (in_flight == 0)),
+            self.can_start.eq(~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))),
+        ]
+
+        # The latch drains one sum per cycle into a FIFO that holds two vectors, so the lanes
+        # never wait for the (byte-serial) response while a vector is computed.
+        m.submodules.results = results = SyncFIFOBuffered(
+            width=c.acc_bits + c.noise_acc_bits, depth=2 * c.cols
+        )
+        m.submodules.adc = adc = AdcStage(c)
+        feed_lane = feed[: max(1, lane_bits)] if lanes > 1 else 0
+        m.d.comb += [
+            results.w_en.eq(latch_full & (feed != lanes)),
+            results.w_data.eq(Cat(latch_acc[feed_lane], latch_noise[feed_lane])),
+            adc.noise_en.eq(self.read_noise),
+            adc.adc_shift.eq(self.adc_shift),
+            adc.adc_bits.eq(self.adc_bits),
+            adc.i.valid.eq(results.r_rdy),
+            adc.i.payload.acc.eq(results.r_data[: c.acc_bits]),
+            adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
+            results.r_en.eq(adc.i.ready),
+        ]
+        with m.If(results.w_en & results.w_rdy):
+            m.d.sync += feed.eq(feed + 1)
+        with m.If(latch_full & (feed == lanes) & ~take_lanes):
+            m.d.sync += latch_full.eq(0)
+
+        # Response bytes: each started VMM queues a header (opcode, OK); a header goes out
+        # once the previous vector's outputs are all sent, then the vector's outputs follow.
+        out_shift = Signal(8 * out_bytes)
+        out_left = Signal(range(out_bytes + 1))
+        headers_due = Signal(range(3))
+        header_op = Signal(8)
+        header_half = Signal()  # the opcode byte is out, the status byte is next
+        vector_left = Signal(range(c.cols + 1))  # outputs of the vector being sent
+        header_sent = Signal()
+        with m.If(self.start_vmm):
+            m.d.sync += header_op.eq(self.header_op)
+        m.d.sync += headers_due.eq(headers_due + self.start_vmm - header_sent)
+        m.d.comb += self.drained.eq((headers_due == 0) & (vector_left == 0))
+        with m.If(out_left == 0):
+            m.d.comb += adc.o.ready.eq(1)
+            with m.If(adc.o.valid):
+                m.d.sync += [out_shift.eq(adc.o.payload), out_left.eq(out_bytes)]
+        with m.If((vector_left == 0) & (headers_due != 0)):
+            m.d.comb += [
+                self.rsp.valid.eq(1),
+                self.rsp.payload.eq(Mux(header_half, Status.OK, header_op)),
+            ]
+            with m.If(self.rsp.ready):
+                m.d.sync += header_half.eq(~header_half)
+                with m.If(header_half):
+                    m.d.comb += header_sent.eq(1)
+                    m.d.sync += vector_left.eq(c.cols)
+        with m.Elif((vector_left != 0) & (out_left != 0)):
+            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(out_shift[:8])]
+            with m.If(self.rsp.ready):
+                m.d.sync += [out_shift.eq(out_shift >> 8), out_left.eq(out_left - 1)]
+                with m.If(out_left == 1):
+                    m.d.sync += vector_left.eq(vector_left - 1)
+
+        # Diagnostic: cycles from a VMM's start to its last group's sums.
+        counting = Signal()
+        last_group_out = Signal()  # the counted VMM's last group is in flight
+        with m.If(self.start_vmm):
+            m.d.sync += [self.vmm_cycles.eq(1), counting.eq(1), last_group_out.eq(0)]
+        with m.Elif(counting):
+            m.d.sync += self.vmm_cycles.eq(self.vmm_cycles + 1)
+            with m.If(self.last_group):
+                m.d.sync += last_group_out.eq(1)
+            with m.If(last_group_out & lanes_done & (in_flight == 1)):
+                m.d.sync += [counting.eq(0), last_group_out.eq(0)]
+        return m
