@@ -47,7 +47,7 @@ from molxbar.firmware.protocol import (
 )
 
 from .datapath import VmmDatapath, deviate
-from .receiver import INPUT_SLOTS, CommandReceiver, input_slot_bits
+from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
 from .speck import SpeckWords
 
 __all__ = ["Engine"]
@@ -170,10 +170,7 @@ class Engine(wiring.Component):
         m.d.comb += rx.loaded_slot.eq(loaded_slot)
 
         job_op = Signal(8)
-        job_status = Signal(8)
-        job_slot = Signal(2)
-
-        f = {name[2:]: getattr(rx, name) for name in dir(rx) if name.startswith("f_")}
+        f = {name: getattr(rx, f"f_{name}") for name in SCALAR_FIELDS}
         row = f["row"][: max(1, ceil_log2(c.rows))]
 
         # Response sender: up to the longest fixed response, shifted out byte by byte.
@@ -335,7 +332,7 @@ class Engine(wiring.Component):
                 ]
                 with m.If(rx.job_valid & (drained | overlap)):
                     op, st = rx.job_opcode, rx.job_status
-                    m.d.sync += [job_op.eq(op), job_status.eq(st), job_slot.eq(rx.job_slot)]
+                    m.d.sync += job_op.eq(op)
                     with m.If(st != Status.OK):
                         load_tx((op, 1), (st, 1))
                         m.next = "SEND_DONE"

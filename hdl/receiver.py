@@ -63,9 +63,12 @@ class CommandReceiver(wiring.Component):
     cmd : ``In(stream.Signature(8))``
         The command byte stream. Ready in every field state; while a job waits, and before a
         new command while the executor is busy, it is not ready.
-    job : ``Out(stream.Signature(JOB_LAYOUT))`` (valid/ready)
-        ``opcode``, ``status`` (the first failed field check, or OK), ``vector`` (a batch
-        vector in input slot ``slot``).
+    job_valid, job_ready : ``Out(1)``, ``In(1)``
+        A job is offered; it transfers when both are high.
+    job_opcode, job_status : ``Out(8)``
+        The command and its status: the first failed field check, or OK.
+    job_vector, job_slot : ``Out(1)``, ``Out(2)``
+        The job is a batch vector, in input slot ``job_slot``.
     waiting : ``Out(1)``
         Between commands: no command is partly received.
     exec_idle : ``In(1)``
@@ -73,14 +76,14 @@ class CommandReceiver(wiring.Component):
         registers and buffers.
     loaded_slot : ``In(2)``
         The input slot RUN_VMM uses (2 or 3); LOAD_INPUT fills the other one.
-    fields : ``Out(...)``
-        One 32-bit register per scalar field name (:data:`SCALAR_FIELDS`).
+    load_slot : ``Out(2)``
+        The slot the last LOAD_INPUT filled.
+    f_<name> : ``Out(32)``
+        One register per scalar field name (:data:`SCALAR_FIELDS`).
+    sigma : ``Out(unsigned(12 * 16))``
+        The received noise amplitude table of SET_SIGMA.
     row_buf, a_buf, b_buf, in_buf : ``In(WritePort.Signature(...))``
         Drive the write ports of the buffer memories the executor reads.
-    sigma : ``Out(ArrayLayout)``
-        The received noise amplitude table of SET_SIGMA.
-    load_slot : ``Out(2)``
-        The slot LOAD_INPUT filled (valid with its job).
     """
 
     def __init__(self, config: CrossbarConfig) -> None:
