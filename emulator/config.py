@@ -17,6 +17,8 @@ __all__ = [
     "NOISE_FRAC_BITS",
     "SIGMA_SEGMENTS",
     "SIGMA_SCALE_BITS",
+    "MAX_SHIFT",
+    "MAX_ADC_BITS",
 ]
 
 #: Fraction bits of read-noise values and of the noisy accumulator (units of 2**-10 level).
@@ -29,6 +31,10 @@ SIGMA_SCALE_BITS = 12
 Z_SIGMA = 4.0
 #: Largest ``|z|``.
 Z_MAX = 32
+#: Largest value of any shift register (ADC, rectification, rank-1 update): 6 bits.
+MAX_SHIFT = 63
+#: Widest ADC output, in bits (outputs are signed 64-bit at most).
+MAX_ADC_BITS = 63
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
@@ -115,7 +121,7 @@ class CrossbarConfig:
             raise ValueError(f"lanes = {self.lanes} must divide cols = {self.cols}")
         _check_int("adc_shift", self.adc_shift, 0, self.max_shift)
         if self.adc_bits is not None:
-            _check_int("adc_bits", self.adc_bits, 2, 63)
+            _check_int("adc_bits", self.adc_bits, 2, MAX_ADC_BITS)
         if self.rect_shift is not None:
             _check_int("rect_shift", self.rect_shift, 0, self.max_shift)
         _check_int("update_shift", self.update_shift, 0, self.max_shift)
@@ -175,7 +181,7 @@ class CrossbarConfig:
     @property
     def max_shift(self) -> int:
         """Largest shift any shift register accepts."""
-        return 63
+        return MAX_SHIFT
 
     # Widths -----------------------------------------------------------------------------
 

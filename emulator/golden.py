@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .checks import check_codes, check_index, check_range
-from .config import NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from .config import MAX_ADC_BITS, NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
 from .fixedpoint import round_shift, saturate
 from .noise import axis_words, cell_deviates
 
@@ -90,7 +90,7 @@ class Crossbar:
     def set_adc(self, bits: int | None, shift: int) -> None:
         """ADC output width (``None``: full precision) and pre-ADC right shift."""
         if bits is not None:
-            bits = check_range("adc_bits", bits, 2, 63)
+            bits = check_range("adc_bits", bits, 2, MAX_ADC_BITS)
         shift = check_range("adc_shift", shift, 0, self.config.max_shift)
         self.adc_bits, self.adc_shift = bits, shift
 

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from molxbar.emulator.config import (
+    MAX_ADC_BITS,
+    MAX_SHIFT,
+    SIGMA_SCALE_BITS,
+    SIGMA_SEGMENTS,
+    CrossbarConfig,
+)
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -57,8 +63,6 @@ NOISE_WRITE = 0x02
 #: ``SET_SIGMA`` table selectors.
 TABLE_READ = 0
 TABLE_WRITE = 1
-#: Largest shift register value.
-MAX_SHIFT = 63
 
 
 class Opcode(enum.IntEnum):
@@ -260,7 +264,7 @@ COMMANDS: dict[Opcode, CommandSpec] = {
         CommandSpec(
             Opcode.SET_ADC,
             (
-                _F("bits", _K.U8, "output width 2 .. 63, or 0 for full precision"),
+                _F("bits", _K.U8, f"output width 2 .. {MAX_ADC_BITS}, or 0 for full precision"),
                 _F("shift", _K.U8, f"right shift 0 .. {MAX_SHIFT}"),
             ),
             (),
@@ -398,7 +402,7 @@ class Layout:
             FieldKind.SIGMA: (((0, (1 << SIGMA_SCALE_BITS) - 1),), Status.BAD_VALUE),
         }
         by_name = {
-            (Opcode.SET_ADC, "bits"): (((0, 0), (2, MAX_SHIFT)), Status.BAD_VALUE),
+            (Opcode.SET_ADC, "bits"): (((0, 0), (2, MAX_ADC_BITS)), Status.BAD_VALUE),
             (Opcode.SET_ADC, "shift"): (((0, MAX_SHIFT),), Status.BAD_SHIFT),
             (Opcode.SET_RECT, "shift"): (
                 ((0, MAX_SHIFT), (RECT_IDEAL, RECT_IDEAL)),

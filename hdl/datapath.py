@@ -21,10 +21,10 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, CrossbarConfig
 from molxbar.firmware.protocol import Layout, Status
 
-from .mac import AdcStage, MacLane
+from .mac import AdcStage, MacLane, shift_bits
 
 __all__ = ["VmmDatapath", "deviate"]
 
@@ -43,7 +43,7 @@ def _popcount(value):
 def deviate(word_a, word_b):
     """``popcount(a XOR b) - 32``: the noise deviate of one cell (signed, 8 bits)."""
     count = _popcount(word_a ^ word_b)
-    return Cat(count, Const(0, 8 - len(count))).as_signed() - 32
+    return Cat(count, Const(0, 8 - len(count))).as_signed() - Z_MAX
 
 
 class VmmDatapath(wiring.Component):
@@ -94,9 +94,9 @@ class VmmDatapath(wiring.Component):
                 "read_noise": In(1),
                 "read_table": In(unsigned(SIGMA_SCALE_BITS * SIGMA_SEGMENTS)),
                 "rect_ideal": In(1),
-                "rect_shift": In(6),
-                "adc_shift": In(6),
-                "adc_bits": In(6),
+                "rect_shift": In(shift_bits(c)),
+                "adc_shift": In(shift_bits(c)),
+                "adc_bits": In(shift_bits(c)),
                 "group_issued": In(1),
                 "start_vmm": In(1),
                 "header_op": In(8),

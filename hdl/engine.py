@@ -47,6 +47,7 @@ from molxbar.firmware.protocol import (
 )
 
 from .datapath import VmmDatapath, deviate
+from .mac import shift_bits
 from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
 from .speck import SpeckWords
 
@@ -157,11 +158,11 @@ class Engine(wiring.Component):
             for kind, t in zip(("read", "write"), table_init, strict=True)
         ]
         read_table, write_table = tables
-        adc_bits = Signal(6, init=c.adc_bits or 0)
-        adc_shift = Signal(6, init=c.adc_shift)
+        adc_bits = Signal(shift_bits(c), init=c.adc_bits or 0)
+        adc_shift = Signal(shift_bits(c), init=c.adc_shift)
         rect_ideal = Signal(init=c.rect_shift is None)
-        rect_shift = Signal(6, init=c.rect_shift or 0)
-        update_shift = Signal(6, init=c.update_shift)
+        rect_shift = Signal(shift_bits(c), init=c.rect_shift or 0)
+        update_shift = Signal(shift_bits(c), init=c.update_shift)
         read_noise = Signal(init=c.read_noise)
         write_noise = Signal(init=c.write_noise)
         seed = Signal(32, init=c.seed)

@@ -71,8 +71,9 @@ def cmd_vmm(args: argparse.Namespace) -> int:
     # Check every value before anything runs: the same errors on every backend.
     levels = check_codes("levels", levels, 0, config.g_max, (rows, cols))
     inputs = check_codes("inputs", inputs, config.x_min, config.x_max, None)
-    Crossbar(config).set_adc(args.adc_bits, args.adc_shift)
-    Crossbar(config).set_rectification(args.rect_shift)
+    registers = Crossbar(config)  # checks the register values
+    registers.set_adc(args.adc_bits, args.adc_shift)
+    registers.set_rectification(args.rect_shift)
     if args.signed_inputs:
         if (inputs == config.x_min).any():
             raise CliError(
