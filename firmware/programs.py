@@ -6,7 +6,15 @@ import numpy as np
 
 from molxbar.emulator.config import CrossbarConfig
 
-from .protocol import RECT_IDEAL, Layout, Opcode, Status, decode_response, encode_command
+from .protocol import (
+    RECT_IDEAL,
+    STATUS_TEXT,
+    Layout,
+    Opcode,
+    Status,
+    decode_response,
+    encode_command,
+)
 
 __all__ = ["EngineError", "vmm_program", "decode_outputs", "MAX_BATCH"]
 
@@ -15,13 +23,32 @@ MAX_BATCH = 0xFFFF
 
 
 class EngineError(RuntimeError):
-    """The engine answered a command with an error status."""
+    """The engine answered a command with an error status.
 
-    def __init__(self, opcode: int, status: Status) -> None:
-        self.opcode = opcode
-        self.status = status
+    Attributes
+    ----------
+    opcode
+        The command's opcode byte.
+    status
+        The :class:`~molxbar.firmware.protocol.Status` (its value is the engine's code).
+    text
+        What the status means (``STATUS_TEXT``).
+    """
+
+    def __init__(self, opcode: int, status: Status, detail: str = "") -> None:
+        self.opcode = int(opcode)
+        self.status = Status(status)
+        self.text = STATUS_TEXT[self.status]
         name = Opcode(opcode).name if opcode in {int(op) for op in Opcode} else f"{opcode:#04x}"
-        super().__init__(f"{name} failed: {status.name}")
+        where = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{name} failed{where}: {self.status.name} ({int(self.status):#04x}), {self.text}"
+        )
+
+    @property
+    def code(self) -> int:
+        """The status byte."""
+        return int(self.status)
 
 
 def vmm_program(
