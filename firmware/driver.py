@@ -245,6 +245,20 @@ class CrossbarDriver:
             self.set_update_shift(shift)
         self.execute(Opcode.UPDATE_RANK1, a=np.asarray(a), b=np.asarray(b))
 
+    def update_rank1_batch(self, a, b) -> None:
+        """Several rank-1 updates in a row, ``a`` ``(k, rows)`` and ``b`` ``(k, cols)``, sent
+        together: ``g += round(a_k b_k^T / 2**s)`` for each ``k`` in turn, with the
+        update-shift register's ``s``."""
+        c = self.config
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+            raise ValueError(f"a and b must be (k, rows) and (k, cols), not {a.shape}, {b.shape}")
+        check_codes("a", a, c.x_min, c.x_max, (a.shape[0], c.rows))
+        check_codes("b", b, c.x_min, c.x_max, (b.shape[0], c.cols))
+        self.execute_many(
+            [(Opcode.UPDATE_RANK1, {"a": ak, "b": bk}) for ak, bk in zip(a, b, strict=True)]
+        )
+
     def read_cell(self, row: int, col: int) -> int:
         """The level code of one cell."""
         return int(self.execute(Opcode.READ_CELL, row=row, col=col)["level"])
