@@ -221,6 +221,9 @@ class CrossbarTiles:
         For :func:`program_and_verify`.
     chunk, progress
         Vectors per RUN_BATCH; ``progress(vectors)`` is called as batches complete.
+    observer
+        Called as ``observer(tile, codes)`` with every batch of input codes a tile runs
+        (for energy reports).
     """
 
     def __init__(
@@ -232,6 +235,7 @@ class CrossbarTiles:
         max_step: int | None = None,
         chunk: int = MAX_BATCH,
         progress: Callable[[int], None] | None = None,
+        observer: Callable[[int, np.ndarray], None] | None = None,
     ) -> None:
         from .protocol import NOISE_WRITE
 
@@ -255,7 +259,7 @@ class CrossbarTiles:
         else:
             self.verify = [bool(verify)] * len(self.drivers)
         self.max_rounds, self.max_step = max_rounds, max_step
-        self.chunk, self.progress = chunk, progress
+        self.chunk, self.progress, self.observer = chunk, progress, observer
         self.mapped: MappedMatrix | None = None
         self.loaded: list[int | None] = [None] * len(self.drivers)
         #: One report per verified tile programming.
@@ -294,6 +298,8 @@ class CrossbarTiles:
         if self.mapped is None:
             raise RuntimeError("no matrix is bound to these crossbars")
         driver = self._load(tile)
+        if self.observer is not None:
+            self.observer(tile, codes)
         done = self.vmms
 
         def progress(vectors: int) -> None:
