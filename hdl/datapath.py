@@ -10,7 +10,8 @@ The engine issues one row per cycle to all ``lanes``; this block turns each grou
   in the lanes: *held*, and no new group may start), then drain one per cycle into a FIFO
   that holds two vectors;
 * the shared :class:`~molxbar.hdl.mac.AdcStage` reads the FIFO; each output leaves as
-  ``output_bytes`` little-endian bytes, after its vector's header (opcode, OK).
+  ``output_bytes`` little-endian bytes, after its vector's header (opcode, OK), one output
+  a cycle when the response chunks are that wide.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from amaranth.utils import exact_log2
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, CrossbarConfig
 from molxbar.firmware.protocol import Layout, Status
 
+from .beats import beat_layout
 from .mac import AdcStage, MacLane, shift_bits
 
 __all__ = ["VmmDatapath", "deviate"]
@@ -75,12 +77,13 @@ class VmmDatapath(wiring.Component):
         Every started VMM has sent its whole response.
     vmm_cycles : ``Out(32)``
         Cycles from the last VMM's start to its last group's sums.
-    rsp : ``Out(stream.Signature(8))``
-        The response bytes of VMMs.
+    rsp : ``Out(stream.Signature(beat_layout(chunk_bytes)))``
+        The response bytes of VMMs, up to ``chunk_bytes`` (one output, when that wide) a cycle.
     """
 
-    def __init__(self, config: CrossbarConfig) -> None:
+    def __init__(self, config: CrossbarConfig, chunk_bytes: int = 1) -> None:
         self.config = config
+        self.chunk_bytes = chunk_bytes
         c = config
         super().__init__(
             {
@@ -105,12 +108,12 @@ class VmmDatapath(wiring.Component):
                 "can_start": Out(1),
                 "drained": Out(1),
                 "vmm_cycles": Out(32),
-                "rsp": Out(stream.Signature(8)),
+                "rsp": Out(stream.Signature(beat_layout(chunk_bytes))),
             }
         )
 
     def elaborate(self, platform) -> Module:
-        c = self.config
+        c, chunk_bytes = self.config, self.chunk_bytes
         m = Module()
         lanes = c.lanes
         lane_bits = exact_log2(lanes)
@@ -184,39 +187,46 @@ class VmmDatapath(wiring.Component):
         with m.If(latch_full & (feed == lanes) & ~take_lanes):
             m.d.sync += latch_full.eq(0)
 
-        # Response bytes: each started VMM queues a header (opcode, OK); a header goes out
+        # Response chunks: each started VMM queues a header (opcode, OK); a header goes out
         # once the previous vector's outputs are all sent, then the vector's outputs follow.
-        out_shift = Signal(8 * out_bytes)
-        out_left = Signal(range(out_bytes + 1))
+        # An item (header or output) leaves ``chunk_bytes`` at a time, and the next one is
+        # loaded in the cycle the last chunk of the current one is taken.
+        item = Signal(8 * max(2, out_bytes))
+        item_left = Signal(range(max(2, out_bytes) + 1))
         headers_due = Signal(range(3))
         header_op = Signal(8)
-        header_half = Signal()  # the opcode byte is out, the status byte is next
-        vector_left = Signal(range(c.cols + 1))  # outputs of the vector being sent
+        vector_left = Signal(range(c.cols + 1))  # outputs of the vector still to load
         header_sent = Signal()
         with m.If(self.start_vmm):
             m.d.sync += header_op.eq(self.header_op)
         m.d.sync += headers_due.eq(headers_due + self.start_vmm - header_sent)
-        m.d.comb += self.drained.eq((headers_due == 0) & (vector_left == 0))
-        with m.If(out_left == 0):
-            m.d.comb += adc.o.ready.eq(1)
-            with m.If(adc.o.valid):
-                m.d.sync += [out_shift.eq(adc.o.payload), out_left.eq(out_bytes)]
-        with m.If((vector_left == 0) & (headers_due != 0)):
-            m.d.comb += [
-                self.rsp.valid.eq(1),
-                self.rsp.payload.eq(Mux(header_half, Status.OK, header_op)),
-            ]
-            with m.If(self.rsp.ready):
-                m.d.sync += header_half.eq(~header_half)
-                with m.If(header_half):
-                    m.d.comb += header_sent.eq(1)
-                    m.d.sync += vector_left.eq(c.cols)
-        with m.Elif((vector_left != 0) & (out_left != 0)):
-            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(out_shift[:8])]
-            with m.If(self.rsp.ready):
-                m.d.sync += [out_shift.eq(out_shift >> 8), out_left.eq(out_left - 1)]
-                with m.If(out_left == 1):
-                    m.d.sync += vector_left.eq(vector_left - 1)
+        m.d.comb += self.drained.eq((headers_due == 0) & (vector_left == 0) & (item_left == 0))
+        n = Mux(item_left > chunk_bytes, chunk_bytes, item_left)
+        m.d.comb += [
+            self.rsp.valid.eq(item_left != 0),
+            self.rsp.payload.data.eq(item[: 8 * chunk_bytes]),
+            self.rsp.payload.count.eq(n),
+        ]
+        finishing = (item_left == 0) | (self.rsp.ready & (item_left <= chunk_bytes))
+        with m.If(finishing):
+            m.d.sync += item_left.eq(0)
+            with m.If(vector_left != 0):
+                m.d.comb += adc.o.ready.eq(1)
+                with m.If(adc.o.valid):
+                    m.d.sync += [
+                        item.eq(adc.o.payload),
+                        item_left.eq(out_bytes),
+                        vector_left.eq(vector_left - 1),
+                    ]
+            with m.Elif(headers_due != 0):
+                m.d.comb += header_sent.eq(1)
+                m.d.sync += [
+                    item.eq(Cat(header_op, Const(Status.OK, 8))),
+                    item_left.eq(2),
+                    vector_left.eq(c.cols),
+                ]
+        with m.Elif(self.rsp.ready):
+            m.d.sync += [item.eq(item >> (n * 8)), item_left.eq(item_left - n)]
 
         # Diagnostic: cycles from a VMM's start to its last group's sums.
         counting = Signal()

@@ -34,6 +34,7 @@ from molxbar.emulator.config import (
     SIGMA_SEGMENTS,
     CrossbarConfig,
 )
+from molxbar.firmware.beats import MAX_STREAM_BYTES, count_bits
 from molxbar.firmware.protocol import (
     COMMANDS,
     NOISE_READ,
@@ -41,17 +42,44 @@ from molxbar.firmware.protocol import (
     PROTOCOL_VERSION,
     RECT_IDEAL,
     TABLE_READ,
+    FieldKind,
     Layout,
     Opcode,
     Status,
 )
 
+from .beats import BeatPacker, BeatUnpacker, beat_layout
 from .datapath import VmmDatapath, deviate
 from .mac import shift_bits
 from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
 from .speck import SpeckWords
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "balanced_stream_bytes", "stream_steps"]
+
+
+def stream_steps(config: CrossbarConfig, stream_bytes: int) -> tuple[int, int]:
+    """Bytes the receiver takes and the senders give per cycle at most: one whole command
+    element (up to four bytes), one whole output, each no wider than a beat."""
+    layout = Layout(config)
+    element = max(layout.width(kind) for kind in FieldKind if kind is not FieldKind.OUTPUT)
+    return min(stream_bytes, element), min(stream_bytes, max(2, layout.output_bytes))
+
+
+def balanced_stream_bytes(config: CrossbarConfig) -> int:
+    """The fewest bytes per beat (a power of two) with which neither stream slows a batch of
+    VMMs by more than a tenth: the input vector comes in, and the outputs go out, in about
+    the ``rows * cols / lanes`` cycles the vector takes to compute."""
+    layout = Layout(config)
+    compute = config.rows * config.cols // config.lanes
+    stream_bytes = 1
+    while stream_bytes < MAX_STREAM_BYTES:
+        window, chunk = stream_steps(config, stream_bytes)
+        cycles_in = config.rows * -(-layout.input_bytes // window)
+        cycles_out = config.cols * -(-layout.output_bytes // chunk) + -(-2 // chunk)
+        if 9 * max(cycles_in, cycles_out) <= 10 * compute:
+            break
+        stream_bytes *= 2
+    return stream_bytes
 
 
 def _round_shift(value, shift, shift_is_zero):
@@ -72,20 +100,26 @@ class Engine(wiring.Component):
     speck_unroll
         Speck rounds per cycle of the noise generator (1 .. 27): area against the time a
         noisy operation spends making its words.
+    stream_bytes
+        Bytes per beat on both streams (1 .. 16); by default the fewest that keep a batch of
+        VMMs compute-bound (:func:`balanced_stream_bytes`).
 
     Members
     -------
-    cmd : ``In(stream.Signature(8))``
-        Command bytes.
-    rsp : ``Out(stream.Signature(8))``
-        Response bytes; the engine waits while ``rsp.ready`` is low and drops nothing.
+    cmd : ``In(stream.Signature(beat_layout(stream_bytes)))``
+        Command beats (:mod:`molxbar.firmware.beats`): the protocol's byte stream,
+        ``stream_bytes`` at a time.
+    rsp : ``Out(stream.Signature(beat_layout(stream_bytes)))``
+        Response beats; the engine waits while ``rsp.ready`` is low and drops nothing.
     vmm_cycles : ``Out(32)``
         Cycles the last VMM spent issuing rows and waiting for its sums (for benchmarks).
     idle : ``Out(1)``
         No command is partly received, queued or executing, and every response byte is out.
     """
 
-    def __init__(self, config: CrossbarConfig, *, speck_unroll: int = 3) -> None:
+    def __init__(
+        self, config: CrossbarConfig, *, speck_unroll: int = 3, stream_bytes: int | None = None
+    ) -> None:
         try:
             if not isinstance(config, CrossbarConfig):
                 raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
@@ -93,16 +127,20 @@ class Engine(wiring.Component):
                 raise ValueError(f"lanes = {config.lanes} must be a power of two for the gateware")
             if isinstance(speck_unroll, bool) or speck_unroll not in range(1, 28):
                 raise ValueError(f"speck_unroll = {speck_unroll!r} must be an int in [1, 27]")
+            if stream_bytes is None:
+                stream_bytes = balanced_stream_bytes(config)
+            count_bits(stream_bytes)  # checks the range
         except (TypeError, ValueError):
             self._MustUse__silence = True  # a rejected engine is not an unused one
             raise
         self.config = config
         self.layout = Layout(config)
         self.speck_unroll = speck_unroll
+        self.stream_bytes = stream_bytes
         super().__init__(
             {
-                "cmd": In(stream.Signature(8)),
-                "rsp": Out(stream.Signature(8)),
+                "cmd": In(stream.Signature(beat_layout(stream_bytes))),
+                "rsp": Out(stream.Signature(beat_layout(stream_bytes))),
                 "vmm_cycles": Out(32),
                 "idle": Out(1),
             }
@@ -119,8 +157,17 @@ class Engine(wiring.Component):
         level_bytes = layout.level_bytes
 
         # Submodules and memories ------------------------------------------------------------
-        m.submodules.receiver = rx = CommandReceiver(c)
-        wiring.connect(m, wiring.flipped(self.cmd), rx.cmd)
+        window_bytes, chunk_bytes = stream_steps(c, self.stream_bytes)
+        m.submodules.unpacker = unpacker = BeatUnpacker(self.stream_bytes, window_bytes)
+        m.submodules.receiver = rx = CommandReceiver(c, window_bytes)
+        m.submodules.packer = packer = BeatPacker(chunk_bytes, self.stream_bytes)
+        wiring.connect(m, wiring.flipped(self.cmd), unpacker.i)
+        wiring.connect(m, packer.o, wiring.flipped(self.rsp))
+        m.d.comb += [
+            rx.window.eq(unpacker.window),
+            rx.avail.eq(unpacker.avail),
+            unpacker.take.eq(rx.take),
+        ]
 
         banks = []
         for p in range(lanes):
@@ -147,7 +194,7 @@ class Engine(wiring.Component):
         col_words, col_words_w = col_words_mem.read_port(), col_words_mem.write_port(granularity=64)
 
         m.submodules.speck = speck = SpeckWords(rows=c.rows, cols=c.cols, unroll=self.speck_unroll)
-        m.submodules.datapath = dp = VmmDatapath(c)
+        m.submodules.datapath = dp = VmmDatapath(c, chunk_bytes)
 
         # Registers ----------------------------------------------------------------------------
         table_init = (c.read_sigma_table, c.write_sigma_table)
@@ -174,7 +221,7 @@ class Engine(wiring.Component):
         f = {name: getattr(rx, f"f_{name}") for name in SCALAR_FIELDS}
         row = f["row"][: max(1, ceil_log2(c.rows))]
 
-        # Response sender: up to the longest fixed response, shifted out byte by byte.
+        # Response sender: up to the longest fixed response, shifted out a chunk at a time.
         tx_width = 8 * max(
             layout.response_length(op)
             for op in Opcode
@@ -196,10 +243,15 @@ class Engine(wiring.Component):
             m.d.sync += [tx.eq(Cat(*fields)), tx_left.eq(sum(n for _, n in parts))]
 
         def send(next_state):
-            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(tx[:8])]
-            with m.If(self.rsp.ready):
-                m.d.sync += [tx.eq(tx >> 8), tx_left.eq(tx_left - 1)]
-                with m.If(tx_left == 1):
+            n = Mux(tx_left > chunk_bytes, chunk_bytes, tx_left)
+            m.d.comb += [
+                packer.i.valid.eq(1),
+                packer.i.payload.data.eq(tx[: 8 * chunk_bytes]),
+                packer.i.payload.count.eq(n),
+            ]
+            with m.If(packer.i.ready):
+                m.d.sync += [tx.eq(tx >> (n * 8)), tx_left.eq(tx_left - n)]
+                with m.If(tx_left <= chunk_bytes):
                     m.next = next_state
 
         # Cell addressing for single-cell and row operations.
@@ -329,7 +381,9 @@ class Engine(wiring.Component):
                 m.d.comb += [
                     rx.exec_idle.eq(~rx.job_valid),
                     rx.job_ready.eq(drained | overlap),
-                    self.idle.eq(rx.waiting & ~rx.job_valid & drained),
+                    self.idle.eq(
+                        rx.waiting & ~rx.job_valid & drained & unpacker.empty & packer.empty
+                    ),
                 ]
                 with m.If(rx.job_valid & (drained | overlap)):
                     op, st = rx.job_opcode, rx.job_status
@@ -552,7 +606,7 @@ class Engine(wiring.Component):
                     m.d.sync += group.eq(group + 1)
                     m.next = "VMM_ISSUE"
         # VMM bytes; the executor only sends its own responses while the datapath is drained.
-        m.d.comb += dp.rsp.ready.eq(self.rsp.ready)
+        m.d.comb += dp.rsp.ready.eq(packer.i.ready)
         with m.If(dp.rsp.valid):
-            m.d.comb += [self.rsp.valid.eq(1), self.rsp.payload.eq(dp.rsp.payload)]
+            m.d.comb += [packer.i.valid.eq(1), packer.i.payload.eq(dp.rsp.payload)]
         return m

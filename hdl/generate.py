@@ -15,17 +15,24 @@ FORMATS = ("verilog", "rtlil")
 TOP_NAME = "molxbar_engine"
 
 
-def generate(config: CrossbarConfig, fmt: str = "verilog", *, speck_unroll: int = 3) -> str:
+def generate(
+    config: CrossbarConfig,
+    fmt: str = "verilog",
+    *,
+    speck_unroll: int = 3,
+    stream_bytes: int | None = None,
+) -> str:
     """The engine for ``config`` as Verilog or RTLIL text.
 
     The output is deterministic (the same bytes for the same arguments) and carries no source
     paths. Ports: ``clk``, ``rst`` (synchronous, active high), ``cmd__valid``,
-    ``cmd__ready``, ``cmd__payload[7:0]``, ``rsp__valid``, ``rsp__ready``,
-    ``rsp__payload[7:0]``, ``idle`` and ``vmm_cycles[31:0]``.
+    ``cmd__ready``, ``cmd__payload``, ``rsp__valid``, ``rsp__ready``, ``rsp__payload``
+    (beats of ``stream_bytes``, see :mod:`molxbar.firmware.beats`), ``idle`` and
+    ``vmm_cycles[31:0]``.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format = {fmt!r} is unknown: choose one of {FORMATS}")
-    engine = Engine(config, speck_unroll=speck_unroll)
+    engine = Engine(config, speck_unroll=speck_unroll, stream_bytes=stream_bytes)
     if fmt == "verilog":
         return verilog.convert(engine, name=TOP_NAME, emit_src=False)
     return rtlil.convert(engine, name=TOP_NAME, emit_src=False)

@@ -2,8 +2,9 @@
 
 The receiver's states are generated from the protocol definition
 (:mod:`molxbar.firmware.protocol`): one state per command field, each collecting its
-elements byte by byte (little-endian), checking each element against the field's valid
-ranges and storing it in a field register or a buffer memory. A finished command becomes a
+elements (little-endian) from a window on the byte stream, a whole element per cycle when
+its bytes are there, checking each element against the field's valid ranges and storing it
+in a field register or a buffer memory. A finished command becomes a
 *job* (opcode and status) offered to the engine's executor; the field registers and buffers
 hold still until the executor is idle again. During a batch the receiver collects the next
 input vector while the executor computes the current one (two input slots, ping-pong).
@@ -11,8 +12,8 @@ input vector while the executor computes the current one (two input slots, ping-
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -60,9 +61,12 @@ class CommandReceiver(wiring.Component):
 
     Members
     -------
-    cmd : ``In(stream.Signature(8))``
-        The command byte stream. Ready in every field state; while a job waits, and before a
-        new command while the executor is busy, it is not ready.
+    window, avail : ``In(8 * window_bytes)``, ``In(range(window_bytes + 1))``
+        The next bytes of the command stream (:class:`~molxbar.hdl.beats.BeatUnpacker`).
+    take : ``Out(range(window_bytes + 1))``
+        The bytes taken this cycle: the rest of the current element, or what there is of it,
+        in every field state; nothing while a job waits, or before a new command while the
+        executor is busy.
     job_valid, job_ready : ``Out(1)``, ``In(1)``
         A job is offered; it transfers when both are high.
     job_opcode, job_status : ``Out(8)``
@@ -86,14 +90,17 @@ class CommandReceiver(wiring.Component):
         Drive the write ports of the buffer memories the executor reads.
     """
 
-    def __init__(self, config: CrossbarConfig) -> None:
+    def __init__(self, config: CrossbarConfig, window_bytes: int = 1) -> None:
         self.config = config
         self.layout = Layout(config)
+        self.window_bytes = window_bytes
         c = config
         slot_bits = input_slot_bits(c)
         super().__init__(
             {
-                "cmd": In(stream.Signature(8)),
+                "window": In(8 * window_bytes),
+                "avail": In(range(window_bytes + 1)),
+                "take": Out(range(window_bytes + 1)),
                 "job_valid": Out(1),
                 "job_ready": In(1),
                 "job_opcode": Out(8),
@@ -128,13 +135,14 @@ class CommandReceiver(wiring.Component):
         m = Module()
         slot_bits = input_slot_bits(c)
 
-        byte = self.cmd.payload
+        byte = self.window[:8]
         elem = Signal(32)  # the bytes of the element received so far
         byte_idx = Signal(range(4))
         elem_idx = Signal(range(max(c.rows, c.cols, SIGMA_SEGMENTS) + 1))
-        full = Signal(32)  # the element with the current byte in place
-        m.d.comb += full.eq(elem)
-        m.d.comb += full.word_select(byte_idx, 8).eq(byte)
+        # The element with the window's bytes in place; the window is zero past ``avail``,
+        # and bytes past the element's width are cut off below.
+        full = Signal(32)
+        m.d.comb += full.eq(elem | (self.window << Cat(Const(0, 3), byte_idx)))
 
         opcode = Signal(8)
         status = Signal(8)
@@ -157,38 +165,40 @@ class CommandReceiver(wiring.Component):
             ok = 0
             for low, high in ranges:
                 ok = ok | ((value >= low) & (value <= high))
-            m.d.comb += self.cmd.ready.eq(1)
-            with m.If(self.cmd.valid):
-                with m.If(byte_idx == width - 1):
-                    m.d.sync += [byte_idx.eq(0), elem.eq(0)]
-                    track = vector_status if batch else status
-                    if fail is not Status.OK:
-                        with m.If(~ok & (track == Status.OK)):
-                            m.d.sync += track.eq(fail)
-                    target = VECTOR_FIELDS.get((op, field.name))
-                    if target is None:
-                        m.d.sync += getattr(self, f"f_{field.name}").eq(value)
-                    elif target == "sigma":
-                        m.d.sync += sigma[elem_idx].eq(value)
-                    else:
-                        port = getattr(self, target)
-                        addr = elem_idx
-                        if target == "in_buf":
-                            slot = batch_slot if batch else self.load_slot
-                            addr = (slot << slot_bits) | elem_idx
-                        m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(1)]
-                    with m.If(elem_idx == count - 1):
-                        m.d.sync += elem_idx.eq(0)
-                        m.next = next_state
-                    with m.Else():
-                        m.d.sync += elem_idx.eq(elem_idx + 1)
+            need = width - byte_idx  # bytes of the element still to come
+            complete = self.avail >= need
+            m.d.comb += self.take.eq(Mux(complete, need, self.avail))
+            with m.If(complete):
+                m.d.sync += [byte_idx.eq(0), elem.eq(0)]
+                track = vector_status if batch else status
+                if fail is not Status.OK:
+                    with m.If(~ok & (track == Status.OK)):
+                        m.d.sync += track.eq(fail)
+                target = VECTOR_FIELDS.get((op, field.name))
+                if target is None:
+                    m.d.sync += getattr(self, f"f_{field.name}").eq(value)
+                elif target == "sigma":
+                    m.d.sync += sigma[elem_idx].eq(value)
+                else:
+                    port = getattr(self, target)
+                    addr = elem_idx
+                    if target == "in_buf":
+                        slot = batch_slot if batch else self.load_slot
+                        addr = (slot << slot_bits) | elem_idx
+                    m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(1)]
+                with m.If(elem_idx == count - 1):
+                    m.d.sync += elem_idx.eq(0)
+                    m.next = next_state
                 with m.Else():
-                    m.d.sync += [elem.eq(full), byte_idx.eq(byte_idx + 1)]
+                    m.d.sync += elem_idx.eq(elem_idx + 1)
+            with m.Else():
+                m.d.sync += [elem.eq(full), byte_idx.eq(byte_idx + self.avail)]
 
         with m.FSM(name="receiver"):
             with m.State("OPCODE"):
-                m.d.comb += [self.cmd.ready.eq(self.exec_idle), self.waiting.eq(1)]
-                with m.If(self.cmd.valid & self.exec_idle):
+                m.d.comb += self.waiting.eq(1)
+                with m.If((self.avail != 0) & self.exec_idle):
+                    m.d.comb += self.take.eq(1)
                     m.d.sync += [
                         opcode.eq(byte),
                         status.eq(Status.OK),

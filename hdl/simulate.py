@@ -11,6 +11,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.firmware.beats import pack_beats, unpack_beats
 
 from .engine import Engine
 
@@ -45,7 +46,9 @@ def simulate_engine(
     ----------
     idle_in, stall_out
         Probabilities of an idle cycle on the command stream (valid low) and of a stall on
-        the response stream (ready low), drawn from ``np.random.default_rng(seed)``.
+        the response stream (ready low), drawn from ``np.random.default_rng(seed)``. With
+        ``idle_in`` above zero the command beats are also cut at random lengths (1 to
+        ``stream_bytes`` bytes); otherwise every beat but the last is full.
     max_cycles
         Give up (``TimeoutError``) after this many cycles; the default scales with the
         stream length.
@@ -55,42 +58,53 @@ def simulate_engine(
         Called with the number of command bytes taken, every 1024 cycles and at the end.
     """
     dut = engine if engine is not None else Engine(config)
+    width = dut.stream_bytes
     rng = np.random.default_rng(seed)
     limit = max_cycles if max_cycles is not None else 10_000 + 2_000 * len(commands)
+    beats, ends = [], []  # payloads, and the command bytes sent once each is taken
+    pos = 0
+    while pos < len(commands):
+        size = int(rng.integers(1, width + 1)) if idle_in > 0 else width
+        beats.extend(pack_beats(commands[pos : pos + size], width))
+        pos = min(pos + size, len(commands))
+        ends.append(pos)
     result: dict = {}
 
     async def testbench(ctx):
         sent = 0
-        out = bytearray()
+        out = []
         quiet = 0
+        cmd_payload = dut.cmd.payload.as_value()
         for cycle in range(limit):
-            offer = sent < len(commands) and rng.random() >= idle_in
+            offer = sent < len(beats) and rng.random() >= idle_in
             ready = rng.random() >= stall_out
             ctx.set(dut.cmd.valid, offer)
             if offer:
-                ctx.set(dut.cmd.payload, commands[sent])
+                ctx.set(cmd_payload, beats[sent])
             ctx.set(dut.rsp.ready, ready)
             # One settle per cycle: the values just before the clock edge.
-            _, _, took, valid, byte, idle, vmm_cycles = await ctx.tick().sample(
-                dut.cmd.ready, dut.rsp.valid, dut.rsp.payload, dut.idle, dut.vmm_cycles
+            _, _, took, valid, beat, idle, vmm_cycles = await ctx.tick().sample(
+                dut.cmd.ready, dut.rsp.valid, dut.rsp.payload.as_value(), dut.idle,
+                dut.vmm_cycles,
             )
             took = offer and took
             if ready and valid:
-                out.append(byte)
+                out.append(beat)
             sent += bool(took)
             if progress is not None and cycle % 1024 == 0:
-                progress(sent)
-            quiet = quiet + 1 if sent == len(commands) and idle and not valid else 0
+                progress(ends[sent - 1] if sent else 0)
+            quiet = quiet + 1 if sent == len(beats) and idle and not valid else 0
             if quiet >= 2:
                 if progress is not None:
-                    progress(sent)
+                    progress(len(commands))
                 result["cycles"] = cycle + 1
                 result["vmm_cycles"] = vmm_cycles
-                result["out"] = bytes(out)
+                result["out"] = unpack_beats(out, width)
                 return
+        taken = ends[sent - 1] if sent else 0
         raise TimeoutError(
             f"the engine did not finish within {limit} cycles "
-            f"({sent} of {len(commands)} command bytes taken, {len(out)} response bytes)"
+            f"({taken} of {len(commands)} command bytes taken, {len(out)} response beats)"
         )
 
     sim = Simulator(dut)

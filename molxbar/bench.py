@@ -122,6 +122,7 @@ def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, floa
     per_vector = (results["many"].cycles - results["one"].cycles) / (batch - 1)
     return {
         "lanes": lanes,
+        "stream_bytes": engine.stream_bytes,
         "ideal_cycles": ideal,
         "vmm_cycles": results["single"].vmm_cycles,
         "batch_cycles_per_vector": per_vector,
@@ -133,13 +134,14 @@ def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, floa
 def gateware_table(lanes_list, out=sys.stdout) -> list[dict]:
     """Print and return :func:`gateware_cycles` for each lane count."""
     print("64x64 engine in the Amaranth simulator, streams never stalled:", file=out)
-    print("  lanes  ideal  VMM cycles  batch cycles/vector  efficiency", file=out)
+    print("  lanes  bytes/beat  ideal  VMM cycles  batch cycles/vector  efficiency", file=out)
     rows = []
     for lanes in lanes_list:
         figures = gateware_cycles(lanes)
         rows.append(figures)
         print(
-            f"  {lanes:5d}  {figures['ideal_cycles']:5d}  {figures['vmm_cycles']:10d}  "
+            f"  {lanes:5d}  {figures['stream_bytes']:10d}  {figures['ideal_cycles']:5d}  "
+            f"{figures['vmm_cycles']:10d}  "
             f"{figures['batch_cycles_per_vector']:19.1f}  {figures['batch_efficiency']:9.1%}",
             file=out,
         )

@@ -116,7 +116,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None
     }
     config = preset(args.preset, **changes)
-    text = generate(config, args.format)
+    text = generate(config, args.format, stream_bytes=args.stream_bytes)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -300,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--lanes", type=_positive_int, help="MAC lanes, a power of two dividing cols")
     gen.add_argument("--g-bits", dest="g_bits", type=_positive_int, help="level code width")
     gen.add_argument("--x-bits", dest="x_bits", type=_positive_int, help="input code width")
+    gen.add_argument(
+        "--stream-bytes",
+        dest="stream_bytes",
+        type=_positive_int,
+        help="bytes per beat on the command and response streams (1-16; default: the fewest "
+        "that keep a batch compute-bound, 1 at 8 lanes, 8 at 64)",
+    )
     gen.add_argument("--format", choices=["verilog", "rtlil"], default="verilog")
     gen.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="output file, - for stdout"

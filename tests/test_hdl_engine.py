@@ -16,16 +16,17 @@ from molxbar.firmware.protocol import (
     encode_command,
     split_commands,
 )
-from molxbar.hdl.engine import Engine
+from molxbar.hdl.engine import Engine, balanced_stream_bytes
 from molxbar.hdl.simulate import simulate_engine
 
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)
 
 
-def check_against_golden(config, commands, seed=0, **stalls):
+def check_against_golden(config, commands, seed=0, stream_bytes=None, **stalls):
     """Run ``commands`` on both; on a mismatch, name the first command that differs."""
-    got = simulate_engine(config, commands, seed=seed, **stalls).responses
+    engine = Engine(config, stream_bytes=stream_bytes)
+    got = simulate_engine(config, commands, seed=seed, engine=engine, **stalls).responses
     want = GoldenEngine(config).execute(commands)
     if got == want:
         return got
@@ -124,26 +125,30 @@ def test_bad_input_keeps_the_loaded_vector():
 
 
 @pytest.mark.parametrize(
-    ("config", "seed"),
+    ("config", "stream_bytes", "seed"),
     [
-        (CrossbarConfig(rows=8, cols=8, lanes=1), 10),
-        (CrossbarConfig(rows=8, cols=8, lanes=2), 11),
-        (CrossbarConfig(rows=8, cols=8, lanes=4), 12),
-        (CrossbarConfig(rows=8, cols=8, lanes=8), 13),
-        (CrossbarConfig(rows=5, cols=3, lanes=1, g_bits=9, levels=300, x_bits=10), 14),
-        (NOISY.replace(lanes=4, read_noise=True, write_noise=True), 15),
-        (CrossbarConfig(rows=16, cols=48, lanes=4), 16),
+        (CrossbarConfig(rows=8, cols=8, lanes=1), 1, 10),
+        (CrossbarConfig(rows=8, cols=8, lanes=2), 3, 11),
+        (CrossbarConfig(rows=8, cols=8, lanes=4), None, 12),
+        (CrossbarConfig(rows=8, cols=8, lanes=8), 16, 13),
+        (CrossbarConfig(rows=5, cols=3, lanes=1, g_bits=9, levels=300, x_bits=10), 5, 14),
+        (NOISY.replace(lanes=4, read_noise=True, write_noise=True), 8, 15),
+        (CrossbarConfig(rows=16, cols=48, lanes=4), 1, 16),
     ],
-    ids=["8x8-l1", "8x8-l2", "8x8-l4", "8x8-l8", "5x3-odd", "8x8-noise", "16x48-l4"],
+    ids=["8x8-l1-b1", "8x8-l2-b3", "8x8-l4", "8x8-l8-b16", "5x3-odd-b5", "8x8-noise-b8",
+         "16x48-l4-b1"],
 )
-def test_random_streams_with_stalls(config, seed):
+def test_random_streams_with_stalls(config, stream_bytes, seed):
     """A few hundred random commands (all opcodes, bad fields, unknown opcodes), random idle
-    cycles on the command stream and back-pressure on the response stream."""
+    cycles and beats of random length on the command stream, back-pressure on the response
+    stream."""
     rng = np.random.default_rng(seed)
     commands = program_rows(config, rng.integers(0, config.levels, (config.rows, config.cols)))
     count = 120 if config.cols > 8 else 200
     commands += random_commands(config, rng, count)
-    check_against_golden(config, commands, seed=seed, idle_in=0.3, stall_out=0.4)
+    check_against_golden(
+        config, commands, seed=seed, stream_bytes=stream_bytes, idle_in=0.3, stall_out=0.4
+    )
 
 
 def test_noisy_preset_ru_azo_shape():
@@ -174,3 +179,13 @@ def test_constructor_errors():
         Engine(CrossbarConfig(rows=4, cols=6, lanes=3))
     with pytest.raises(TypeError, match="config must be a CrossbarConfig"):
         Engine("ideal14")
+    for bad in (0, 17, 2.0):
+        with pytest.raises(ValueError, match=rf"stream_bytes = {bad!r} must be an int in \[1, 16"):
+            Engine(SMALL, stream_bytes=bad)
+
+
+def test_balanced_stream_bytes_keep_batches_compute_bound():
+    """The default beat width grows with the lanes: 64x64 needs 1, 2, 4, 8 bytes at 8, 16,
+    32, 64 lanes (the outputs are 6 bytes, the inputs 2)."""
+    widths = [balanced_stream_bytes(CrossbarConfig(lanes=p)) for p in (1, 8, 16, 32, 64)]
+    assert widths == [1, 1, 2, 4, 8]
