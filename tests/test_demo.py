@@ -1,0 +1,70 @@
+"""``molxbar demo`` on reduced images: report, figures, the byte check, the command line."""
+
+import json
+
+import pytest
+
+from molxbar.cli import main
+from molxbar.demo import DEFAULT_BACKEND, PAPER_SNR_DB, run_demo
+
+FIGURES = {"images.png", "snr_sweep.png", "pulses.png", "energy.png"}
+
+
+def test_demo_on_one_64x64_block(tmp_path):
+    report = run_demo("golden", tmp_path, size=64, progress=False)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["snr_db"] == pytest.approx(report["snr_db"])
+    assert set(saved["figures"]) == FIGURES
+    for name in FIGURES:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (saved["blocks"], saved["tiles"], saved["block"]) == (1, 4, 64)
+    # 2 passes x 64 vectors x 2 input phases x 4 tiles.
+    assert saved["vmms"] == 1024
+    assert saved["snr_db"] > PAPER_SNR_DB
+    assert saved["enob"] == pytest.approx((saved["snr_db"] - 1.76) / 6.02)
+    assert saved["check"]["checked"] is False  # the golden engine is the reference
+    assert saved["pulse_staircase"]["matches_device_view"] is True
+    assert saved["pulse_staircase"]["top_level"] == saved["config"]["levels"] - 1
+    energy = saved["energy"]
+    assert 0 < energy["demo_device_energy_per_vmm_j"] < energy["digital_energy_per_vmm_j"]
+    devices = saved["snr_sweep"]["devices"]
+    full = {name: curve["snr_db"][0] for name, curve in devices.items()}
+    assert full["5-bit"] < 40 < 70 < full["14-bit"] and full["ru_azo_2024"] > 70
+    assert full["5-bit"] < full["8-bit"] < full["12-bit"] < full["14-bit"]
+    adc = devices["14-bit"]["snr_db"][1:]
+    assert adc == sorted(adc)  # more ADC bits, more SNR
+
+
+def test_replay_checks_every_response_byte(tmp_path):
+    report = run_demo(
+        "golden", tmp_path, size=16, sweep=False, replay=True, progress=False, crossbars=2
+    )
+    check = report["check"]
+    assert check["checked"] and check["bit_exact"] and check["mode"] == "replayed in one pass"
+    assert check["bytes_compared"] == report["link"]["response_bytes"] > 0
+    assert report["tiles"] == 1 and report["programmings"] == 1
+    assert report["snr_db"] > PAPER_SNR_DB
+
+
+def test_the_command_line(tmp_path, capsys):
+    assert main(["demo", "--size", "16", "--no-sweep", "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "SNR" in out and "ENOB" in out and "bit-exact" in out
+    assert (tmp_path / "out" / "report.json").exists()
+    assert main(["demo", "--size", "16", "--no-sweep", "--json", "-o", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["backend"] == DEFAULT_BACKEND and summary["image_size"] == 16
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--size", "100", "-o", str(tmp_path)])
+    assert info.value.code == 2
+    assert "multiple of 64" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_on_the_gateware(tmp_path):
+    report = run_demo("amaranth", tmp_path, size=8, sweep=False, progress=False)
+    check = report["check"]
+    assert check["checked"] and check["bit_exact"] and check["mode"] == "live"
+    assert check["bytes_compared"] == report["link"]["response_bytes"]
+    assert report["cycles"]["vmm_cycles"] >= 64 * 64 // 8
+    assert report["snr_db"] > PAPER_SNR_DB
