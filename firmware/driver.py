@@ -80,6 +80,18 @@ class CrossbarDriver:
         self.bytes_sent = 0
         self.bytes_received = 0
 
+    def close(self) -> None:
+        """Close the transport (a serial port, a waveform file)."""
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> CrossbarDriver:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # Transactions -------------------------------------------------------------------------
 
     def _discover(self) -> CrossbarConfig:

@@ -248,6 +248,9 @@ def test_serial_transport_on_an_open_port():
     assert transport.receive(3) == b"abc"
     with pytest.raises(ValueError, match="timeout"):
         SerialTransport(port, timeout=0)
+    with CrossbarDriver(transport, SMALL):
+        assert port.is_open
+    assert not port.is_open
 
 
 def test_firmware_does_not_import_amaranth():
