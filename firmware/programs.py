@@ -213,7 +213,8 @@ class CrossbarTiles:
     Parameters
     ----------
     drivers
-        The crossbars, all of the same shape and widths.
+        The crossbars, all of the same shape and widths, their ADC shift registers at the
+        configuration's value (the tiles' outputs are scaled back by it).
     verify
         Program and verify each tile (:func:`program_and_verify`); ``None``: when the
         engine's write error is on (asked once per crossbar).
@@ -254,8 +255,16 @@ class CrossbarTiles:
             ):
                 raise ValueError("every crossbar must have the same shape and widths")
         self.config = first
+        statuses = [d.status() for d in self.drivers]
+        for index, status in enumerate(statuses):
+            # Tile outputs are scaled back by the configuration's ADC shift.
+            if status["adc_shift"] != first.adc_shift:
+                raise ValueError(
+                    f"crossbar {index} has ADC shift {status['adc_shift']}, its configuration "
+                    f"{first.adc_shift}: set_adc() to the configuration's values first"
+                )
         if verify is None:
-            self.verify = [bool(d.status()["noise"] & NOISE_WRITE) for d in self.drivers]
+            self.verify = [bool(s["noise"] & NOISE_WRITE) for s in statuses]
         else:
             self.verify = [bool(verify)] * len(self.drivers)
         self.max_rounds, self.max_step = max_rounds, max_step

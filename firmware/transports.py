@@ -263,7 +263,7 @@ class SerialTransport:
     ----------
     port
         A device name or pyserial URL (``"/dev/ttyUSB1"``, ``"loop://"``), or an open
-        ``serial.Serial``-like object.
+        ``serial.Serial``-like object (a blocking one gets a short read timeout).
     baudrate
         Line rate, bits per second (8N1: ten bits per byte).
     timeout
@@ -286,6 +286,8 @@ class SerialTransport:
             import serial
 
             port = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+        elif getattr(port, "timeout", 0) is None:
+            port.timeout = 0.05  # reads must return for the deadline to be checked
         self.port = port
         self.baudrate = baudrate
         self.timeout = timeout

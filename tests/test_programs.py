@@ -76,6 +76,16 @@ def test_a_tiled_matrix_matches_the_emulator_on_one_or_many_crossbars(scheme):
     assert np.array_equal(one(x[0]), want[0])
 
 
+def test_an_adc_shift_other_than_the_configuration_is_refused():
+    (driver,) = golden()
+    driver.set_adc(None, 3)
+    with pytest.raises(ValueError, match="ADC shift 3"):
+        CrossbarMatrix(np.eye(4), [driver])
+    adc = SMALL.replace(adc_bits=40, adc_shift=3)
+    matrix = CrossbarMatrix(np.eye(4), golden(adc))
+    assert np.allclose(matrix(np.arange(4.0)), np.arange(4.0), atol=1e-3)
+
+
 def test_signed_and_complex_vmm_match_the_emulator():
     rng = np.random.default_rng(4)
     matrix = rng.standard_normal((6, 5)) + 1j * rng.standard_normal((6, 5))
