@@ -86,6 +86,10 @@ class CrossbarConfig:
         Error of a direct write, in levels, as a function of the requested level.
     read_noise, write_noise
         Whether the noise is on after reset.
+    noise_hardware
+        Whether the engine has noise at all. ``False`` builds it without the noise generator
+        and the noise arithmetic (for small FPGAs): the noise stays off, and switching it on
+        (``SET_NOISE`` with a flag set) is refused with ``BAD_VALUE``.
     seed
         32-bit seed of the noise generator after reset.
     """
@@ -106,6 +110,7 @@ class CrossbarConfig:
     write_sigma_slope: float = 0.0
     read_noise: bool = False
     write_noise: bool = False
+    noise_hardware: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -127,9 +132,13 @@ class CrossbarConfig:
         _check_int("update_shift", self.update_shift, 0, self.max_shift)
         for name in ("read_sigma", "read_sigma_slope", "write_sigma", "write_sigma_slope"):
             _check_sigma(name, getattr(self, name))
-        for name in ("read_noise", "write_noise"):
+        for name in ("read_noise", "write_noise", "noise_hardware"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        if not self.noise_hardware:
+            for name in ("read_noise", "write_noise"):
+                if getattr(self, name):
+                    raise ValueError(f"{name} = True needs noise_hardware = True")
         _check_int("seed", self.seed, 0, (1 << 32) - 1)
         # Every exact result must fit a signed 64-bit integer.
         if self.acc_fine_bits > 63:

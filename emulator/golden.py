@@ -125,6 +125,8 @@ class Crossbar:
         for name, flag in (("read", read), ("write", write)):
             if flag is not None and not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, not {flag!r}")
+            if flag and not self.config.noise_hardware:
+                raise ValueError(f"{name} = True needs a config with noise_hardware = True")
         if read is not None:
             self.read_noise = bool(read)
         if write is not None:

@@ -409,7 +409,10 @@ class Layout:
                 Status.BAD_SHIFT,
             ),
             (Opcode.SET_UPDATE_SHIFT, "shift"): (((0, MAX_SHIFT),), Status.BAD_SHIFT),
-            (Opcode.SET_NOISE, "flags"): (((0, NOISE_READ | NOISE_WRITE),), Status.BAD_VALUE),
+            (Opcode.SET_NOISE, "flags"): (
+                ((0, NOISE_READ | NOISE_WRITE if self.config.noise_hardware else 0),),
+                Status.BAD_VALUE,
+            ),
             (Opcode.SET_SIGMA, "table"): (((TABLE_READ, TABLE_WRITE),), Status.BAD_VALUE),
             (Opcode.RUN_BATCH, "count"): (((1, 0xFFFF),), Status.BAD_COUNT),
         }

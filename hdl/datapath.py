@@ -124,13 +124,17 @@ class VmmDatapath(wiring.Component):
         for p, lane in enumerate(mac_lanes):
             m.submodules[f"lane{p}"] = lane
             g = self.levels.word_select(p, c.g_bits)
-            z = deviate(self.row_word, self.col_words.word_select(p, 64))
-            scale = self.read_table.word_select(g >> c.segment_shift, SIGMA_SCALE_BITS)
+            if c.noise_hardware:
+                z = deviate(self.row_word, self.col_words.word_select(p, 64))
+                scale = self.read_table.word_select(g >> c.segment_shift, SIGMA_SCALE_BITS)
+                noise = z * scale
+            else:
+                noise = 0
             m.d.comb += [
                 lane.i.valid.eq(self.term_valid),
                 lane.i.payload.x.eq(self.x),
                 lane.i.payload.g.eq(g),
-                lane.i.payload.n.eq(z * scale),
+                lane.i.payload.n.eq(noise),
                 lane.i.payload.clear.eq(self.term_first),
                 lane.i.payload.last.eq(self.term_last),
                 lane.noise_en.eq(self.read_noise),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
@@ -52,7 +52,7 @@ from .beats import BeatPacker, BeatUnpacker, beat_layout
 from .datapath import VmmDatapath, deviate
 from .mac import shift_bits
 from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
-from .speck import SpeckWords
+from .speck import SPECK_WORDS_SIGNATURE, SpeckWords
 
 __all__ = ["Engine", "balanced_stream_bytes", "stream_steps"]
 
@@ -186,14 +186,26 @@ class Engine(wiring.Component):
         b_buf = buffer("b_buf", signed(c.x_bits), c.cols, rx.b_buf)
         in_buf = buffer("in_buf", signed(c.x_bits), INPUT_SLOTS << slot_bits, rx.in_buf)
 
-        row_words_mem = Memory(shape=64, depth=c.rows, init=[])
-        col_words_mem = Memory(shape=64 * lanes, depth=groups, init=[])
-        m.submodules.row_words = row_words_mem
-        m.submodules.col_words = col_words_mem
-        row_words, row_words_w = row_words_mem.read_port(), row_words_mem.write_port()
-        col_words, col_words_w = col_words_mem.read_port(), col_words_mem.write_port(granularity=64)
-
-        m.submodules.speck = speck = SpeckWords(rows=c.rows, cols=c.cols, unroll=self.speck_unroll)
+        if c.noise_hardware:
+            row_words_mem = Memory(shape=64, depth=c.rows, init=[])
+            col_words_mem = Memory(shape=64 * lanes, depth=groups, init=[])
+            m.submodules.row_words = row_words_mem
+            m.submodules.col_words = col_words_mem
+            row_words, row_words_w = row_words_mem.read_port(), row_words_mem.write_port()
+            col_words = col_words_mem.read_port()
+            col_words_w = col_words_mem.write_port(granularity=64)
+            speck = SpeckWords(rows=c.rows, cols=c.cols, unroll=self.speck_unroll)
+            m.submodules.speck = speck
+        else:
+            # No noise hardware: undriven stand-ins, which read as zero. The noise states are
+            # never entered (the noise flags stay 0), and synthesis removes what they feed.
+            row_words = ReadPort.Signature(addr_width=ceil_log2(c.rows), shape=64).create()
+            col_words = ReadPort.Signature(addr_width=q_bits, shape=64 * lanes).create()
+            row_words_w = WritePort.Signature(addr_width=ceil_log2(c.rows), shape=64).create()
+            col_words_w = WritePort.Signature(
+                addr_width=q_bits, shape=64 * lanes, granularity=64
+            ).create()
+            speck = SPECK_WORDS_SIGNATURE.create()
         m.submodules.datapath = dp = VmmDatapath(c, chunk_bytes)
 
         # Registers ----------------------------------------------------------------------------
@@ -423,10 +435,11 @@ class Engine(wiring.Component):
                                 load_tx(*ok_header(Opcode.SET_UPDATE_SHIFT))
                                 m.next = "SEND_DONE"
                             with m.Case(Opcode.SET_NOISE):
-                                m.d.sync += [
-                                    read_noise.eq((f["flags"] & NOISE_READ) != 0),
-                                    write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
-                                ]
+                                if c.noise_hardware:  # otherwise only 0 passes the check
+                                    m.d.sync += [
+                                        read_noise.eq((f["flags"] & NOISE_READ) != 0),
+                                        write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
+                                    ]
                                 load_tx(*ok_header(Opcode.SET_NOISE))
                                 m.next = "SEND_DONE"
                             with m.Case(Opcode.SET_SIGMA):

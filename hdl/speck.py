@@ -26,6 +26,7 @@ from amaranth.utils import ceil_log2
 from molxbar.emulator.noise import AXIS_COL, AXIS_ROW, NOISE_KEY_DOMAIN, SPECK64_ROUNDS
 
 __all__ = [
+    "SPECK_WORDS_SIGNATURE",
     "SPECK_KEY_LAYOUT",
     "SPECK_BLOCK_LAYOUT",
     "SPECK_RESULT_LAYOUT",
@@ -241,6 +242,18 @@ class SpeckEncrypt(wiring.Component):
         return m
 
 
+#: The ports of :class:`SpeckWords`, whatever its size.
+SPECK_WORDS_SIGNATURE = wiring.Signature(
+    {
+        "start": In(1),
+        "seed": In(32),
+        "counter": In(32),
+        "words": Out(stream.Signature(AXIS_WORD_LAYOUT)),
+        "busy": Out(1),
+    }
+)
+
+
 class SpeckWords(wiring.Component):
     """The row and column words of one noise operation, bit-exact with ``axis_words``.
 
@@ -285,15 +298,7 @@ class SpeckWords(wiring.Component):
         self.rows, self.cols = rows, cols
         self.unroll = _check_unroll(unroll)
         self.iterations = _iterations(self.unroll)
-        super().__init__(
-            {
-                "start": In(1),
-                "seed": In(32),
-                "counter": In(32),
-                "words": Out(stream.Signature(AXIS_WORD_LAYOUT)),
-                "busy": Out(1),
-            }
-        )
+        super().__init__(SPECK_WORDS_SIGNATURE)
 
     def elaborate(self, platform) -> Module:
         m = Module()

