@@ -1,0 +1,35 @@
+"""Co-simulation of the generated engine Verilog against the golden engine, with cocotb on
+Verilator and Icarus Verilog.
+
+* :mod:`molxbar.cosim.cache` — the engine's Verilog and simulator builds, cached on disk;
+* :mod:`molxbar.cosim.simulators` — the two simulators through ``cocotb_tools.runner``;
+* :mod:`molxbar.cosim.job` — what a run does (command streams, resets, stalls) and found;
+* :mod:`molxbar.cosim.testbench` — the cocotb bench: stream source, sink, scoreboard;
+* :mod:`molxbar.cosim.coverage` — functional coverage of a command stream and its responses.
+"""
+
+from .job import Job, JobResult, Segment
+from .simulators import (
+    SIMULATORS,
+    WAVE_FORMATS,
+    Build,
+    CosimError,
+    build,
+    run_commands,
+    run_job,
+    simulator_missing,
+)
+
+__all__ = [
+    "SIMULATORS",
+    "WAVE_FORMATS",
+    "Build",
+    "CosimError",
+    "Job",
+    "JobResult",
+    "Segment",
+    "build",
+    "run_commands",
+    "run_job",
+    "simulator_missing",
+]

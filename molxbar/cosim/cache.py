@@ -1,0 +1,136 @@
+"""The engine's Verilog and the simulators' builds of it, cached on disk.
+
+Generating the full 64x64, 64-lane engine takes minutes and building it with Verilator takes
+minutes more, so both are kept in a cache folder and reused while nothing they depend on
+changes. A cache entry is keyed by a hash of the configuration, the stream width, the
+generator options and the source of every molxbar package the gateware is made from
+(``molxbar.hdl``, ``molxbar.emulator``, ``molxbar.firmware``) plus the Amaranth version: an
+edit to the gateware makes a new entry, never a stale hit.
+
+The folder is ``$MOLXBAR_CACHE`` if set, else ``$XDG_CACHE_HOME/molxbar`` (default
+``~/.cache/molxbar``). Entries are written atomically under a file lock, so parallel test
+workers generate each design once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+from molxbar.emulator.config import CrossbarConfig
+
+__all__ = ["cache_dir", "design_key", "source_digest", "verilog_file", "locked"]
+
+
+def cache_dir() -> Path:
+    """The cache folder (created on first use)."""
+    root = os.environ.get("MOLXBAR_CACHE")
+    if root:
+        path = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(xdg) / "molxbar"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@cache
+def source_digest() -> str:
+    """SHA-256 over the source files the gateware is generated from, and Amaranth's version."""
+    import molxbar.emulator
+    import molxbar.firmware
+    import molxbar.hdl
+
+    digest = hashlib.sha256(f"amaranth {version('amaranth')}\n".encode())
+    for package in (molxbar.emulator, molxbar.firmware, molxbar.hdl):
+        folder = Path(package.__file__).parent
+        for path in sorted(folder.glob("*.py")):
+            digest.update(f"{package.__name__}/{path.name}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def design_key(config: CrossbarConfig, stream_bytes: int | None, speck_unroll: int) -> str:
+    """The cache key of one generated design (24 hex digits)."""
+    description = json.dumps(
+        {
+            "config": config.as_dict(),
+            "stream_bytes": stream_bytes,
+            "speck_unroll": speck_unroll,
+            "source": source_digest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(description.encode()).hexdigest()[:24]
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a lock file next to a cache entry)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _generate(config: CrossbarConfig, stream_bytes: int | None, speck_unroll: int) -> str:
+    from molxbar.hdl.generate import generate
+
+    return generate(config, "verilog", speck_unroll=speck_unroll, stream_bytes=stream_bytes)
+
+
+def verilog_file(
+    config: CrossbarConfig,
+    *,
+    stream_bytes: int | None = None,
+    speck_unroll: int = 3,
+) -> Path:
+    """The engine for ``config`` as a Verilog file in the cache, generated if missing.
+
+    Parameters
+    ----------
+    stream_bytes
+        Bytes per beat of the command and response streams; ``None`` for the engine's
+        default.
+    speck_unroll
+        Passed to :func:`molxbar.hdl.generate.generate`.
+
+    Returns the path of ``<cache>/verilog/<key>/molxbar_engine.v``; its folder also holds
+    ``design.json`` (the configuration and the generation time in seconds).
+    """
+    if not isinstance(config, CrossbarConfig):
+        raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
+    key = design_key(config, stream_bytes, speck_unroll)
+    folder = cache_dir() / "verilog" / key
+    path = folder / "molxbar_engine.v"
+    if path.is_file():
+        return path
+    with locked(folder.with_suffix(".lock")):
+        if path.is_file():  # made by another process while this one waited
+            return path
+        start = time.perf_counter()
+        text = _generate(config, stream_bytes, speck_unroll)
+        seconds = time.perf_counter() - start
+        folder.mkdir(parents=True, exist_ok=True)
+        info = {
+            "config": config.as_dict(),
+            "stream_bytes": stream_bytes,
+            "speck_unroll": speck_unroll,
+            "generate_seconds": round(seconds, 3),
+        }
+        (folder / "design.json").write_text(json.dumps(info, indent=2) + "\n")
+        partial = path.with_suffix(".v.partial")
+        partial.write_text(text)
+        partial.replace(path)
+    return path
