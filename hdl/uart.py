@@ -22,7 +22,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MIN_DIVISOR", "UARTReceiver", "UARTTransmitter", "uart_divisor"]
+__all__ = ["MIN_DIVISOR", "UARTReceiver", "UARTTransmitter", "check_divisor", "uart_divisor"]
 
 #: Fewest clock cycles per bit: the receiver samples half a bit after the start edge and
 #: needs two of those cycles for its input synchronizer.
@@ -32,7 +32,8 @@ MIN_DIVISOR = 4
 MAX_BAUD_ERROR = 0.02
 
 
-def _check_divisor(divisor: int) -> None:
+def check_divisor(divisor: int) -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``divisor`` is a usable cycles-per-bit count."""
     if isinstance(divisor, bool) or not isinstance(divisor, int):
         raise TypeError(f"divisor must be an int, not {divisor!r}")
     if divisor < MIN_DIVISOR:
@@ -89,7 +90,7 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        _check_divisor(divisor)
+        check_divisor(divisor)
         self.divisor = divisor
         super().__init__(
             {
@@ -174,7 +175,7 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        _check_divisor(divisor)
+        check_divisor(divisor)
         self.divisor = divisor
         super().__init__(
             {

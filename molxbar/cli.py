@@ -381,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(run=cmd_demo)
+
+    from .boards.commands import add_board_commands
+
+    add_board_commands(commands)  # build, program
     return parser
 
 

@@ -1,0 +1,144 @@
+"""The supported boards: platform, default crossbar, engine clock, LEDs, programmer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from molxbar.emulator.config import CrossbarConfig, preset
+
+from .clocks import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
+
+__all__ = ["Board", "BOARDS", "board_config", "DEFAULT_BAUD"]
+
+#: UART bit rate of every board: exact on the FTDI bridges of both boards (3 MHz / 3), and
+#: a whole number of cycles per bit at their engine clocks.
+DEFAULT_BAUD = 1_000_000
+
+
+@dataclass(frozen=True)
+class Board:
+    """One FPGA board.
+
+    ``clock_hz`` is the default engine clock: the oscillator itself, or the nearest the PLL
+    makes;
+    ``resources`` maps report names to nextpnr's cell types, ``synthesis_cells`` to the
+    prefixes of Yosys' cell types; ``capacity`` is what the device has of each.
+    """
+
+    name: str
+    description: str
+    platform: type
+    family: str
+    lanes: int
+    clock_hz: float
+    pll: Callable[[float, float], ICE40PLL | ECP5PLL]
+    leds: tuple[str, ...]
+    bitstream: str
+    loader_board: str
+    resources: dict[str, tuple[str, ...]]
+    synthesis_cells: dict[str, tuple[str, ...]]
+    capacity: dict[str, int]
+
+    @property
+    def oscillator_hz(self) -> float:
+        """Frequency of the board's default clock."""
+        return self.platform().default_clk_frequency
+
+    def make_pll(self, clock_hz: float | None = None) -> ICE40PLL | ECP5PLL | None:
+        """The PLL setting nearest ``clock_hz`` (the board's default if ``None``); ``None``
+        when that is the oscillator's own frequency."""
+        clock_hz = clock_hz or self.clock_hz
+        if clock_hz == self.oscillator_hz:
+            return None
+        return self.pll(self.oscillator_hz, clock_hz)
+
+    @property
+    def device(self) -> str:
+        return self.platform.device
+
+
+BOARDS: dict[str, Board] = {
+    board.name: board
+    for board in (
+        Board(
+            name="icebreaker",
+            description="1BitSquared iCEBreaker, Lattice iCE40 UP5K",
+            platform=ICEBreakerPlatform,
+            family="ice40",
+            # 8 lanes take 6,130 of 5,280 logic cells and 9 of 8 DSPs; 4 fit. The engine's
+            # Fmax is about 15 MHz, below the PLL's 16 MHz minimum: the oscillator it is.
+            lanes=4,
+            clock_hz=12e6,
+            pll=ice40_pll,
+            # Red (led 0): activity, steady on an error; green (led 1): heartbeat.
+            leds=("busy_or_error", "heartbeat"),
+            bitstream="bin",
+            loader_board="icebreaker",
+            resources={
+                "lut": ("ICESTORM_LC",),
+                "dsp": ("ICESTORM_DSP",),
+                "bram": ("ICESTORM_RAM",),
+                "spram": ("ICESTORM_SPRAM",),
+                "pll": ("ICESTORM_PLL",),
+            },
+            synthesis_cells={
+                "lut4": ("SB_LUT4",),
+                "ff": ("SB_DFF",),
+                "carry": ("SB_CARRY",),
+                "dsp": ("SB_MAC16",),
+                "bram": ("SB_RAM40_4K",),
+                "spram": ("SB_SPRAM256KA",),
+            },
+            # iCE40 UP5K: 5280 logic cells (LUT4 + flip-flop each), 30 x 4 kbit block RAM,
+            # 8 DSPs, 4 x 256 kbit SPRAM.
+            capacity={"lut4": 5280, "ff": 5280, "carry": 5280, "dsp": 8, "bram": 30, "spram": 4},
+        ),
+        Board(
+            name="ulx3s-85f",
+            description="Radiona ULX3S, Lattice ECP5 LFE5U-85F",
+            platform=ULX3S_85F_Platform,
+            family="ecp5",
+            lanes=64,
+            clock_hz=100e6,
+            pll=ecp5_pll,
+            leds=("heartbeat", "busy", "error", "locked"),
+            bitstream="bit",
+            loader_board="ulx3s",
+            resources={
+                "lut": ("TRELLIS_COMB",),
+                "ff": ("TRELLIS_FF",),
+                "dsp": ("MULT18X18D",),
+                "bram": ("DP16KD",),
+                "lutram": ("TRELLIS_RAMW",),
+                "pll": ("EHXPLLL",),
+            },
+            synthesis_cells={
+                "lut4": ("LUT4",),
+                "ff": ("TRELLIS_FF",),
+                "carry": ("CCU2C",),
+                "dsp": ("MULT18X18D",),
+                "bram": ("DP16KD",),
+                "lutram": ("TRELLIS_DPR16X4",),
+            },
+            # LFE5U-85F: 83,640 LUT4 and flip-flops (41,820 two-bit CCU2C carries), 208 x
+            # 18 kbit block RAM, 156 18x18 multipliers.
+            capacity={
+                "lut4": 83_640,
+                "ff": 83_640,
+                "carry": 41_820,
+                "dsp": 156,
+                "bram": 208,
+            },
+        ),
+    )
+}
+
+
+def board_config(board: Board, lanes: int | None = None, **changes) -> CrossbarConfig:
+    """The crossbar a board carries: the ``ideal14`` preset (64 x 64, 14-bit levels, 16-bit
+    inputs) without noise hardware, ``lanes`` MAC lanes (the board's default if ``None``)."""
+    return preset("ideal14", lanes=lanes or board.lanes, noise_hardware=False, **changes)
