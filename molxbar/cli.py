@@ -96,7 +96,18 @@ def cmd_vmm(args: argparse.Namespace) -> int:
         def progress(done: int) -> None:
             bar.update(done - bar.n)
 
-        responses = run_commands(config, commands, args.backend, progress=progress)
+        try:
+            responses = run_commands(
+                config, commands, args.backend, progress=progress, waves=args.waves
+            )
+        except RuntimeError as error:
+            from .cosim import CosimError  # a simulator missing, failing or disagreeing
+
+            if not isinstance(error, CosimError):
+                raise
+            raise CliError(str(error)) from None
+    if args.waves is not None:
+        print(f"wrote {args.waves}: waveform of the {args.backend} run", file=sys.stderr)
     outputs = decode_outputs(config, responses)
     if args.signed_inputs:
         outputs = outputs[: len(inputs)] - outputs[len(inputs) :]
@@ -264,8 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=BACKENDS,
         default="golden",
-        help="where the command stream runs: the golden engine (default) or the gateware in "
-        "the Amaranth simulator (slow: about one vector a second)",
+        help="where the command stream runs: the golden engine (default), the gateware in "
+        "the Amaranth simulator (slow: about one vector a second), or its Verilog under cocotb "
+        "in Verilator or Icarus Verilog (the first run of a design builds it, then cached)",
+    )
+    vmm.add_argument(
+        "--waves",
+        metavar="FILE",
+        default=None,
+        help="write a waveform of a simulator backend's run: .vcd (amaranth, verilator) or "
+        ".fst (verilator, icarus)",
     )
     vmm.set_defaults(run=cmd_vmm)
 
