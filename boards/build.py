@@ -273,7 +273,7 @@ def _run_tools(
             progress.begin(tool)
             log.write(f"$ {' '.join(command)}\n")
             started = time.monotonic()
-            process = subprocess.Popen(
+            with subprocess.Popen(
                 [paths.get(tool, tool), *command[1:]],
                 cwd=directory,
                 env={**os.environ, **env},
@@ -281,12 +281,12 @@ def _run_tools(
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
-            )
-            for line in process.stdout:
-                log.write(line)
-                log.flush()
-                progress.line(line)
-            code = process.wait()
+            ) as process:
+                for line in process.stdout:
+                    log.write(line)
+                    log.flush()
+                    progress.line(line)
+                code = process.wait()
             stages[tool] = round(time.monotonic() - started, 1)
             if code:
                 tail = "".join(log_path.read_text().splitlines(keepends=True)[-12:])

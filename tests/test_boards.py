@@ -271,3 +271,27 @@ def test_ecp5_design_synthesizes(tmp_path):
     assert result.bitstream is None
     assert synthesis["dsp"]["used"] >= 8 and synthesis["lut4"]["used"] > 1000
     assert result.report["fits"]
+
+
+def test_progress_line_on_a_terminal_and_in_a_log():
+    import io
+    import time
+
+    from molxbar.boards.build import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    with Progress(terminal) as progress:
+        progress.begin("nextpnr-ice40")
+        progress.line("Info: routing...\n")
+        time.sleep(0.6)
+    shown = terminal.getvalue()
+    assert "\r\x1b[K" in shown and "nextpnr-ice40: Info: routing..." in shown
+    log = io.StringIO()
+    with Progress(log) as progress:
+        progress.begin("yosys")
+        progress.line("quiet detail")
+    assert log.getvalue() == "[0:00] running yosys\n"
