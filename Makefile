@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/molxbar dft
-	$(BIN)/molxbar dft --preset ru_azo_2024
+	$(BIN)/molxbar demo
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n auto

@@ -42,7 +42,7 @@ from .firmware.transports import (
 __all__ = ["DEFAULT_BACKEND", "PAPER_SNR_DB", "run_demo", "print_summary"]
 
 #: The backend ``molxbar demo`` uses unless told otherwise.
-DEFAULT_BACKEND = "golden"
+DEFAULT_BACKEND = "verilator"
 #: The paper's reported accuracy of its crossbar Fourier transform, dB.
 PAPER_SNR_DB = 73.0
 #: Signal processing on earlier memristor crossbars: 5-8 bits, about 33 dB (Li et al. 2018).
