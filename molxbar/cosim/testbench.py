@@ -29,7 +29,7 @@ from molxbar.firmware.protocol import Layout, split_commands
 
 from .job import Job, JobResult, SegmentResult
 
-__all__ = ["StreamSource", "StreamSink", "Scoreboard", "stream_bytes_of", "run_job"]
+__all__ = ["Port", "StreamSource", "StreamSink", "Scoreboard", "stream_bytes_of", "run_job"]
 
 #: Clock period in ns (any period works: the engine is simulated cycle by cycle).
 CLOCK_NS = 10
@@ -46,6 +46,34 @@ def stream_bytes_of(payload_bits: int) -> int | None:
         if beat_bits(stream_bytes) == payload_bits:
             return stream_bytes
     raise ValueError(f"a {payload_bits}-bit stream payload is neither a byte nor a beat")
+
+
+class Port:
+    """Integer reads and writes of one port, with little Python work per access.
+
+    On Verilator (two-state, writes applied inertially) they go straight to the simulator
+    handle: an ``int`` for up to 32 bits, a bit string beyond. Elsewhere they go through
+    cocotb's values, which report X and Z and schedule writes after the edge.
+    """
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.width = len(handle)
+        raw = handle._handle if cocotb.SIM_NAME.lower().startswith("verilator") else None
+        if raw is None:
+            if self.width == 1:
+                self.get = lambda: int(handle.value)
+            else:
+                self.get = lambda: handle.value.to_unsigned()
+            self.set = lambda value: setattr(handle, "value", value)
+        elif self.width <= 32:
+            self.get = raw.get_signal_val_long
+            self.set = lambda value: raw.set_signal_val_int(0, value)
+        else:
+            binary = f"0{self.width}b"
+            get_binstr, set_binstr = raw.get_signal_val_binstr, raw.set_signal_val_binstr
+            self.get = lambda: int(get_binstr(), 2)
+            self.set = lambda value: set_binstr(0, format(value, binary))
 
 
 def _chance_blocks(rng: np.random.Generator, probability: float):
@@ -73,7 +101,7 @@ class StreamSource:
     """
 
     def __init__(self, valid, ready, payload, *, idle: float, rng: np.random.Generator) -> None:
-        self.valid, self.ready, self.payload = valid, ready, payload
+        self.valid, self.ready, self.payload = Port(valid), Port(ready), Port(payload)
         self.stream_bytes = stream_bytes_of(len(payload))
         self._idle = _chance_blocks(rng, idle)
         self._beats: list[int] = []
@@ -86,7 +114,7 @@ class StreamSource:
         self.stall_cycles = 0
         #: Cycles with a beat to send and ``valid`` left low on purpose.
         self.idle_cycles = 0
-        self.valid.value = 0
+        self.valid.set(0)
 
     def send(self, data: bytes) -> None:
         """Queue ``data`` (replacing whatever was not sent)."""
@@ -110,13 +138,13 @@ class StreamSource:
         """Drop the beat on the bus and everything queued (for a reset)."""
         self._beats, self._sizes, self._next = [], [], 0
         if self.driving:
-            self.valid.value = 0
+            self.valid.set(0)
             self.driving = False
 
     def step(self) -> None:
         """Account for the edge just passed and drive the next cycle."""
         if self.driving:
-            if self.ready.value:
+            if self.ready.get():
                 self.taken += self._sizes[self._next]
                 self._next += 1
             else:
@@ -126,15 +154,15 @@ class StreamSource:
             if next(self._idle):
                 self.idle_cycles += 1
                 if self.driving:
-                    self.valid.value = 0
+                    self.valid.set(0)
                     self.driving = False
                 return
-            self.payload.value = self._beats[self._next]
+            self.payload.set(self._beats[self._next])
             if not self.driving:
-                self.valid.value = 1
+                self.valid.set(1)
                 self.driving = True
         elif self.driving:
-            self.valid.value = 0
+            self.valid.set(0)
             self.driving = False
 
 
@@ -152,7 +180,7 @@ class StreamSink:
     """
 
     def __init__(self, valid, ready, payload, *, stall: float, rng: np.random.Generator) -> None:
-        self.valid, self.ready, self.payload = valid, ready, payload
+        self.valid, self.ready, self.payload = Port(valid), Port(ready), Port(payload)
         self.stream_bytes = stream_bytes_of(len(payload))
         self._shift = 8 * (self.stream_bytes or 0)
         self._mask = (1 << self._shift) - 1
@@ -161,15 +189,15 @@ class StreamSink:
         self.data = bytearray()
         #: Cycles ``valid`` was high and ``ready`` low.
         self.backpressure_cycles = 0
-        self.ready.value = 0
+        self.ready.set(0)
 
     def step(self) -> bool:
         """Take the beat of the edge just passed, if any, and choose ``ready`` for the next;
         returns whether ``valid`` was high at the edge."""
-        valid = bool(self.valid.value)
+        valid = self.valid.get()
         if valid:
             if self.ready_now:
-                beat = self.payload.value.to_unsigned()
+                beat = self.payload.get()
                 if self.stream_bytes is None:
                     self.data.append(beat)
                 else:
@@ -179,14 +207,14 @@ class StreamSink:
                 self.backpressure_cycles += 1
         ready = not next(self._stall)
         if ready != self.ready_now:
-            self.ready.value = int(ready)
+            self.ready.set(int(ready))
             self.ready_now = ready
         return valid
 
     def hold(self) -> None:
         """Deassert ``ready`` (for a reset)."""
         if self.ready_now:
-            self.ready.value = 0
+            self.ready.set(0)
             self.ready_now = False
 
 
@@ -289,7 +317,7 @@ async def _segment(dut, job: Job, index: int, source, sink, board, rng, limit) -
         board.expect(commands)
     sink.data = bytearray()
     edge = RisingEdge(dut.clk)
-    idle = dut.idle
+    idle = Port(dut.idle)
     quiet = cycles = 0
     countdown = -1
     while True:
@@ -309,7 +337,7 @@ async def _segment(dut, job: Job, index: int, source, sink, board, rng, limit) -
                     board.check_prefix(received, taken)
                 return SegmentResult(taken=taken, responses=received, cycles=cycles, reset=True)
             countdown -= countdown > 0
-        elif source.done and not valid and idle.value:
+        elif source.done and not valid and idle.get():
             quiet += 1
             if quiet >= 2:
                 received = bytes(sink.data)
