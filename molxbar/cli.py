@@ -177,6 +177,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_benchmarks(quick=args.quick, repeats=args.repeats, out=table)
     if args.gateware:
         report["gateware"] = gateware_table(args.lanes, out=table)
+    if args.cosim:
+        from .cosim.bench import cosim_table
+
+        report["cosim"] = cosim_table(out=table)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -359,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[1, 4, 8, 16, 64],
         help="lane counts for --gateware (default: 1 4 8 16 64)",
+    )
+    bench.add_argument(
+        "--cosim",
+        action="store_true",
+        help="also measure verified 64x64 VMMs per second through cocotb on Verilator and "
+        "Icarus (the first run generates and builds the 64-lane design: minutes)",
     )
     bench.set_defaults(run=cmd_bench)
 
