@@ -26,7 +26,7 @@ def run_commands(
 
     ``progress`` is called with the number of command bytes consumed so far. ``waves``
     writes a waveform of a simulator backend's run to that file: ``.vcd`` (``amaranth``,
-    ``verilator``) or ``.fst`` (``verilator``, ``icarus``). The ``verilator`` and ``icarus``
+    ``verilator``) or ``.fst`` (``icarus``). The ``verilator`` and ``icarus``
     backends raise :class:`molxbar.cosim.CosimError` when the simulator is not installed.
     """
     if waves is not None and backend == "golden":

@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         default=None,
         help="write a waveform of a simulator backend's run: .vcd (amaranth, verilator) or "
-        ".fst (verilator, icarus)",
+        ".fst (icarus)",
     )
     vmm.set_defaults(run=cmd_vmm)
 

@@ -292,3 +292,10 @@ def test_vmm_waves_need_a_simulator_backend(tmp_path, capsys):
     assert stop.value.code == 2
     assert "waves need a simulator backend" in capsys.readouterr().err
     assert not (tmp_path / "Y.npy").exists()
+
+
+def test_wave_formats_are_checked_before_building():
+    with pytest.raises(ValueError, match=r"verilator writes \.vcd files"):
+        run_job(Job(SMALL, [Segment(b"")]), "verilator", waves="trace.fst")
+    with pytest.raises(ValueError, match=r"icarus writes \.fst files"):
+        run_job(Job(SMALL, [Segment(b"")]), "icarus", waves="trace.vcd")
