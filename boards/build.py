@@ -258,15 +258,18 @@ class Progress:
 
 
 def _run_tools(
-    directory: Path, env: dict, progress: Progress, stop_after: str | None = None
-) -> dict[str, float]:
+    directory: Path,
+    env: dict,
+    progress: Progress,
+    stages: dict[str, float],
+    stop_after: str | None = None,
+) -> None:
     """Run the build plan's commands (``build_molxbar.json``) with the tools of ``env``, all
-    output to ``build.log``; stop after the tool named ``stop_after``. Returns the seconds
-    each tool took."""
+    output to ``build.log``; stop after the tool named ``stop_after``. Puts the seconds each
+    tool took into ``stages``, also for a tool that fails."""
     commands = json.loads((directory / f"build_{DESIGN}.json").read_text())["commands"]
     paths = {name: env[var] for var, name in TOOLS_BY_NAME.items() if var in env}
     log_path = directory / "build.log"
-    stages: dict[str, float] = {}
     with open(log_path, "w") as log:
         for command in commands:
             tool = command[0]
@@ -295,7 +298,6 @@ def _run_tools(
                 )
             if tool == stop_after:
                 break
-    return stages
 
 
 def build_board(
@@ -387,13 +389,14 @@ def build_board(
 
     for stale in (f"{DESIGN}.report.json", f"{DESIGN}.tim", f"{DESIGN}.stat", bitstream_name):
         (out / stale).unlink(missing_ok=True)
+    stages: dict[str, float] = {}
     try:
         with Progress(stream, verbose) as progress:
-            stages = _run_tools(out, env, progress, "yosys" if synth_only else None)
+            _run_tools(out, env, progress, stages, "yosys" if synth_only else None)
     except ToolchainError as error:
         # Keep what the tools found out (a design that does not fit: by how much).
         report["error"] = str(error).splitlines()[0]
-        report["seconds"]["tools"] = round(time.monotonic() - started - elaborate_s, 1)
+        report["seconds"].update(stages, tools=round(sum(stages.values()), 1))
         report.update(_collect(board, config, baud, out))
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         raise

@@ -1,6 +1,7 @@
 """Board logic end to end over bit-serial UART lines, PLL settings, reports, build trees and
 bitstreams."""
 
+import io
 import json
 import os
 import sys
@@ -29,7 +30,6 @@ from molxbar.firmware.protocol import Layout, Opcode, encode_command
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)
 QUIET = SMALL.replace(noise_hardware=False)
-
 
 
 def stream(config, seed, count=25):
@@ -274,7 +274,6 @@ def test_ecp5_design_synthesizes(tmp_path):
 
 
 def test_progress_line_on_a_terminal_and_in_a_log():
-    import io
     import time
 
     from molxbar.boards.build import Progress
@@ -295,3 +294,35 @@ def test_progress_line_on_a_terminal_and_in_a_log():
         progress.begin("yosys")
         progress.line("quiet detail")
     assert log.getvalue() == "[0:00] running yosys\n"
+
+
+def test_a_design_that_does_not_fit_is_reported_by_how_much(tmp_path, monkeypatch):
+    # Stand-in tools: synthesis "succeeds", placement finds too few DSPs (as nextpnr does).
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "yosys").write_text(
+        "#!/bin/sh\nprintf '  100 cells\\n    90   SB_LUT4\\n     9   SB_MAC16\\n' > molxbar.stat\n"
+    )
+    (tools / "nextpnr").write_text(
+        "#!/bin/sh\nprintf 'Info: Device utilisation:\\nInfo: \\t ICESTORM_LC: 6130/ 5280 116%%\\n"
+        "Info: \\t ICESTORM_DSP:  9/  8  112%%\\n' > molxbar.tim\n"
+        "echo \"ERROR: Unable to place cell 'lane8', no BELs remaining\"\nexit 125\n"
+    )
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    env = {
+        "YOSYS": str(tools / "yosys"),
+        "NEXTPNR_ICE40": str(tools / "nextpnr"),
+        "ICEPACK": "false",
+    }
+    monkeypatch.setattr("molxbar.boards.build.toolchain_env", lambda family, toolchain: env)
+    out = tmp_path / "build"
+    with pytest.raises(ToolchainError, match="nextpnr-ice40 failed"):
+        build_board("icebreaker", out, config=QUIET, stream=io.StringIO())
+    report = json.loads((out / "report.json").read_text())
+    assert report["fits"] is False and "nextpnr-ice40 failed" in report["error"]
+    assert report["resources"]["lut"] == {"used": 6130, "available": 5280, "percent": 116.1}
+    assert report["resources"]["dsp"]["used"] == 9
+    assert report["synthesis"]["dsp"] == {"used": 9, "available": 8, "percent": 112.5}
+    assert set(report["seconds"]) >= {"yosys", "nextpnr-ice40", "tools"}
+    assert "no BELs remaining" in (out / "build.log").read_text()
