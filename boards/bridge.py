@@ -67,10 +67,14 @@ class UARTBridge(wiring.Component):
         fifo_depth: int = DEFAULT_FIFO_DEPTH,
         **engine_options,
     ) -> None:
-        if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int) or fifo_depth < 2:
-            raise ValueError(f"fifo_depth = {fifo_depth!r} must be an int >= 2")
-        check_divisor(divisor)
-        self.engine = Engine(config, stream_bytes=1, **engine_options)
+        try:
+            if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int) or fifo_depth < 2:
+                raise ValueError(f"fifo_depth = {fifo_depth!r} must be an int >= 2")
+            check_divisor(divisor)
+            self.engine = Engine(config, stream_bytes=1, **engine_options)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # a rejected bridge is not an unused one
+            raise
         self.uart_rx = UARTReceiver(divisor)
         self.uart_tx = UARTTransmitter(divisor)
         self.config = config

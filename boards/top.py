@@ -60,22 +60,26 @@ class BoardTop(Elaboratable):
         fifo_depth: int = DEFAULT_FIFO_DEPTH,
         **engine_options,
     ) -> None:
-        self.clock_hz = pll.f_out if pll is not None else oscillator_hz
-        if self.clock_hz is None:
-            raise ValueError("without a PLL the top needs oscillator_hz")
-        # Made here, so that a bad configuration fails before any file is written.
-        self.bridge = UARTBridge(
-            config,
-            divisor=uart_divisor(self.clock_hz, baud),
-            fifo_depth=fifo_depth,
-            **engine_options,
-        )
+        try:
+            self.clock_hz = pll.f_out if pll is not None else oscillator_hz
+            if self.clock_hz is None:
+                raise ValueError("without a PLL the top needs oscillator_hz")
+            unknown = set(leds) - set(LED_STATUS)
+            if unknown:
+                raise ValueError(f"unknown LED status {sorted(unknown)}; choose from {LED_STATUS}")
+            # Made here, so that a bad configuration fails before any file is written.
+            self.bridge = UARTBridge(
+                config,
+                divisor=uart_divisor(self.clock_hz, baud),
+                fifo_depth=fifo_depth,
+                **engine_options,
+            )
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # a rejected top is not an unused one
+            raise
         self.config = config
         self.pll = pll
         self.baud = baud
-        unknown = set(leds) - set(LED_STATUS)
-        if unknown:
-            raise ValueError(f"unknown LED status {sorted(unknown)}; choose from {LED_STATUS}")
         self.leds = tuple(leds)
 
     def elaborate(self, platform) -> Module:

@@ -90,7 +90,11 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        check_divisor(divisor)
+        try:
+            check_divisor(divisor)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # a rejected component is not an unused one
+            raise
         self.divisor = divisor
         super().__init__(
             {
@@ -175,7 +179,11 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        check_divisor(divisor)
+        try:
+            check_divisor(divisor)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # a rejected component is not an unused one
+            raise
         self.divisor = divisor
         super().__init__(
             {

@@ -1,6 +1,7 @@
 """Board logic end to end over bit-serial UART lines, PLL settings, reports, build trees and
 bitstreams."""
 
+import gc
 import io
 import json
 import os
@@ -77,6 +78,18 @@ def test_bridge_reports_an_overrun_when_the_host_ignores_flow_control():
     assert len(careless.responses) < len(expected)
     careful = simulate_bridge(QUIET, commands, divisor=4, fifo_depth=32)
     assert careful.responses == expected and not careful.overrun
+
+
+def test_bridge_parameters_are_checked():
+    from molxbar.boards.bridge import UARTBridge
+
+    with pytest.raises(ValueError, match="fifo_depth = 1"):
+        UARTBridge(QUIET, divisor=4, fifo_depth=1)
+    with pytest.raises(ValueError, match="divisor = 2"):
+        UARTBridge(QUIET, divisor=2)
+    with pytest.raises(ValueError, match="lanes = 12 must be a power of two"):
+        UARTBridge(CrossbarConfig(rows=4, cols=12, lanes=12), divisor=4)
+    gc.collect()  # nothing rejected may warn later that it was never used
 
 
 def test_answer_points_follow_command_boundaries():

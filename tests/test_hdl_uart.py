@@ -1,5 +1,7 @@
 """The UART receiver and transmitter in the Amaranth simulator, against bit-serial waveforms."""
 
+import gc
+
 import numpy as np
 import pytest
 from amaranth.hdl import Module
@@ -282,3 +284,4 @@ def test_bad_divisor_is_rejected(cls):
         cls(4.0)
     with pytest.raises(TypeError, match="divisor must be an int"):
         cls(True)
+    gc.collect()  # a rejected component must not warn later that it was never used
