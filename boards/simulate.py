@@ -44,7 +44,7 @@ def answer_points(config: CrossbarConfig, commands: bytes) -> list[int]:
         totals.append(totals[-1] + len(golden.execute(bytes([byte]))))
     never = 1 << 62
     need = [never] * len(commands)
-    # A byte is answered by the first byte from it on whose arrival produces responses.
+    # A byte is answered with the first byte, from it on, whose arrival produces responses.
     pending: list[int] = []
     for j in range(len(commands)):
         pending.append(j)
