@@ -339,3 +339,19 @@ def test_a_design_that_does_not_fit_is_reported_by_how_much(tmp_path, monkeypatc
     assert report["synthesis"]["dsp"] == {"used": 9, "available": 8, "percent": 112.5}
     assert set(report["seconds"]) >= {"yosys", "nextpnr-ice40", "tools"}
     assert "no BELs remaining" in (out / "build.log").read_text()
+
+
+def test_program_runs_openfpgaloader_for_the_board(tmp_path, monkeypatch, capsys):
+    calls = tmp_path / "calls"
+    loader = tmp_path / "openFPGALoader"
+    loader.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    loader.chmod(0o755)
+    monkeypatch.setenv("OPENFPGALOADER", str(loader))
+    (tmp_path / "molxbar.bit").write_bytes(b"\0")
+    (tmp_path / "molxbar.bin").write_bytes(b"\0")
+    assert main(["program", "--board", "ulx3s-85f", str(tmp_path)]) == 0
+    assert main(["program", "--board", "icebreaker", "--flash", str(tmp_path)]) == 0
+    assert calls.read_text().splitlines() == [
+        f"-b ulx3s {tmp_path / 'molxbar.bit'}",
+        f"-b icebreaker -f {tmp_path / 'molxbar.bin'}",
+    ]
