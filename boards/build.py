@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +46,8 @@ TOOLS = {
 }
 
 
-#: Environment variable of each tool name in the build plan.
-TOOLS_BY_NAME = {var: name for family in TOOLS.values() for var, name in family}
+#: The plain name of the tool each environment variable names.
+TOOL_NAMES = {var: name for family in TOOLS.values() for var, name in family}
 
 
 class ToolchainError(RuntimeError):
@@ -268,7 +267,7 @@ def _run_tools(
     output to ``build.log``; stop after the tool named ``stop_after``. Puts the seconds each
     tool took into ``stages``, also for a tool that fails."""
     commands = json.loads((directory / f"build_{DESIGN}.json").read_text())["commands"]
-    paths = {name: env[var] for var, name in TOOLS_BY_NAME.items() if var in env}
+    paths = {name: env[var] for var, name in TOOL_NAMES.items() if var in env}
     log_path = directory / "build.log"
     with open(log_path, "w") as log:
         for command in commands:
@@ -315,7 +314,6 @@ def build_board(
     verbose: bool = False,
     stream=None,
     engine_options: dict | None = None,
-    on_report: Callable[[dict], None] | None = None,
 ) -> BuildResult:
     """Write the build tree for ``board`` into ``out_dir`` and, unless ``dry_run``, run the
     toolchain and write ``report.json``.
@@ -335,6 +333,12 @@ def build_board(
         nextpnr's placement seed.
     verbose, stream
         Progress output (``stream``: default ``sys.stderr``); ``verbose`` shows every tool line.
+    engine_options
+        Further keyword arguments of the :class:`~molxbar.hdl.engine.Engine`.
+
+    Raises ``ToolchainError`` when a tool is missing or fails; ``report.json`` then holds
+    what the tools found out (for a design that does not fit: the utilization nextpnr
+    reported before giving up).
     """
     board = BOARDS[board] if isinstance(board, str) else board
     if config is None:
@@ -358,8 +362,8 @@ def build_board(
     overrides = {
         "nextpnr_opts": f"--report {DESIGN}.report.json --timing-allow-fail --seed {seed}",
         "synth_opts": "-dsp" if board.family == "ice40" else "",
-        # Yosys prints its statistics into the log (-q keeps the terminal quiet).
-        "script_after_synth": "tee -o " + DESIGN + ".stat stat",
+        # The synthesized cell counts, in a file of their own.
+        "script_after_synth": f"tee -o {DESIGN}.stat stat",
     }
     started = time.monotonic()
     plan = platform.build(top, name=DESIGN, do_build=False, **overrides)
@@ -405,8 +409,6 @@ def build_board(
     bitstream = None if synth_only else out / bitstream_name
     report["bitstream"] = None if bitstream is None else bitstream.name
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    if on_report is not None:
-        on_report(report)
     return BuildResult(out, bitstream, report)
 
 
