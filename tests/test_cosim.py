@@ -14,6 +14,7 @@ from stimulus import program_rows, random_commands
 
 from molxbar.cli import main
 from molxbar.cosim import Job, Segment, run_job, simulator_missing
+from molxbar.cosim.bench import cosim_vmm_rate
 from molxbar.cosim.cache import design_key, verilog_file
 from molxbar.cosim.coverage import EDGES, ERROR_STATUSES, Coverage, stream_coverage
 from molxbar.cosim.simulators import CosimError, icarus_time_zero
@@ -299,3 +300,10 @@ def test_wave_formats_are_checked_before_building():
         run_job(Job(SMALL, [Segment(b"")]), "verilator", waves="trace.fst")
     with pytest.raises(ValueError, match=r"icarus writes \.fst files"):
         run_job(Job(SMALL, [Segment(b"")]), "icarus", waves="trace.vcd")
+
+
+def test_cosim_bench_measures_a_steady_rate():
+    need("verilator")
+    figures = cosim_vmm_rate("verilator", 20, config=SMALL, rows=2)
+    assert figures["vectors"] == 18 and figures["vmm_per_s"] > 0
+    assert figures["cycles_per_vector"] >= SMALL.rows * SMALL.cols / SMALL.lanes

@@ -3,9 +3,9 @@
 Generating the full 64x64, 64-lane engine takes minutes and building it with Verilator takes
 minutes more, so both are kept in a cache folder and reused while nothing they depend on
 changes. A cache entry is keyed by a hash of the configuration, the stream width, the
-generator options and the source of every molxbar package the gateware is made from
-(``molxbar.hdl``, ``molxbar.emulator``, ``molxbar.firmware``) plus the Amaranth version: an
-edit to the gateware makes a new entry, never a stale hit.
+generator options, the source of :mod:`molxbar.hdl.generate` and of every molxbar module it
+imports, and the Amaranth version: an edit to the gateware makes a new entry, never a stale
+hit.
 
 The folder is ``$MOLXBAR_CACHE`` if set, else ``$XDG_CACHE_HOME/molxbar`` (default
 ``~/.cache/molxbar``). Entries are written atomically under a file lock, so parallel test
@@ -14,8 +14,10 @@ workers generate each design once.
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import time
@@ -42,19 +44,46 @@ def cache_dir() -> Path:
     return path
 
 
+def _imported_modules(name: str, path: Path) -> set[str]:
+    """The ``molxbar`` modules that the module ``name`` (its source at ``path``) imports."""
+    package = name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # submodules
+    return {m for m in found if m.startswith("molxbar.")}
+
+
 @cache
 def source_digest() -> str:
-    """SHA-256 over the source files the gateware is generated from, and Amaranth's version."""
-    import molxbar.emulator
-    import molxbar.firmware
-    import molxbar.hdl
-
+    """SHA-256 over the source of :mod:`molxbar.hdl.generate` and every molxbar module it
+    imports, directly or not, and Amaranth's version: what the generated Verilog depends on
+    (an edit to, say, the UART does not make new designs)."""
     digest = hashlib.sha256(f"amaranth {version('amaranth')}\n".encode())
-    for package in (molxbar.emulator, molxbar.firmware, molxbar.hdl):
-        folder = Path(package.__file__).parent
-        for path in sorted(folder.glob("*.py")):
-            digest.update(f"{package.__name__}/{path.name}\n".encode())
-            digest.update(path.read_bytes())
+    todo, seen = ["molxbar.hdl.generate"], {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:  # a name imported from a module, not a module
+            continue
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue  # a name imported from a module, not a module
+        seen[name] = path = Path(spec.origin)
+        todo.extend(_imported_modules(name, path))
+    for name in sorted(seen):
+        digest.update(f"{name}\n".encode())
+        digest.update(seen[name].read_bytes())
     return digest.hexdigest()
 
 
