@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/molxbar demo
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
