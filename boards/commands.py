@@ -54,6 +54,12 @@ def _summary(report: dict, out=sys.stdout) -> None:
             f"(constraint {_mhz(value['constraint_hz'])}: {verdict})",
             file=out,
         )
+    if report.get("timing_met") is False:
+        print(
+            "  timing FAILED: the bitstream may misbehave at this clock; rebuild with "
+            "--clock-mhz below the Fmax",
+            file=out,
+        )
     rate = report.get("throughput_at_engine_clock")
     if rate and "error" not in report:
         print(
@@ -178,7 +184,7 @@ def add_board_commands(commands) -> None:
         type=float,
         default=None,
         help="engine clock: the oscillator's frequency runs without the PLL, any other "
-        "comes from the PLL (default: the board's, 12 or 100 MHz)",
+        "comes from the PLL (default: the board's oscillator, 12 or 25 MHz)",
     )
     build.add_argument(
         "--baud", type=int, default=DEFAULT_BAUD, help=f"UART bit rate (default {DEFAULT_BAUD})"

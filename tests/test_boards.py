@@ -238,7 +238,7 @@ def test_dry_run_with_the_icebreaker_pll(tmp_path):
 
 
 def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
-    result = build_board("ulx3s-85f", tmp_path, config=QUIET, dry_run=True)
+    result = build_board("ulx3s-85f", tmp_path, config=QUIET, clock_hz=100e6, dry_run=True)
     assert result.bitstream is None
     lpf = (tmp_path / "molxbar.lpf").read_text()
     assert 'FREQUENCY NET "clocks.engine_clk" 100000000.0 HZ;' in lpf
