@@ -272,8 +272,18 @@ def build(
                 + _tail(folder / "build.log")
             ) from None
         seconds = time.perf_counter() - start
+        if simulator == "verilator":
+            _keep_only(folder, {TOP_NAME, "build.log", "ports.vlt"})
         stamp.write_text(json.dumps({"seconds": round(seconds, 2)}) + "\n")
     return Build(simulator, folder, verilog, waves, seconds, cached=False)
+
+
+def _keep_only(folder: Path, names: set[str]) -> None:
+    """Delete a finished Verilator build's intermediate files (C++, objects and a
+    precompiled header: about 150 MB); running it needs only the executable."""
+    for path in folder.iterdir():
+        if path.name not in names:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def _tail(path: Path, lines: int = 30) -> str:
