@@ -49,7 +49,8 @@ def test_replay_checks_every_response_byte(tmp_path):
 def test_the_command_line(tmp_path, capsys):
     assert main(["demo", "--size", "16", "--no-sweep", "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "SNR" in out and "ENOB" in out and "bit-exact" in out
+    assert "SNR" in out and "ENOB" in out and "bit-exact  yes" in out
+    assert "518 per VMM (engine count)" in out  # 64x64 at 8 lanes: 512 + 6
     assert (tmp_path / "out" / "report.json").exists()
     assert main(["demo", "--size", "16", "--no-sweep", "--json", "-o", str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out)
