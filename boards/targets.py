@@ -104,7 +104,7 @@ BOARDS: dict[str, Board] = {
             family="ecp5",
             lanes=64,
             # The target is 100 MHz from the PLL (--clock-mhz 100); the engine's single-cycle
-            # rank-1 update allows about 30 MHz at 64 lanes, so the default is the oscillator.
+            # update paths allow 39.8 MHz at 64 lanes, so the default is the oscillator.
             clock_hz=25e6,
             pll=ecp5_pll,
             leds=("heartbeat", "busy", "error", "locked"),
