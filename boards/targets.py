@@ -9,14 +9,14 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from molxbar.emulator.config import CrossbarConfig, preset
+from molxbar.firmware.transports import BOARD_BAUD
 
 from .clocks import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
 
 __all__ = ["Board", "BOARDS", "board_config", "DEFAULT_BAUD"]
 
-#: UART bit rate of every board: exact on the FTDI bridges of both boards (3 MHz / 3), and
-#: a whole number of cycles per bit at their engine clocks.
-DEFAULT_BAUD = 1_000_000
+#: UART bit rate of every board (the serial transport's default too).
+DEFAULT_BAUD = BOARD_BAUD
 
 
 @dataclass(frozen=True)

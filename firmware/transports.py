@@ -33,6 +33,7 @@ from molxbar.emulator.config import CrossbarConfig
 from .golden_engine import GoldenEngine
 
 __all__ = [
+    "BOARD_BAUD",
     "Transport",
     "GoldenTransport",
     "AmaranthTransport",
@@ -41,6 +42,11 @@ __all__ = [
     "ReplayTransport",
     "Mismatch",
 ]
+
+
+#: UART bit rate of the boards' bridge (``molxbar build``): exact on the FTDI bridges of both
+#: boards (3 MHz / 3), and a whole number of cycles per bit at their engine clocks.
+BOARD_BAUD = 1_000_000
 
 
 @runtime_checkable
@@ -60,7 +66,24 @@ def _check_count(n: int) -> int:
     return int(n)
 
 
-class GoldenTransport:
+class _ResponseBuffer:
+    """Response bytes out of an engine, waiting for ``receive``."""
+
+    def __init__(self) -> None:
+        self._out = bytearray()
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._out[:n])
+        del self._out[:n]
+        return data
+
+    @property
+    def pending(self) -> int:
+        """Response bytes out of the engine but not yet received."""
+        return len(self._out)
+
+
+class GoldenTransport(_ResponseBuffer):
     """The golden engine: each ``send`` executes at once, ``receive`` takes from its output.
 
     Parameters
@@ -70,9 +93,9 @@ class GoldenTransport:
     """
 
     def __init__(self, config: CrossbarConfig | None = None) -> None:
+        super().__init__()
         self.engine = GoldenEngine(config)
         self.config = self.engine.config
-        self._out = bytearray()
 
     def send(self, data: bytes) -> None:
         self._out += self.engine.execute(bytes(data))
@@ -83,20 +106,13 @@ class GoldenTransport:
             raise TimeoutError(
                 f"the golden engine answered {len(self._out)} byte(s), {n} were expected"
             )
-        data = bytes(self._out[:n])
-        del self._out[:n]
-        return data
-
-    @property
-    def pending(self) -> int:
-        """Response bytes not yet received."""
-        return len(self._out)
+        return self._take(n)
 
     def close(self) -> None:
         pass
 
 
-class AmaranthTransport:
+class AmaranthTransport(_ResponseBuffer):
     """The :class:`~molxbar.hdl.engine.Engine` gateware in the Amaranth simulator.
 
     One simulation lives as long as the transport: ``send`` queues command bytes, and
@@ -152,7 +168,7 @@ class AmaranthTransport:
         self._rng = np.random.default_rng(seed)
         self._idle_in, self._stall_out = idle_in, stall_out
         self._queue = bytearray()
-        self._out = bytearray()
+        super().__init__()
         self._idle = True
         self._cmd_payload = Value.cast(self.engine.cmd.payload)
         self._rsp_payload = Value.cast(self.engine.rsp.payload)
@@ -240,14 +256,7 @@ class AmaranthTransport:
                 raise TimeoutError(
                     f"{why} with {len(self._out)} response byte(s) out, {n} were expected"
                 )
-        data = bytes(self._out[:n])
-        del self._out[:n]
-        return data
-
-    @property
-    def pending(self) -> int:
-        """Response bytes out of the engine but not yet received."""
-        return len(self._out)
+        return self._take(n)
 
     def close(self) -> None:
         """Finish the waveform file, if one is written."""
@@ -265,7 +274,7 @@ class SerialTransport:
         A device name or pyserial URL (``"/dev/ttyUSB1"``, ``"loop://"``), or an open
         ``serial.Serial``-like object (a blocking one gets a short read timeout).
     baudrate
-        Line rate, bits per second (8N1: ten bits per byte).
+        Line rate, bits per second (8N1: ten bits per byte); by default the boards' rate.
     timeout
         Seconds to wait for a response beyond the time its bytes need on the line.
     config
@@ -275,7 +284,7 @@ class SerialTransport:
     def __init__(
         self,
         port,
-        baudrate: int = 115_200,
+        baudrate: int = BOARD_BAUD,
         *,
         timeout: float = 2.0,
         config: CrossbarConfig | None = None,
