@@ -21,6 +21,7 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.engine import Engine
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
 
@@ -67,14 +68,11 @@ class UARTBridge(wiring.Component):
         fifo_depth: int = DEFAULT_FIFO_DEPTH,
         **engine_options,
     ) -> None:
-        try:
+        with checking_arguments(self):
             if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int) or fifo_depth < 2:
                 raise ValueError(f"fifo_depth = {fifo_depth!r} must be an int >= 2")
             check_divisor(divisor)
             self.engine = Engine(config, stream_bytes=1, **engine_options)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # a rejected bridge is not an unused one
-            raise
         self.uart_rx = UARTReceiver(divisor)
         self.uart_tx = UARTTransmitter(divisor)
         self.config = config

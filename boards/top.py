@@ -10,6 +10,7 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.uart import uart_divisor
 
 from .bridge import DEFAULT_FIFO_DEPTH, UARTBridge
@@ -60,7 +61,7 @@ class BoardTop(Elaboratable):
         fifo_depth: int = DEFAULT_FIFO_DEPTH,
         **engine_options,
     ) -> None:
-        try:
+        with checking_arguments(self):
             self.clock_hz = pll.f_out if pll is not None else oscillator_hz
             if self.clock_hz is None:
                 raise ValueError("without a PLL the top needs oscillator_hz")
@@ -74,9 +75,6 @@ class BoardTop(Elaboratable):
                 fifo_depth=fifo_depth,
                 **engine_options,
             )
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # a rejected top is not an unused one
-            raise
         self.config = config
         self.pll = pll
         self.baud = baud

@@ -49,6 +49,7 @@ from molxbar.firmware.protocol import (
 )
 
 from .beats import BeatPacker, BeatUnpacker, beat_layout
+from .construction import checking_arguments
 from .datapath import VmmDatapath, deviate
 from .mac import shift_bits
 from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
@@ -120,7 +121,7 @@ class Engine(wiring.Component):
     def __init__(
         self, config: CrossbarConfig, *, speck_unroll: int = 3, stream_bytes: int | None = None
     ) -> None:
-        try:
+        with checking_arguments(self):
             if not isinstance(config, CrossbarConfig):
                 raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
             if config.lanes & (config.lanes - 1):
@@ -130,9 +131,6 @@ class Engine(wiring.Component):
             if stream_bytes is None:
                 stream_bytes = balanced_stream_bytes(config)
             count_bits(stream_bytes)  # checks the range
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # a rejected engine is not an unused one
-            raise
         self.config = config
         self.layout = Layout(config)
         self.speck_unroll = speck_unroll

@@ -22,6 +22,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from .construction import checking_arguments
+
 __all__ = ["MIN_DIVISOR", "UARTReceiver", "UARTTransmitter", "check_divisor", "uart_divisor"]
 
 #: Fewest clock cycles per bit: the receiver samples half a bit after the start edge and
@@ -90,11 +92,8 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        try:
+        with checking_arguments(self):
             check_divisor(divisor)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # a rejected component is not an unused one
-            raise
         self.divisor = divisor
         super().__init__(
             {
@@ -179,11 +178,8 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        try:
+        with checking_arguments(self):
             check_divisor(divisor)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # a rejected component is not an unused one
-            raise
         self.divisor = divisor
         super().__init__(
             {
