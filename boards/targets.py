@@ -69,7 +69,7 @@ BOARDS: dict[str, Board] = {
             description="1BitSquared iCEBreaker, Lattice iCE40 UP5K",
             platform=ICEBreakerPlatform,
             family="ice40",
-            # 8 lanes take 6,130 of 5,280 logic cells and 9 of 8 DSPs; 4 fit. The engine's
+            # 8 lanes take 6,121 of 5,280 logic cells and 9 of 8 DSPs; 4 fit. The engine's
             # Fmax is about 15 MHz, below the PLL's 16 MHz minimum: the oscillator it is.
             lanes=4,
             clock_hz=12e6,
