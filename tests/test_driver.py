@@ -224,7 +224,10 @@ def test_replay_runs_the_recorded_session_on_a_backend():
 
 
 def test_serial_framing_and_timeouts():
-    transport = SerialTransport("loop://", baudrate=1_000_000, timeout=0.2, config=SMALL)
+    # The loop echoes the commands: no engine answers them, so no command window.
+    transport = SerialTransport(
+        "loop://", baudrate=1_000_000, timeout=0.2, config=SMALL, window=None
+    )
     message = bytes(range(256)) * 3
     transport.send(message)
     assert transport.receive(100) + transport.receive(len(message) - 100) == message
