@@ -23,8 +23,9 @@ DEFAULT_BAUD = BOARD_BAUD
 class Board:
     """One FPGA board.
 
-    ``clock_hz`` is the default engine clock: the oscillator itself, or the nearest the PLL
-    makes;
+    ``leakage_hardware`` says whether the engine models reverse leakage (the per-lane shifters
+    cost about 180 logic cells a lane on an iCE40); ``clock_hz`` is the default engine clock:
+    the oscillator itself, or the nearest the PLL makes;
     ``resources`` maps report names to nextpnr's cell types, ``synthesis_cells`` to the
     prefixes of Yosys' cell types; ``capacity`` is what the device has of each.
     """
@@ -34,6 +35,7 @@ class Board:
     platform: type
     family: str
     lanes: int
+    leakage_hardware: bool
     clock_hz: float
     pll: Callable[[float, float], ICE40PLL | ECP5PLL]
     leds: tuple[str, ...]
@@ -71,7 +73,9 @@ BOARDS: dict[str, Board] = {
             family="ice40",
             # 8 lanes take 6,121 of 5,280 logic cells and 9 of 8 DSPs; 4 fit. The engine's
             # Fmax is about 15 MHz, below the PLL's 16 MHz minimum: the oscillator it is.
-            lanes=4,
+            lanes=8,
+            # Ideal unidirectional cells: without the leakage shifters 8 lanes fit.
+            leakage_hardware=False,
             clock_hz=12e6,
             pll=ice40_pll,
             # Red (led 0): activity, steady on an error; green (led 1): heartbeat.
@@ -103,6 +107,7 @@ BOARDS: dict[str, Board] = {
             platform=ULX3S_85F_Platform,
             family="ecp5",
             lanes=64,
+            leakage_hardware=True,
             # The target is 100 MHz from the PLL (--clock-mhz 100); the engine's single-cycle
             # update paths allow 39.8 MHz at 64 lanes, so the default is the oscillator.
             clock_hz=25e6,
@@ -142,5 +147,7 @@ BOARDS: dict[str, Board] = {
 
 def board_config(board: Board, lanes: int | None = None, **changes) -> CrossbarConfig:
     """The crossbar a board carries: the ``ideal14`` preset (64 x 64, 14-bit levels, 16-bit
-    inputs) without noise hardware, ``lanes`` MAC lanes (the board's default if ``None``)."""
+    inputs) without noise hardware, with the board's leakage hardware, ``lanes`` MAC lanes
+    (the board's default if ``None``)."""
+    changes = {"leakage_hardware": board.leakage_hardware, **changes}
     return preset("ideal14", lanes=lanes or board.lanes, noise_hardware=False, **changes)

@@ -90,6 +90,10 @@ class CrossbarConfig:
         Whether the engine has noise at all. ``False`` builds it without the noise generator
         and the noise arithmetic (for small FPGAs): the noise stays off, and switching it on
         (``SET_NOISE`` with a flag set) is refused with ``BAD_VALUE``.
+    leakage_hardware
+        Whether the engine can model reverse leakage at all. ``False`` builds it without the
+        per-lane shifters of negative-input products (for small FPGAs): the cells stay ideal
+        (``rect_shift = None``), and ``SET_RECT`` with a shift is refused with ``BAD_SHIFT``.
     seed
         32-bit seed of the noise generator after reset.
     """
@@ -111,6 +115,7 @@ class CrossbarConfig:
     read_noise: bool = False
     write_noise: bool = False
     noise_hardware: bool = True
+    leakage_hardware: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -132,13 +137,17 @@ class CrossbarConfig:
         _check_int("update_shift", self.update_shift, 0, self.max_shift)
         for name in ("read_sigma", "read_sigma_slope", "write_sigma", "write_sigma_slope"):
             _check_sigma(name, getattr(self, name))
-        for name in ("read_noise", "write_noise", "noise_hardware"):
+        for name in ("read_noise", "write_noise", "noise_hardware", "leakage_hardware"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         if not self.noise_hardware:
             for name in ("read_noise", "write_noise"):
                 if getattr(self, name):
                     raise ValueError(f"{name} = True needs noise_hardware = True")
+        if not self.leakage_hardware and self.rect_shift is not None:
+            raise ValueError(
+                f"rect_shift = {self.rect_shift} needs leakage_hardware = True (None: ideal cells)"
+            )
         _check_int("seed", self.seed, 0, (1 << 32) - 1)
         # Every exact result must fit a signed 64-bit integer.
         if self.acc_fine_bits > 63:

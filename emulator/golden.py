@@ -98,6 +98,11 @@ class Crossbar:
         """Reverse-leakage shift of negative inputs; ``None`` for ideal cells."""
         if shift is not None:
             shift = check_range("rect_shift", shift, 0, self.config.max_shift)
+            if not self.config.leakage_hardware:
+                raise ValueError(
+                    f"rect_shift = {shift} needs a config with leakage_hardware = True "
+                    "(None: ideal cells)"
+                )
         self.rect_shift = shift
 
     def set_update_shift(self, shift: int) -> None:

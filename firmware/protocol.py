@@ -405,7 +405,9 @@ class Layout:
             (Opcode.SET_ADC, "bits"): (((0, 0), (2, MAX_ADC_BITS)), Status.BAD_VALUE),
             (Opcode.SET_ADC, "shift"): (((0, MAX_SHIFT),), Status.BAD_SHIFT),
             (Opcode.SET_RECT, "shift"): (
-                ((0, MAX_SHIFT), (RECT_IDEAL, RECT_IDEAL)),
+                ((0, MAX_SHIFT), (RECT_IDEAL, RECT_IDEAL))
+                if self.config.leakage_hardware
+                else ((RECT_IDEAL, RECT_IDEAL),),
                 Status.BAD_SHIFT,
             ),
             (Opcode.SET_UPDATE_SHIFT, "shift"): (((0, MAX_SHIFT),), Status.BAD_SHIFT),

@@ -149,6 +149,8 @@ class MacLane(wiring.Component):
         term = self.i.payload
         m.d.comb += self.i.ready.eq(1)
         negative = term.x < 0
+        # Without leakage hardware the cells are always ideal.
+        ideal = self.rect_ideal if c.leakage_hardware else 1
 
         # Stage 1 (cycle c+1): operands. A negative input of an ideal cell becomes x = 0, so
         # both of its contributions vanish; only negative inputs are shifted. Noise off feeds
@@ -164,7 +166,7 @@ class MacLane(wiring.Component):
             s1_valid.eq(self.i.valid),
             s1_clear.eq(term.clear),
             s1_last.eq(term.last),
-            s1_x.eq(Mux(negative & self.rect_ideal, 0, term.x)),
+            s1_x.eq(Mux(negative & ideal, 0, term.x)),
             s1_g.eq(term.g),
             s1_n.eq(Mux(self.noise_en, term.n, 0)),
             s1_shift.eq(Mux(negative, self.rect_shift, 0)),
@@ -198,9 +200,15 @@ class MacLane(wiring.Component):
             s3_valid.eq(s2_valid),
             s3_clear.eq(s2_clear),
             s3_last.eq(s2_last),
-            s3_g.eq(s2_xg >> s2_shift),
-            s3_n.eq(s2_xn >> s2_shift),
         ]
+        if c.leakage_hardware:
+            m.d.sync += [s3_g.eq(s2_xg >> s2_shift), s3_n.eq(s2_xn >> s2_shift)]
+        else:
+            # The cells are ideal: no product is ever shifted. Loading only valid terms keeps
+            # Yosys' iCE40 DSP mapping from taking this register as the multiplier's second
+            # pipeline stage, a mapping that loses the products (Yosys 0.70).
+            with m.If(s2_valid):
+                m.d.sync += [s3_g.eq(s2_xg), s3_n.eq(s2_xn)]
 
         # Stage 4 (cycle c+4): the sums.
         m.d.sync += self.done.eq(s3_valid & s3_last)

@@ -128,6 +128,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     }
     if args.no_noise_hardware:
         changes.update(noise_hardware=False, read_noise=False, write_noise=False)
+    if args.no_leakage_hardware:
+        changes.update(leakage_hardware=False, rect_shift=None)
     config = preset(args.preset, **changes)
     text = generate(config, args.format, stream_bytes=args.stream_bytes)
     if args.output == "-":
@@ -337,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="no_noise_hardware",
         action="store_true",
         help="leave out the noise generator and arithmetic (SET_NOISE then refuses flags)",
+    )
+    gen.add_argument(
+        "--no-leakage-hardware",
+        dest="no_leakage_hardware",
+        action="store_true",
+        help="leave out the reverse-leakage shifters (ideal cells; SET_RECT refuses shifts)",
     )
     gen.add_argument("--format", choices=["verilog", "rtlil"], default="verilog")
     gen.add_argument(
