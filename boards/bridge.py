@@ -101,18 +101,34 @@ class UARTBridge(wiring.Component):
         # register as soon as the next frame completes: the receiver reports it.
         wiring.connect(m, uart_rx.data, cmd_fifo.w_stream)
 
-        # Bytes to command beats and response beats to bytes (stream_bytes = 1).
+        # Bytes to command beats and response beats to bytes (stream_bytes = 1). Both pass a
+        # one-byte register, so that neither ready chain runs from the engine's state through
+        # a FIFO or the transmitter: a byte every other cycle at most, far above the line rate.
         r = cmd_fifo.r_stream
+        cmd_byte = Signal(8)
+        cmd_full = Signal()
         m.d.comb += [
-            engine.cmd.valid.eq(r.valid),
-            engine.cmd.payload.data.eq(r.payload),
+            r.ready.eq(~cmd_full),
+            engine.cmd.valid.eq(cmd_full),
+            engine.cmd.payload.data.eq(cmd_byte),
             engine.cmd.payload.count.eq(1),
-            r.ready.eq(engine.cmd.ready),
-            # A beat with count 0 carries nothing: taken, not sent.
-            uart_tx.data.valid.eq(engine.rsp.valid & (engine.rsp.payload.count != 0)),
-            uart_tx.data.payload.eq(engine.rsp.payload.data[:8]),
-            engine.rsp.ready.eq(uart_tx.data.ready | (engine.rsp.payload.count == 0)),
         ]
+        with m.If(r.valid & ~cmd_full):
+            m.d.sync += [cmd_byte.eq(r.payload), cmd_full.eq(1)]
+        with m.Elif(engine.cmd.ready):
+            m.d.sync += cmd_full.eq(0)
+        # A response beat with count 0 carries nothing: taken, not sent.
+        tx_byte = Signal(8)
+        tx_full = Signal()
+        m.d.comb += [
+            engine.rsp.ready.eq(~tx_full),
+            uart_tx.data.valid.eq(tx_full),
+            uart_tx.data.payload.eq(tx_byte),
+        ]
+        with m.If(engine.rsp.valid & ~tx_full & (engine.rsp.payload.count != 0)):
+            m.d.sync += [tx_byte.eq(engine.rsp.payload.data[:8]), tx_full.eq(1)]
+        with m.Elif(uart_tx.data.ready):
+            m.d.sync += tx_full.eq(0)
 
         frame_error = Signal()
         overrun = Signal()
@@ -123,6 +139,8 @@ class UARTBridge(wiring.Component):
         m.d.comb += [
             self.frame_error.eq(frame_error),
             self.overrun.eq(overrun),
-            self.busy.eq(~engine.idle | r.valid | uart_tx.busy | uart_rx.data.valid),
+            self.busy.eq(
+                ~engine.idle | r.valid | cmd_full | tx_full | uart_tx.busy | uart_rx.data.valid
+            ),
         ]
         return m

@@ -16,11 +16,10 @@ The engine issues one row per cycle to all ``lanes``; this block turns each grou
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import exact_log2
 
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, CrossbarConfig
 from molxbar.firmware.protocol import Layout, Status
@@ -116,7 +115,6 @@ class VmmDatapath(wiring.Component):
         c, chunk_bytes = self.config, self.chunk_bytes
         m = Module()
         lanes = c.lanes
-        lane_bits = exact_log2(lanes)
         out_bytes = Layout(c).output_bytes
 
         # Lanes: one term per cycle, read noise computed from the words.
@@ -143,11 +141,11 @@ class VmmDatapath(wiring.Component):
             ]
         lanes_done = mac_lanes[0].done  # the lanes run in lockstep
 
-        # Latch and "held" sums.
-        latch_acc = Array(Signal(signed(c.acc_bits), name=f"latch_acc{p}") for p in range(lanes))
-        latch_noise = Array(
+        # Latch and "held" sums. The latch is a shift register: lane 0's sums are at its head.
+        latch_acc = [Signal(signed(c.acc_bits), name=f"latch_acc{p}") for p in range(lanes)]
+        latch_noise = [
             Signal(signed(c.noise_acc_bits), name=f"latch_noise{p}") for p in range(lanes)
-        )
+        ]
         latch_full = Signal()
         held = Signal()
         in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
@@ -168,16 +166,16 @@ class VmmDatapath(wiring.Component):
             self.can_start.eq(~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))),
         ]
 
-        # The latch drains one sum per cycle into a FIFO that holds two vectors, so the lanes
-        # never wait for the (byte-serial) response while a vector is computed.
+        # The latch drains one sum per cycle (shifting towards its head) into a FIFO that holds
+        # two vectors, so the lanes never wait for the (byte-serial) response while a vector is
+        # computed.
         m.submodules.results = results = SyncFIFOBuffered(
             width=c.acc_bits + c.noise_acc_bits, depth=2 * c.cols
         )
         m.submodules.adc = adc = AdcStage(c)
-        feed_lane = feed[: max(1, lane_bits)] if lanes > 1 else 0
         m.d.comb += [
             results.w_en.eq(latch_full & (feed != lanes)),
-            results.w_data.eq(Cat(latch_acc[feed_lane], latch_noise[feed_lane])),
+            results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
             adc.noise_en.eq(self.read_noise),
             adc.adc_shift.eq(self.adc_shift),
             adc.adc_bits.eq(self.adc_bits),
@@ -188,6 +186,11 @@ class VmmDatapath(wiring.Component):
         ]
         with m.If(results.w_en & results.w_rdy):
             m.d.sync += feed.eq(feed + 1)
+            for p in range(lanes - 1):  # (the latch is full: take_lanes is low)
+                m.d.sync += [
+                    latch_acc[p].eq(latch_acc[p + 1]),
+                    latch_noise[p].eq(latch_noise[p + 1]),
+                ]
         with m.If(latch_full & (feed == lanes) & ~take_lanes):
             m.d.sync += latch_full.eq(0)
 

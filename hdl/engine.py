@@ -264,18 +264,26 @@ class Engine(wiring.Component):
                 with m.If(tx_left <= chunk_bytes):
                     m.next = next_state
 
-        # Cell addressing for single-cell and row operations.
+        # Cell addressing, for every operation: the banks' address comes straight from the
+        # ``cell_row`` and ``cell_col`` registers (a VMM walks the rows and the groups of
+        # ``lanes`` columns with them). The level read from the cell's bank is registered
+        # (``cell_level``, two cycles after the address), and so is the write: ``new_level``
+        # with ``write_cell`` is stored in the cycle after.
         cell_col = Signal(range(max(2, c.cols)))
         cell_row = Signal(range(max(2, c.rows)))
-        m.d.comb += cell_row.eq(row)  # the rank-1 update walks its own rows
+        cell_group = cell_col >> lane_bits
         cell_bank = cell_col[:lane_bits] if lane_bits else Const(0, 1)
-        cell_addr = (cell_row << q_bits) | (cell_col >> lane_bits)
-        read_level = Array(rp.data for rp, _ in banks)[cell_bank]
+        cell_addr = (cell_row << q_bits) | cell_group
+        cell_level = Signal(c.g_bits)
+        m.d.sync += cell_level.eq(Array(rp.data for rp, _ in banks)[cell_bank])
         new_level = Signal(c.g_bits)
         write_cell = Signal()
         for p, (_, wp) in enumerate(banks):
-            m.d.comb += [wp.addr.eq(cell_addr), wp.data.eq(new_level)]
-            m.d.comb += wp.en.eq(write_cell & (cell_bank == p))
+            m.d.sync += [
+                wp.addr.eq(cell_addr),
+                wp.data.eq(new_level),
+                wp.en.eq(write_cell & (cell_bank == p)),
+            ]
 
         def clamp_level(value):
             return Mux(value < 0, 0, Mux(value > c.g_max, c.g_max, value))[: c.g_bits]
@@ -316,27 +324,22 @@ class Engine(wiring.Component):
             return Mux(write_noise, noisy, level)
 
         # VMM: the executor issues rows; the datapath does the rest.
-        group = Signal(range(max(2, groups)))
-        vmm_row = Signal(range(max(2, c.rows)))
         issue = Signal()
         vmm_slot = Signal(2)
         group_issued = Signal()
         start_vmm = Signal()
         last_group = Signal()
         for rp, _ in banks:
-            with m.If(issue):
-                m.d.comb += rp.addr.eq((vmm_row << q_bits) | group)
-            with m.Else():
-                m.d.comb += rp.addr.eq(cell_addr)
+            m.d.comb += rp.addr.eq(cell_addr)
         m.d.comb += [
-            in_buf.addr.eq((vmm_slot << slot_bits) | vmm_row),
-            row_words.addr.eq(vmm_row),
+            in_buf.addr.eq((vmm_slot << slot_bits) | cell_row),
+            row_words.addr.eq(cell_row),
         ]
         # The memories answer one cycle after the address: so do the term flags.
         m.d.sync += [
             dp.term_valid.eq(issue),
-            dp.term_first.eq(vmm_row == 0),
-            dp.term_last.eq(vmm_row == c.rows - 1),
+            dp.term_first.eq(cell_row == 0),
+            dp.term_last.eq(cell_row == c.rows - 1),
         ]
         m.d.comb += [
             dp.x.eq(in_buf.data),
@@ -357,10 +360,15 @@ class Engine(wiring.Component):
         ]
         drained = dp.drained
 
-        # Rank-1 update datapath.
-        r1_row = Signal(range(max(2, c.rows)))
-        product = Signal(signed(2 * c.x_bits))
-        delta_wide = signed(2 * c.x_bits + 1)
+        # Rank-1 update datapath: a shift-and-add multiplier (one bit of ``a`` per cycle, so
+        # that the lanes keep every DSP block), then the rounding shift in two stages.
+        mul_hi = Signal(signed(c.x_bits + 1))
+        mul_lo = Signal(c.x_bits)
+        mul_b = Signal(signed(c.x_bits))
+        mul_step = Signal(range(c.x_bits))
+        product = Cat(mul_lo, mul_hi).as_signed()
+        r1_shifted = Signal(signed(2 * c.x_bits + 1))
+        r1_delta = Signal(signed(2 * c.x_bits + 1))
 
         # Executor ---------------------------------------------------------------------------
         status_fields = {
@@ -422,10 +430,11 @@ class Engine(wiring.Component):
                                 load_tx(*ok_header(Opcode.SET_ADC))
                                 m.next = "SEND_DONE"
                             with m.Case(Opcode.SET_RECT):
-                                m.d.sync += [
-                                    rect_ideal.eq(f["shift"] == RECT_IDEAL),
-                                    rect_shift.eq(f["shift"]),
-                                ]
+                                if c.leakage_hardware:  # otherwise only RECT_IDEAL passes
+                                    m.d.sync += [
+                                        rect_ideal.eq(f["shift"] == RECT_IDEAL),
+                                        rect_shift.eq(f["shift"]),
+                                    ]
                                 load_tx(*ok_header(Opcode.SET_RECT))
                                 m.next = "SEND_DONE"
                             with m.Case(Opcode.SET_UPDATE_SHIFT):
@@ -461,28 +470,28 @@ class Engine(wiring.Component):
                                 m.d.sync += vmm_slot.eq(loaded_slot)
                                 m.next = "VMM"
                             with m.Case(Opcode.READ_CELL, Opcode.PULSE_CELL):
-                                m.d.sync += cell_col.eq(f["col"])
+                                m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
                                 m.next = "CELL_READ"
                             with m.Case(Opcode.WRITE_CELL):
-                                m.d.sync += cell_col.eq(f["col"])
+                                m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
                                 with m.If(write_noise):
                                     m.d.comb += speck.start.eq(1)
                                     m.next = "WRITE_NOISE"
                                 with m.Else():
                                     m.next = "WRITE_CELL"
                             with m.Case(Opcode.WRITE_ROW):
-                                m.d.sync += cell_col.eq(0)
+                                m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
                                 with m.If(write_noise):
                                     m.d.comb += speck.start.eq(1)
                                     m.next = "WRITE_NOISE"
                                 with m.Else():
                                     m.next = "ROW_READ"
                             with m.Case(Opcode.READ_ROW):
-                                m.d.sync += cell_col.eq(0)
+                                m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
                                 load_tx(*ok_header(Opcode.READ_ROW))
                                 m.next = "READ_ROW_HEADER"
                             with m.Case(Opcode.UPDATE_RANK1):
-                                m.d.sync += [r1_row.eq(0), cell_col.eq(0)]
+                                m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
                                 m.next = "R1_READ"
 
             with m.State("SEND_DONE"):
@@ -490,12 +499,14 @@ class Engine(wiring.Component):
 
             # Single cells: read (one cycle), then respond, pulse or write.
             with m.State("CELL_READ"):
+                m.next = "CELL_WAIT"
+            with m.State("CELL_WAIT"):
                 m.next = "CELL_USE"
             with m.State("CELL_USE"):
                 with m.If(job_op == Opcode.READ_CELL):
-                    load_tx(*ok_header(Opcode.READ_CELL), (read_level, level_bytes))
+                    load_tx(*ok_header(Opcode.READ_CELL), (cell_level, level_bytes))
                 with m.Else():
-                    pulsed = read_level + f["count"][: layout.pulse_bytes * 8].as_signed()
+                    pulsed = cell_level + f["count"][: layout.pulse_bytes * 8].as_signed()
                     m.d.comb += [new_level.eq(clamp_level(pulsed)), write_cell.eq(1)]
                     load_tx(*ok_header(Opcode.PULSE_CELL))
                 m.next = "SEND_DONE"
@@ -538,9 +549,11 @@ class Engine(wiring.Component):
             with m.State("READ_ROW_HEADER"):
                 send("READ_ROW_READ")
             with m.State("READ_ROW_READ"):
+                m.next = "READ_ROW_WAIT"
+            with m.State("READ_ROW_WAIT"):
                 m.next = "READ_ROW_LOAD"
             with m.State("READ_ROW_LOAD"):
-                load_tx((read_level, level_bytes))
+                load_tx((cell_level, level_bytes))
                 m.next = "READ_ROW_SEND"
             with m.State("READ_ROW_SEND"):
                 with m.If(cell_col == c.cols - 1):
@@ -551,25 +564,48 @@ class Engine(wiring.Component):
                 m.d.sync += cell_col.eq(cell_col + 1)
                 m.next = "READ_ROW_READ"
 
-            # Rank-1 update, one cell per three cycles: read, multiply, write.
+            # Rank-1 update, one cell at a time: read the factors and the level, multiply
+            # (x_bits cycles), round in two steps, write.
             with m.State("R1_READ"):
-                m.d.comb += [a_buf.addr.eq(r1_row), b_buf.addr.eq(cell_col), cell_row.eq(r1_row)]
+                m.d.comb += [a_buf.addr.eq(cell_row), b_buf.addr.eq(cell_col)]
+                m.next = "R1_LOAD"
+            with m.State("R1_LOAD"):
+                m.d.sync += [
+                    mul_hi.eq(0),
+                    mul_lo.eq(a_buf.data),
+                    mul_b.eq(b_buf.data),
+                    mul_step.eq(0),
+                ]
                 m.next = "R1_MULTIPLY"
             with m.State("R1_MULTIPLY"):
-                m.d.comb += cell_row.eq(r1_row)
-                m.d.sync += product.eq(a_buf.data * b_buf.data)
+                # Bit k of a adds b * 2**k (the sign bit subtracts it); the sum shifts right.
+                last_bit = mul_step == c.x_bits - 1
+                addend = Mux(mul_lo[0], Mux(last_bit, -mul_b, mul_b), 0)
+                total = mul_hi + addend
+                m.d.sync += [
+                    mul_hi.eq(total >> 1),
+                    mul_lo.eq(Cat(mul_lo[1:], total[0])),
+                    mul_step.eq(mul_step + 1),
+                ]
+                with m.If(last_bit):
+                    m.next = "R1_SHIFT"
+            with m.State("R1_SHIFT"):
+                # round(p / 2**s) = (t >> 1) + t[0] with t = (p - (p < 0)) >> (s - 1).
+                inner = (update_shift - 1)[: len(update_shift)]
+                m.d.sync += r1_shifted.eq((product - (product < 0)) >> inner)
+                m.next = "R1_ROUND"
+            with m.State("R1_ROUND"):
+                rounded = (r1_shifted >> 1) + r1_shifted[0]
+                m.d.sync += r1_delta.eq(Mux(update_shift == 0, product, rounded))
                 m.next = "R1_WRITE"
             with m.State("R1_WRITE"):
-                m.d.comb += cell_row.eq(r1_row)
-                delta = Signal(delta_wide)
-                m.d.comb += delta.eq(_round_shift(product, update_shift, update_shift == 0))
                 m.d.comb += [
-                    new_level.eq(clamp_level(read_level + delta)),
+                    new_level.eq(clamp_level(cell_level + r1_delta)),
                     write_cell.eq(1),
                 ]
                 with m.If(cell_col == c.cols - 1):
-                    m.d.sync += [cell_col.eq(0), r1_row.eq(r1_row + 1)]
-                    with m.If(r1_row == c.rows - 1):
+                    m.d.sync += [cell_col.eq(0), cell_row.eq(cell_row + 1)]
+                    with m.If(cell_row == c.rows - 1):
                         load_tx(*ok_header(Opcode.UPDATE_RANK1))
                         m.next = "SEND_DONE"
                     with m.Else():
@@ -592,29 +628,29 @@ class Engine(wiring.Component):
             with m.State("VMM_START"):
                 with m.If(can_start):
                     m.d.comb += start_vmm.eq(1)
-                    m.d.sync += [group.eq(0), vmm_row.eq(0)]
+                    m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
                     m.next = "VMM_ISSUE"
             with m.State("VMM_ISSUE"):
-                m.d.comb += [issue.eq(1), col_words.addr.eq(group)]
+                m.d.comb += [issue.eq(1), col_words.addr.eq(cell_group)]
                 # Straight on to the next group when nothing else is in flight and the latch
                 # is free: this group's sums will find it empty.
-                go_on = (group != groups - 1) & dp.free
-                with m.If(vmm_row == c.rows - 1):
+                go_on = (cell_group != groups - 1) & dp.free
+                with m.If(cell_row == c.rows - 1):
                     m.d.comb += group_issued.eq(1)
-                    m.d.sync += vmm_row.eq(0)
+                    m.d.sync += cell_row.eq(0)
                     with m.If(go_on):
-                        m.d.sync += group.eq(group + 1)
+                        m.d.sync += cell_col.eq(cell_col + lanes)
                     with m.Else():
                         m.next = "VMM_NEXT"
                 with m.Else():
-                    m.d.sync += vmm_row.eq(vmm_row + 1)
+                    m.d.sync += cell_row.eq(cell_row + 1)
             with m.State("VMM_NEXT"):
-                m.d.comb += col_words.addr.eq(group)
-                with m.If(group == groups - 1):
+                m.d.comb += col_words.addr.eq(cell_group)
+                with m.If(cell_group == groups - 1):
                     m.d.comb += last_group.eq(1)
                     m.next = "IDLE"
                 with m.Elif(can_start):
-                    m.d.sync += group.eq(group + 1)
+                    m.d.sync += cell_col.eq(cell_col + lanes)
                     m.next = "VMM_ISSUE"
         # VMM bytes; the executor only sends its own responses while the datapath is drained.
         m.d.comb += dp.rsp.ready.eq(packer.i.ready)

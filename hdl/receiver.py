@@ -154,8 +154,13 @@ class CommandReceiver(wiring.Component):
         m.d.comb += self.sigma.eq(Cat(*sigma_regs))
         m.d.comb += [self.job_opcode.eq(opcode)]
 
-        def receive_field(op: Opcode, field, next_state: str, batch: bool) -> None:
-            """The body of the state that receives ``field`` of command ``op``."""
+        # Bytes of the current element still to come: a register, loaded with the width of
+        # each field as its state is entered, so that no state compares against a difference.
+        need = Signal(range(5))
+
+        def receive_field(op: Opcode, field, next_state: str, next_width: int, batch: bool):
+            """The body of the state that receives ``field`` of command ``op``; the element
+            after its last is ``next_width`` bytes wide."""
             width = layout.width(field.kind)
             count = layout.count(field)
             ranges, fail = layout.check(op, field)
@@ -165,11 +170,10 @@ class CommandReceiver(wiring.Component):
             ok = 0
             for low, high in ranges:
                 ok = ok | ((value >= low) & (value <= high))
-            need = width - byte_idx  # bytes of the element still to come
             complete = self.avail >= need
             m.d.comb += self.take.eq(Mux(complete, need, self.avail))
             with m.If(complete):
-                m.d.sync += [byte_idx.eq(0), elem.eq(0)]
+                m.d.sync += [byte_idx.eq(0), elem.eq(0), need.eq(width)]
                 track = vector_status if batch else status
                 if fail is not Status.OK:
                     with m.If(~ok & (track == Status.OK)):
@@ -185,14 +189,22 @@ class CommandReceiver(wiring.Component):
                     if target == "in_buf":
                         slot = batch_slot if batch else self.load_slot
                         addr = (slot << slot_bits) | elem_idx
-                    m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(1)]
+                    m.d.sync += [port.addr.eq(addr), port.data.eq(value), port.en.eq(1)]
                 with m.If(elem_idx == count - 1):
-                    m.d.sync += elem_idx.eq(0)
+                    m.d.sync += [elem_idx.eq(0), need.eq(next_width)]
                     m.next = next_state
                 with m.Else():
                     m.d.sync += elem_idx.eq(elem_idx + 1)
             with m.Else():
-                m.d.sync += [elem.eq(full), byte_idx.eq(byte_idx + self.avail)]
+                m.d.sync += [
+                    elem.eq(full),
+                    byte_idx.eq(byte_idx + self.avail),
+                    need.eq(need - self.avail),
+                ]
+
+        # The buffers are written a cycle after their element arrives (registered ports).
+        for target in sorted(set(VECTOR_FIELDS.values()) - {"sigma"}):
+            m.d.sync += getattr(self, target).en.eq(0)
 
         with m.FSM(name="receiver"):
             with m.State("OPCODE"):
@@ -211,6 +223,8 @@ class CommandReceiver(wiring.Component):
                         for op in Opcode:
                             fields = header_fields(op)
                             with m.Case(op):
+                                if fields:
+                                    m.d.sync += need.eq(layout.width(fields[0].kind))
                                 m.next = f"{op.name}_{fields[0].name}" if fields else "DISPATCH"
                         with m.Default():
                             m.d.sync += status.eq(Status.UNKNOWN_OPCODE)
@@ -218,33 +232,55 @@ class CommandReceiver(wiring.Component):
             for op in Opcode:
                 fields = header_fields(op)
                 for k, field in enumerate(fields):
-                    nxt = f"{op.name}_{fields[k + 1].name}" if k + 1 < len(fields) else "DISPATCH"
+                    if k + 1 < len(fields):
+                        nxt = f"{op.name}_{fields[k + 1].name}"
+                        nxt_width = layout.width(fields[k + 1].kind)
+                    else:
+                        nxt, nxt_width = "DISPATCH", 1
                     with m.State(f"{op.name}_{field.name}"):
-                        receive_field(op, field, nxt, batch=False)
+                        receive_field(op, field, nxt, nxt_width, batch=False)
+            # The job is offered from registers, loaded in the state's first cycle, so that
+            # the executor's decisions start at flip-flops.
+            job_valid = Signal()
+            x_field = COMMANDS[Opcode.RUN_BATCH].fields[1]
+            x_width = layout.width(x_field.kind)
+            m.d.comb += self.job_valid.eq(job_valid)
             with m.State("DISPATCH"):
-                m.d.comb += [self.job_valid.eq(1), self.job_status.eq(status)]
-                with m.If(self.job_ready):
+                with m.If(~job_valid):
+                    m.d.sync += [
+                        job_valid.eq(1),
+                        self.job_status.eq(status),
+                        self.job_vector.eq(0),
+                    ]
+                with m.Elif(self.job_ready):
+                    m.d.sync += job_valid.eq(0)
                     batch = (opcode == Opcode.RUN_BATCH) & (status == Status.OK)
                     with m.If(batch):
-                        m.d.sync += [vectors_left.eq(self.f_count), vector_status.eq(Status.OK)]
+                        m.d.sync += [
+                            vectors_left.eq(self.f_count),
+                            vector_status.eq(Status.OK),
+                            need.eq(x_width),
+                        ]
                         m.next = "BATCH_X"
                     with m.Else():
                         m.next = "OPCODE"
-            x_field = COMMANDS[Opcode.RUN_BATCH].fields[1]
             with m.State("BATCH_X"):
-                receive_field(Opcode.RUN_BATCH, x_field, "BATCH_DISPATCH", batch=True)
+                receive_field(Opcode.RUN_BATCH, x_field, "BATCH_DISPATCH", 1, batch=True)
             with m.State("BATCH_DISPATCH"):
-                m.d.comb += [
-                    self.job_valid.eq(1),
-                    self.job_status.eq(vector_status),
-                    self.job_vector.eq(1),
-                    self.job_slot.eq(batch_slot),
-                ]
-                with m.If(self.job_ready):
+                with m.If(~job_valid):
                     m.d.sync += [
+                        job_valid.eq(1),
+                        self.job_status.eq(vector_status),
+                        self.job_vector.eq(1),
+                        self.job_slot.eq(batch_slot),
+                    ]
+                with m.Elif(self.job_ready):
+                    m.d.sync += [
+                        job_valid.eq(0),
                         batch_slot.eq(~batch_slot),
                         vectors_left.eq(vectors_left - 1),
                         vector_status.eq(Status.OK),
+                        need.eq(x_width),
                     ]
                     with m.If(vectors_left == 1):
                         m.next = "OPCODE"

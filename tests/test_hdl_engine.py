@@ -141,8 +141,15 @@ def test_bad_input_keeps_the_loaded_vector():
         (NOISY.replace(lanes=4, read_noise=True, write_noise=True), 8, 15),
         (CrossbarConfig(rows=16, cols=48, lanes=4), 1, 16),
     ],
-    ids=["8x8-l1-b1", "8x8-l2-b3", "8x8-l4", "8x8-l8-b16", "5x3-odd-b5", "8x8-noise-b8",
-         "16x48-l4-b1"],
+    ids=[
+        "8x8-l1-b1",
+        "8x8-l2-b3",
+        "8x8-l4",
+        "8x8-l8-b16",
+        "5x3-odd-b5",
+        "8x8-noise-b8",
+        "16x48-l4-b1",
+    ],
 )
 def test_random_streams_with_stalls(config, stream_bytes, seed):
     """A few hundred random commands (all opcodes, bad fields, unknown opcodes), random idle
@@ -209,8 +216,9 @@ def test_engine_without_noise_hardware_matches_golden():
     check_against_golden(NO_NOISE, commands, seed=40, idle_in=0.2, stall_out=0.3)
 
 
-def _yosys_multipliers(config, tmp_path):
-    """``$mul`` cells of the engine, flattened, after Yosys propagates the constants."""
+def _yosys_cells(config, tmp_path, cell):
+    """Cells of one type (``$mul``, ``$sshr``, ...) in the engine, flattened, after Yosys
+    propagates the constants."""
     from amaranth.back import rtlil
 
     (tmp_path / "engine.il").write_text(rtlil.convert(Engine(config), name="top", emit_src=False))
@@ -221,12 +229,39 @@ def _yosys_multipliers(config, tmp_path):
         [yosys, "-q", "-p", f"{script}; tee -q -o stat.txt stat"], cwd=tmp_path, check=True
     )
     stat = (tmp_path / "stat.txt").read_text()
-    return sum(int(n) for n in re.findall(r"^\s+(\d+)\s+\$mul$", stat, re.M))
+    return sum(int(n) for n in re.findall(rf"^\s+(\d+)\s+\{cell}$", stat, re.M))
 
 
 def test_without_noise_hardware_only_the_lane_multipliers_are_left(tmp_path):
-    """Each lane keeps its ``x * g`` multiplier and the rank-1 update its ``a * b``; the
-    noise products (``x * n``, ``z * s`` per lane, and the write error's) are gone."""
-    assert _yosys_multipliers(NO_NOISE, tmp_path) == NO_NOISE.lanes + 1
-    noisy = _yosys_multipliers(NO_NOISE.replace(noise_hardware=True), tmp_path)
+    """Each lane keeps its ``x * g`` multiplier (the rank-1 update multiplies by shifts and
+    adds); the noise products (``x * n``, ``z * s`` per lane, and the write error's) are
+    gone."""
+    assert _yosys_cells(NO_NOISE, tmp_path, "$mul") == NO_NOISE.lanes
+    noisy = _yosys_cells(NO_NOISE.replace(noise_hardware=True), tmp_path, "$mul")
     assert noisy > 3 * NO_NOISE.lanes
+
+
+NO_LEAKAGE = NO_NOISE.replace(leakage_hardware=False)
+
+
+def test_engine_without_leakage_hardware_matches_golden():
+    """Random streams with SET_RECT among them: a shift is refused alike by both, and
+    negative inputs contribute nothing."""
+    rng = np.random.default_rng(41)
+    commands = program_rows(NO_LEAKAGE, rng.integers(0, NO_LEAKAGE.levels, (8, 8)))
+    commands += encode_command(Layout(NO_LEAKAGE), Opcode.SET_RECT, shift=3)
+    commands += random_commands(NO_LEAKAGE, rng, 150)
+    check_against_golden(NO_LEAKAGE, commands, seed=41, idle_in=0.2, stall_out=0.3)
+
+
+def test_without_leakage_hardware_no_product_is_shifted(tmp_path):
+    """The variable right shifts of negative-input products, one or two a lane, go: what is
+    left (the ADC's, the rank-1 rounding's) does not grow with the lanes."""
+
+    def shifters(config):
+        return _yosys_cells(config, tmp_path, "$sshr")
+
+    four = {"lanes": 4}
+    assert shifters(NO_NOISE.replace(**four)) >= shifters(NO_NOISE) + 2
+    assert shifters(NO_LEAKAGE.replace(**four)) == shifters(NO_LEAKAGE)
+    assert shifters(NO_LEAKAGE) < shifters(NO_NOISE)
