@@ -72,7 +72,10 @@ class BeatUnpacker(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         b, w = self.beat_bytes, self.window_bytes
-        capacity = b + w
+        # Room for a beat on top of two windows: a beat is taken whenever at most 2w bytes are
+        # held, whatever the consumer takes this cycle, so ``i.ready`` starts at a register
+        # and the window never runs dry while beats arrive.
+        capacity = b + 2 * w
         buf = Signal(8 * capacity)
         fill = Signal(range(capacity + 1))
         rest = Signal(range(capacity + 1))
@@ -81,8 +84,7 @@ class BeatUnpacker(wiring.Component):
             self.avail.eq(Mux(fill >= w, w, fill)),
             self.empty.eq(fill == 0),
             rest.eq(fill - self.take),
-            # A beat always fits when at most ``w`` bytes remain.
-            self.i.ready.eq(rest <= w),
+            self.i.ready.eq(fill <= 2 * w),
         ]
         kept = buf >> (self.take * 8)
         with m.If(self.i.valid & self.i.ready):
@@ -128,7 +130,10 @@ class BeatPacker(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         c, b = self.chunk_bytes, self.beat_bytes
-        capacity = b + c
+        # Room for a chunk on top of a beat and a chunk: a chunk is taken whenever at most
+        # b + c bytes are held, whatever leaves this cycle, so ``i.ready`` starts at a
+        # register.
+        capacity = b + 2 * c
         buf = Signal(8 * capacity)
         fill = Signal(range(capacity + 1))
         emit = Signal()
@@ -139,8 +144,7 @@ class BeatPacker(wiring.Component):
             emit.eq(out_free & ((fill >= b) | ((fill != 0) & ~self.i.valid))),
             emitted.eq(Mux(emit, Mux(fill >= b, b, fill), 0)),
             rest.eq(fill - emitted),
-            # A chunk always fits when at most ``b`` bytes remain.
-            self.i.ready.eq(rest <= b),
+            self.i.ready.eq(fill <= b + c),
             self.empty.eq((fill == 0) & ~self.o.valid),
         ]
         with m.If(emit):

@@ -73,7 +73,8 @@ class VmmDatapath(wiring.Component):
     can_start : ``Out(1)``
         A group may start now: any group still in flight will find the latch empty.
     drained : ``Out(1)``
-        Every started VMM has sent its whole response.
+        Every started VMM has sent its whole response (registered: one cycle late in turning
+        high).
     vmm_cycles : ``Out(32)``
         Cycles from the last VMM's start to its last group's sums.
     rsp : ``Out(stream.Signature(beat_layout(chunk_bytes)))``
@@ -146,16 +147,19 @@ class VmmDatapath(wiring.Component):
         latch_noise = [
             Signal(signed(c.noise_acc_bits), name=f"latch_noise{p}") for p in range(lanes)
         ]
+        # Every decision below starts at flip-flops: ``latch_full`` (taken, not yet released),
+        # ``draining`` (sums left to write), ``left`` (how many).
         latch_full = Signal()
+        draining = Signal()
+        left = Signal(range(lanes + 1))
         held = Signal()
         in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
-        feed = Signal(range(lanes + 1))
         take_lanes = Signal()
-        m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | (feed == lanes)))
+        m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | ~draining))
         with m.If(take_lanes):
             for p, lane in enumerate(mac_lanes):
                 m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
-            m.d.sync += [latch_full.eq(1), feed.eq(0)]
+            m.d.sync += [latch_full.eq(1), draining.eq(1), left.eq(lanes)]
         with m.If(lanes_done & ~take_lanes):
             m.d.sync += held.eq(1)
         with m.Elif(take_lanes):
@@ -173,8 +177,16 @@ class VmmDatapath(wiring.Component):
             width=c.acc_bits + c.noise_acc_bits, depth=2 * c.cols
         )
         m.submodules.adc = adc = AdcStage(c)
+        # The outputs pass a small FIFO: the response's ready ends there instead of running
+        # back through the ADC's stall into the result FIFO. (Three entries: with two, its
+        # inner one-entry FIFO would pass an output only every other cycle.)
+        m.submodules.outputs = outputs = SyncFIFOBuffered(width=c.acc_fine_bits, depth=3)
+        wiring.connect(m, adc.o, outputs.w_stream)
+        # Room for one more sum, known a cycle ahead (at most one is written per cycle).
+        room = Signal()
+        m.d.sync += room.eq(results.level < results.depth - 1)
         m.d.comb += [
-            results.w_en.eq(latch_full & (feed != lanes)),
+            results.w_en.eq(draining & room),
             results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
             adc.noise_en.eq(self.read_noise),
             adc.adc_shift.eq(self.adc_shift),
@@ -184,14 +196,16 @@ class VmmDatapath(wiring.Component):
             adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
             results.r_en.eq(adc.i.ready),
         ]
-        with m.If(results.w_en & results.w_rdy):
-            m.d.sync += feed.eq(feed + 1)
-            for p in range(lanes - 1):  # (the latch is full: take_lanes is low)
+        with m.If(results.w_en):
+            m.d.sync += left.eq(left - 1)
+            with m.If(left == 1):
+                m.d.sync += draining.eq(0)
+            for p in range(lanes - 1):  # (the latch is draining: take_lanes is low)
                 m.d.sync += [
                     latch_acc[p].eq(latch_acc[p + 1]),
                     latch_noise[p].eq(latch_noise[p + 1]),
                 ]
-        with m.If(latch_full & (feed == lanes) & ~take_lanes):
+        with m.If(latch_full & ~draining & ~take_lanes):
             m.d.sync += latch_full.eq(0)
 
         # Response chunks: each started VMM queues a header (opcode, OK); a header goes out
@@ -207,7 +221,11 @@ class VmmDatapath(wiring.Component):
         with m.If(self.start_vmm):
             m.d.sync += header_op.eq(self.header_op)
         m.d.sync += headers_due.eq(headers_due + self.start_vmm - header_sent)
-        m.d.comb += self.drained.eq((headers_due == 0) & (vector_left == 0) & (item_left == 0))
+        # Registered: a cycle late in turning high, never late in turning low (a VMM's start
+        # is the only way out of the drained state).
+        m.d.sync += self.drained.eq(
+            (headers_due == 0) & (vector_left == 0) & (item_left == 0) & ~self.start_vmm
+        )
         n = Mux(item_left > chunk_bytes, chunk_bytes, item_left)
         m.d.comb += [
             self.rsp.valid.eq(item_left != 0),
@@ -218,10 +236,10 @@ class VmmDatapath(wiring.Component):
         with m.If(finishing):
             m.d.sync += item_left.eq(0)
             with m.If(vector_left != 0):
-                m.d.comb += adc.o.ready.eq(1)
-                with m.If(adc.o.valid):
+                m.d.comb += outputs.r_en.eq(1)
+                with m.If(outputs.r_rdy):
                     m.d.sync += [
-                        item.eq(adc.o.payload),
+                        item.eq(outputs.r_data.as_signed()),
                         item_left.eq(out_bytes),
                         vector_left.eq(vector_left - 1),
                     ]

@@ -228,6 +228,7 @@ class Engine(wiring.Component):
         m.d.comb += rx.loaded_slot.eq(loaded_slot)
 
         job_op = Signal(8)
+        job_status = Signal(8)
         f = {name: getattr(rx, f"f_{name}") for name in SCALAR_FIELDS}
         row = f["row"][: max(1, ceil_log2(c.rows))]
 
@@ -331,8 +332,14 @@ class Engine(wiring.Component):
         last_group = Signal()
         for rp, _ in banks:
             m.d.comb += rp.addr.eq(cell_addr)
+        # The input is read a cycle ahead, the row issued next (row 0 unless the issue goes
+        # on within a group), and registered: the lanes take it from a flip-flop, not from a
+        # block RAM's slow output.
+        next_row = Signal.like(cell_row)
+        x = Signal(signed(c.x_bits))
+        m.d.sync += x.eq(in_buf.data)
         m.d.comb += [
-            in_buf.addr.eq((vmm_slot << slot_bits) | cell_row),
+            in_buf.addr.eq((vmm_slot << slot_bits) | next_row),
             row_words.addr.eq(cell_row),
         ]
         # The memories answer one cycle after the address: so do the term flags.
@@ -342,7 +349,7 @@ class Engine(wiring.Component):
             dp.term_last.eq(cell_row == c.rows - 1),
         ]
         m.d.comb += [
-            dp.x.eq(in_buf.data),
+            dp.x.eq(x),
             dp.levels.eq(Cat(rp.data for rp, _ in banks)),
             dp.row_word.eq(row_words.data),
             dp.col_words.eq(col_words.data),
@@ -361,14 +368,16 @@ class Engine(wiring.Component):
         drained = dp.drained
 
         # Rank-1 update datapath: a shift-and-add multiplier (one bit of ``a`` per cycle, so
-        # that the lanes keep every DSP block), then the rounding shift in two stages.
+        # that the lanes keep every DSP block), then one carry chain or shifter per stage.
         mul_hi = Signal(signed(c.x_bits + 1))
         mul_lo = Signal(c.x_bits)
-        mul_b = Signal(signed(c.x_bits))
+        mul_b = Signal(signed(c.x_bits + 1))
+        mul_minus_b = Signal(signed(c.x_bits + 1))
         mul_step = Signal(range(c.x_bits))
         product = Cat(mul_lo, mul_hi).as_signed()
-        r1_shifted = Signal(signed(2 * c.x_bits + 1))
+        r1_t = Signal(signed(2 * c.x_bits + 1))
         r1_delta = Signal(signed(2 * c.x_bits + 1))
+        r1_sum = Signal(signed(2 * c.x_bits + 2))
 
         # Executor ---------------------------------------------------------------------------
         status_fields = {
@@ -404,95 +413,101 @@ class Engine(wiring.Component):
                     ),
                 ]
                 with m.If(rx.job_valid & (drained | overlap)):
-                    op, st = rx.job_opcode, rx.job_status
-                    m.d.sync += job_op.eq(op)
-                    with m.If(st != Status.OK):
-                        load_tx((op, 1), (st, 1))
-                        m.next = "SEND_DONE"
-                    with m.Elif(rx.job_vector):
+                    m.d.sync += [job_op.eq(rx.job_opcode), job_status.eq(rx.job_status)]
+                    with m.If(overlap):
                         m.d.sync += vmm_slot.eq(rx.job_slot)
                         m.next = "VMM"
                     with m.Else():
-                        with m.Switch(op):
-                            with m.Case(Opcode.SYNC):
-                                load_tx(*ok_header(Opcode.SYNC), (f["value"], 1))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.STATUS):
-                                parts = ok_header(Opcode.STATUS)
-                                for field in COMMANDS[Opcode.STATUS].response:
-                                    parts.append(
-                                        (status_fields[field.name], layout.width(field.kind))
-                                    )
-                                load_tx(*parts)
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.SET_ADC):
-                                m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
-                                load_tx(*ok_header(Opcode.SET_ADC))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.SET_RECT):
-                                if c.leakage_hardware:  # otherwise only RECT_IDEAL passes
-                                    m.d.sync += [
-                                        rect_ideal.eq(f["shift"] == RECT_IDEAL),
-                                        rect_shift.eq(f["shift"]),
-                                    ]
-                                load_tx(*ok_header(Opcode.SET_RECT))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.SET_UPDATE_SHIFT):
-                                m.d.sync += update_shift.eq(f["shift"])
-                                load_tx(*ok_header(Opcode.SET_UPDATE_SHIFT))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.SET_NOISE):
-                                if c.noise_hardware:  # otherwise only 0 passes the check
-                                    m.d.sync += [
-                                        read_noise.eq((f["flags"] & NOISE_READ) != 0),
-                                        write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
-                                    ]
-                                load_tx(*ok_header(Opcode.SET_NOISE))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.SET_SIGMA):
-                                for k in range(SIGMA_SEGMENTS):
-                                    value = rx.sigma.word_select(k, SIGMA_SCALE_BITS)
-                                    with m.If(f["table"] == TABLE_READ):
-                                        m.d.sync += read_table[k].eq(value)
-                                    with m.Else():
-                                        m.d.sync += write_table[k].eq(value)
-                                load_tx(*ok_header(Opcode.SET_SIGMA))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.SEED):
-                                m.d.sync += [seed.eq(f["seed"]), counter.eq(0)]
-                                load_tx(*ok_header(Opcode.SEED))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.LOAD_INPUT):
-                                m.d.sync += loaded_slot.eq(rx.load_slot)
-                                load_tx(*ok_header(Opcode.LOAD_INPUT))
-                                m.next = "SEND_DONE"
-                            with m.Case(Opcode.RUN_VMM):
-                                m.d.sync += vmm_slot.eq(loaded_slot)
-                                m.next = "VMM"
-                            with m.Case(Opcode.READ_CELL, Opcode.PULSE_CELL):
-                                m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
-                                m.next = "CELL_READ"
-                            with m.Case(Opcode.WRITE_CELL):
-                                m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
-                                with m.If(write_noise):
-                                    m.d.comb += speck.start.eq(1)
-                                    m.next = "WRITE_NOISE"
+                        m.next = "DECODE"
+
+            # Every job but a batch vector is decoded from the registers a cycle later, so
+            # that the response register's many sources hang off short paths.
+            with m.State("DECODE"):
+                op, st = job_op, job_status
+                with m.If(st != Status.OK):
+                    load_tx((op, 1), (st, 1))
+                    m.next = "SEND_DONE"
+                with m.Else():
+                    with m.Switch(op):
+                        with m.Case(Opcode.SYNC):
+                            load_tx(*ok_header(Opcode.SYNC), (f["value"], 1))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.STATUS):
+                            parts = ok_header(Opcode.STATUS)
+                            for field in COMMANDS[Opcode.STATUS].response:
+                                parts.append((status_fields[field.name], layout.width(field.kind)))
+                            load_tx(*parts)
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.SET_ADC):
+                            m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
+                            load_tx(*ok_header(Opcode.SET_ADC))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.SET_RECT):
+                            if c.leakage_hardware:  # otherwise only RECT_IDEAL passes
+                                m.d.sync += [
+                                    rect_ideal.eq(f["shift"] == RECT_IDEAL),
+                                    rect_shift.eq(f["shift"]),
+                                ]
+                            load_tx(*ok_header(Opcode.SET_RECT))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.SET_UPDATE_SHIFT):
+                            m.d.sync += update_shift.eq(f["shift"])
+                            load_tx(*ok_header(Opcode.SET_UPDATE_SHIFT))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.SET_NOISE):
+                            if c.noise_hardware:  # otherwise only 0 passes the check
+                                m.d.sync += [
+                                    read_noise.eq((f["flags"] & NOISE_READ) != 0),
+                                    write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
+                                ]
+                            load_tx(*ok_header(Opcode.SET_NOISE))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.SET_SIGMA):
+                            for k in range(SIGMA_SEGMENTS):
+                                value = rx.sigma.word_select(k, SIGMA_SCALE_BITS)
+                                with m.If(f["table"] == TABLE_READ):
+                                    m.d.sync += read_table[k].eq(value)
                                 with m.Else():
-                                    m.next = "WRITE_CELL"
-                            with m.Case(Opcode.WRITE_ROW):
-                                m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
-                                with m.If(write_noise):
-                                    m.d.comb += speck.start.eq(1)
-                                    m.next = "WRITE_NOISE"
-                                with m.Else():
-                                    m.next = "ROW_READ"
-                            with m.Case(Opcode.READ_ROW):
-                                m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
-                                load_tx(*ok_header(Opcode.READ_ROW))
-                                m.next = "READ_ROW_HEADER"
-                            with m.Case(Opcode.UPDATE_RANK1):
-                                m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
-                                m.next = "R1_READ"
+                                    m.d.sync += write_table[k].eq(value)
+                            load_tx(*ok_header(Opcode.SET_SIGMA))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.SEED):
+                            m.d.sync += [seed.eq(f["seed"]), counter.eq(0)]
+                            load_tx(*ok_header(Opcode.SEED))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.LOAD_INPUT):
+                            m.d.sync += loaded_slot.eq(rx.load_slot)
+                            load_tx(*ok_header(Opcode.LOAD_INPUT))
+                            m.next = "SEND_DONE"
+                        with m.Case(Opcode.RUN_VMM):
+                            m.d.sync += vmm_slot.eq(loaded_slot)
+                            m.next = "VMM"
+                        with m.Case(Opcode.READ_CELL, Opcode.PULSE_CELL):
+                            m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
+                            m.next = "CELL_READ"
+                        with m.Case(Opcode.WRITE_CELL):
+                            m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
+                            with m.If(write_noise):
+                                m.d.comb += speck.start.eq(1)
+                                m.next = "WRITE_NOISE"
+                            with m.Else():
+                                m.next = "WRITE_CELL"
+                        with m.Case(Opcode.WRITE_ROW):
+                            m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
+                            with m.If(write_noise):
+                                m.d.comb += speck.start.eq(1)
+                                m.next = "WRITE_NOISE"
+                            with m.Else():
+                                m.next = "ROW_READ"
+                        with m.Case(Opcode.READ_ROW):
+                            m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
+                            load_tx(*ok_header(Opcode.READ_ROW))
+                            m.next = "READ_ROW_HEADER"
+                        with m.Case(Opcode.UPDATE_RANK1):
+                            m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
+                            m.next = "R1_READ"
+                        with m.Default():  # a batch's header: its vectors follow as jobs
+                            m.next = "IDLE"
 
             with m.State("SEND_DONE"):
                 send("IDLE")
@@ -565,7 +580,7 @@ class Engine(wiring.Component):
                 m.next = "READ_ROW_READ"
 
             # Rank-1 update, one cell at a time: read the factors and the level, multiply
-            # (x_bits cycles), round in two steps, write.
+            # (x_bits cycles), round (three stages), add, clamp and write.
             with m.State("R1_READ"):
                 m.d.comb += [a_buf.addr.eq(cell_row), b_buf.addr.eq(cell_col)]
                 m.next = "R1_LOAD"
@@ -574,13 +589,14 @@ class Engine(wiring.Component):
                     mul_hi.eq(0),
                     mul_lo.eq(a_buf.data),
                     mul_b.eq(b_buf.data),
+                    mul_minus_b.eq(-b_buf.data),
                     mul_step.eq(0),
                 ]
                 m.next = "R1_MULTIPLY"
             with m.State("R1_MULTIPLY"):
                 # Bit k of a adds b * 2**k (the sign bit subtracts it); the sum shifts right.
                 last_bit = mul_step == c.x_bits - 1
-                addend = Mux(mul_lo[0], Mux(last_bit, -mul_b, mul_b), 0)
+                addend = Mux(mul_lo[0], Mux(last_bit, mul_minus_b, mul_b), 0)
                 total = mul_hi + addend
                 m.d.sync += [
                     mul_hi.eq(total >> 1),
@@ -588,19 +604,24 @@ class Engine(wiring.Component):
                     mul_step.eq(mul_step + 1),
                 ]
                 with m.If(last_bit):
-                    m.next = "R1_SHIFT"
+                    m.next = "R1_DECREMENT"
+            # round(p / 2**s) = (t >> 1) + t[0] with t = (p - (p < 0)) >> (s - 1).
+            with m.State("R1_DECREMENT"):
+                m.d.sync += r1_t.eq(product - (product < 0))
+                m.next = "R1_SHIFT"
             with m.State("R1_SHIFT"):
-                # round(p / 2**s) = (t >> 1) + t[0] with t = (p - (p < 0)) >> (s - 1).
-                inner = (update_shift - 1)[: len(update_shift)]
-                m.d.sync += r1_shifted.eq((product - (product < 0)) >> inner)
+                m.d.sync += r1_t.eq(r1_t >> (update_shift - 1)[: len(update_shift)])
                 m.next = "R1_ROUND"
             with m.State("R1_ROUND"):
-                rounded = (r1_shifted >> 1) + r1_shifted[0]
+                rounded = (r1_t >> 1) + r1_t[0]
                 m.d.sync += r1_delta.eq(Mux(update_shift == 0, product, rounded))
+                m.next = "R1_ADD"
+            with m.State("R1_ADD"):
+                m.d.sync += r1_sum.eq(cell_level + r1_delta)
                 m.next = "R1_WRITE"
             with m.State("R1_WRITE"):
                 m.d.comb += [
-                    new_level.eq(clamp_level(cell_level + r1_delta)),
+                    new_level.eq(clamp_level(r1_sum)),
                     write_cell.eq(1),
                 ]
                 with m.If(cell_col == c.cols - 1):
@@ -643,6 +664,7 @@ class Engine(wiring.Component):
                     with m.Else():
                         m.next = "VMM_NEXT"
                 with m.Else():
+                    m.d.comb += next_row.eq(cell_row + 1)
                     m.d.sync += cell_row.eq(cell_row + 1)
             with m.State("VMM_NEXT"):
                 m.d.comb += col_words.addr.eq(cell_group)

@@ -154,47 +154,107 @@ class CommandReceiver(wiring.Component):
         m.d.comb += self.sigma.eq(Cat(*sigma_regs))
         m.d.comb += [self.job_opcode.eq(opcode)]
 
-        # Bytes of the current element still to come: a register, loaded with the width of
-        # each field as its state is entered, so that no state compares against a difference.
-        need = Signal(range(5))
+        # Every field of every command, in order, and the batch vector last: the field being
+        # received is a bit of the one-hot ``hot`` register, so that each piece of logic
+        # below is an AND-OR over those bits rather than a decoder of a state number.
+        fields = [
+            (op, field, False, k == len(header_fields(op)) - 1)
+            for op in Opcode
+            for k, field in enumerate(header_fields(op))
+        ]
+        batch_x = len(fields)
+        fields.append((Opcode.RUN_BATCH, COMMANDS[Opcode.RUN_BATCH].fields[1], True, True))
+        hot = Signal(len(fields))
+        first_field = {}
+        for k, (op, _, batch, _) in enumerate(fields):
+            if not batch:
+                first_field.setdefault(op, k)
 
-        def receive_field(op: Opcode, field, next_state: str, next_width: int, batch: bool):
-            """The body of the state that receives ``field`` of command ``op``; the element
-            after its last is ``next_width`` bytes wide."""
-            width = layout.width(field.kind)
-            count = layout.count(field)
-            ranges, fail = layout.check(op, field)
-            value = full[: 8 * width]
+        def any_hot(indices):
+            return Cat(hot[k] for k in indices).any() if indices else Const(0)
+
+        def width_of(k):
+            return layout.width(fields[k][1].kind)
+
+        # Bytes of the current element still to come, loaded with each element's width.
+        need = Signal(range(5))
+        complete = self.avail >= need
+        widths = sorted({width_of(k) for k in range(len(fields))})
+
+        def load_need(indices_of):
+            """``need`` becomes the width of field ``indices_of(k)`` for the hot ``k``."""
+            choices = {w: [] for w in widths}
+            for k in range(len(fields)):
+                target = indices_of(k)
+                if target is not None:
+                    choices[width_of(target)].append(k)
+            value = 0
+            for w, indices in choices.items():
+                value = value | Mux(any_hot(indices), w, 0)
+            m.d.sync += need.eq(value)
+
+        # Two stages: the first assembles each element from the stream and walks the fields;
+        # the second, a cycle later, checks the element and stores it (``el_*`` registers).
+        el_valid = Signal()
+        el_value = Signal(32)
+        el_hot = Signal(len(fields))
+        el_idx = Signal.like(elem_idx)
+
+        def any_el_hot(indices):
+            return Cat(el_hot[k] for k in indices).any() if indices else Const(0)
+
+        # The element's value for each field, and its check.
+        values, bad_cmd, bad_vec = {}, [], []
+        fail_cmd = 0
+        for k, (op, field, batch, _) in enumerate(fields):
+            value = el_value[: 8 * width_of(k)]
             if Layout.signed(field.kind):
                 value = value.as_signed()
+            values[k] = value
+            ranges, fail = layout.check(op, field)
+            if fail is Status.OK:
+                continue
             ok = 0
             for low, high in ranges:
                 ok = ok | ((value >= low) & (value <= high))
-            complete = self.avail >= need
+            if batch:
+                bad_vec.append(el_hot[k] & ~ok)
+                fail_vec = fail
+            else:
+                bad_cmd.append(el_hot[k] & ~ok)
+                fail_cmd = fail_cmd | Mux(el_hot[k], fail, 0)
+        by_count = {}
+        for k, (_, field, _, _) in enumerate(fields):
+            by_count.setdefault(layout.count(field), []).append(k)
+        last_elem = 0
+        for count, indices in by_count.items():
+            last_elem = last_elem | (any_hot(indices) & (elem_idx == count - 1))
+        last_field = [k for k, f in enumerate(fields) if f[3]]
+
+        def receive_fields():
+            """The body of the state that receives every field but the opcode (stage 1)."""
             m.d.comb += self.take.eq(Mux(complete, need, self.avail))
             with m.If(complete):
-                m.d.sync += [byte_idx.eq(0), elem.eq(0), need.eq(width)]
-                track = vector_status if batch else status
-                if fail is not Status.OK:
-                    with m.If(~ok & (track == Status.OK)):
-                        m.d.sync += track.eq(fail)
-                target = VECTOR_FIELDS.get((op, field.name))
-                if target is None:
-                    m.d.sync += getattr(self, f"f_{field.name}").eq(value)
-                elif target == "sigma":
-                    m.d.sync += sigma[elem_idx].eq(value)
-                else:
-                    port = getattr(self, target)
-                    addr = elem_idx
-                    if target == "in_buf":
-                        slot = batch_slot if batch else self.load_slot
-                        addr = (slot << slot_bits) | elem_idx
-                    m.d.sync += [port.addr.eq(addr), port.data.eq(value), port.en.eq(1)]
-                with m.If(elem_idx == count - 1):
-                    m.d.sync += [elem_idx.eq(0), need.eq(next_width)]
-                    m.next = next_state
+                m.d.sync += [
+                    byte_idx.eq(0),
+                    elem.eq(0),
+                    el_valid.eq(1),
+                    el_value.eq(full),
+                    el_hot.eq(hot),
+                    el_idx.eq(elem_idx),
+                ]
+                with m.If(last_elem):
+                    # On to the next field of the command, or the job.
+                    not_last = Const(sum(1 << k for k in range(len(fields)) if k not in last_field))
+                    m.d.sync += [elem_idx.eq(0), hot.eq((hot & not_last) << 1)]
+                    load_need(lambda k: None if k in last_field else k + 1)
+                    with m.If(hot[batch_x]):
+                        m.next = "BATCH_DISPATCH"
+                    with m.Elif(any_hot(last_field)):
+                        m.next = "DISPATCH"
                 with m.Else():
                     m.d.sync += elem_idx.eq(elem_idx + 1)
+                    load_need(lambda k: k)
             with m.Else():
                 m.d.sync += [
                     elem.eq(full),
@@ -202,10 +262,49 @@ class CommandReceiver(wiring.Component):
                     need.eq(need - self.avail),
                 ]
 
-        # The buffers are written a cycle after their element arrives (registered ports).
+        # Stage 2: the check, the field registers and the buffers.
+        m.d.sync += el_valid.eq(0)  # (unless stage 1 completes an element this cycle)
         for target in sorted(set(VECTOR_FIELDS.values()) - {"sigma"}):
-            m.d.sync += getattr(self, target).en.eq(0)
+            m.d.comb += getattr(self, target).en.eq(0)
+        with m.If(el_valid):
+            with m.If(Cat(bad_cmd).any() & (status == Status.OK)):
+                m.d.sync += status.eq(fail_cmd)
+            with m.If(Cat(bad_vec).any() & (vector_status == Status.OK)):
+                m.d.sync += vector_status.eq(fail_vec)
+            # Scalar registers, one per field name.
+            by_name = {}
+            for k, (op, field, _, _) in enumerate(fields):
+                if (op, field.name) not in VECTOR_FIELDS:
+                    by_name.setdefault(field.name, []).append(k)
+            for name, indices in by_name.items():
+                data = values[indices[0]]
+                if len({(width_of(k), Layout.signed(fields[k][1].kind)) for k in indices}) > 1:
+                    data = 0  # (the 32 bits of each, sign-extended where signed)
+                    for k in indices:
+                        v = values[k]
+                        top = v[-1] if Layout.signed(fields[k][1].kind) else Const(0)
+                        data = data | Mux(el_hot[k], Cat(v, top.replicate(32 - len(v))), 0)
+                with m.If(any_el_hot(indices)):
+                    m.d.sync += getattr(self, f"f_{name}").eq(data)
+            # Buffers: each one takes the elements of its fields, at their index.
+            for target in sorted(set(VECTOR_FIELDS.values())):
+                indices = [
+                    k
+                    for k, (op, field, _, _) in enumerate(fields)
+                    if VECTOR_FIELDS.get((op, field.name)) == target
+                ]
+                with m.If(any_el_hot(indices)):
+                    if target == "sigma":
+                        m.d.sync += sigma[el_idx].eq(values[indices[0]])
+                        continue
+                    port = getattr(self, target)
+                    addr = el_idx
+                    if target == "in_buf":
+                        slot = Mux(el_hot[batch_x], batch_slot, self.load_slot)
+                        addr = (slot << slot_bits) | el_idx
+                    m.d.comb += [port.addr.eq(addr), port.data.eq(el_value), port.en.eq(1)]
 
+        x_width = width_of(batch_x)
         with m.FSM(name="receiver"):
             with m.State("OPCODE"):
                 m.d.comb += self.waiting.eq(1)
@@ -219,71 +318,64 @@ class CommandReceiver(wiring.Component):
                         elem_idx.eq(0),
                         self.load_slot.eq(self.loaded_slot ^ 1),
                     ]
-                    with m.Switch(byte):
-                        for op in Opcode:
-                            fields = header_fields(op)
-                            with m.Case(op):
-                                if fields:
-                                    m.d.sync += need.eq(layout.width(fields[0].kind))
-                                m.next = f"{op.name}_{fields[0].name}" if fields else "DISPATCH"
-                        with m.Default():
-                            m.d.sync += status.eq(Status.UNKNOWN_OPCODE)
-                            m.next = "DISPATCH"
-            for op in Opcode:
-                fields = header_fields(op)
-                for k, field in enumerate(fields):
-                    if k + 1 < len(fields):
-                        nxt = f"{op.name}_{fields[k + 1].name}"
-                        nxt_width = layout.width(fields[k + 1].kind)
-                    else:
-                        nxt, nxt_width = "DISPATCH", 1
-                    with m.State(f"{op.name}_{field.name}"):
-                        receive_field(op, field, nxt, nxt_width, batch=False)
-            # The job is offered from registers, loaded in the state's first cycle, so that
-            # the executor's decisions start at flip-flops.
+                    m.next = "DECODE"
+            with m.State("DECODE"):  # (from the opcode register: a cycle, and a short path)
+                with m.Switch(opcode):
+                    for op in Opcode:
+                        with m.Case(op):
+                            if op in first_field:
+                                k = first_field[op]
+                                m.d.sync += [hot.eq(1 << k), need.eq(width_of(k))]
+                                m.next = "FIELDS"
+                            else:
+                                m.next = "DISPATCH"
+                    with m.Default():
+                        m.d.sync += status.eq(Status.UNKNOWN_OPCODE)
+                        m.next = "DISPATCH"
+            with m.State("FIELDS"):
+                receive_fields()
+            # The job is offered from registers, loaded once stage 2 has checked the last
+            # element, so that the executor's decisions start at flip-flops.
             job_valid = Signal()
-            x_field = COMMANDS[Opcode.RUN_BATCH].fields[1]
-            x_width = layout.width(x_field.kind)
             m.d.comb += self.job_valid.eq(job_valid)
             with m.State("DISPATCH"):
-                with m.If(~job_valid):
+                with m.If(~job_valid & ~el_valid):
                     m.d.sync += [
                         job_valid.eq(1),
                         self.job_status.eq(status),
                         self.job_vector.eq(0),
                     ]
-                with m.Elif(self.job_ready):
+                with m.Elif(job_valid & self.job_ready):
                     m.d.sync += job_valid.eq(0)
                     batch = (opcode == Opcode.RUN_BATCH) & (status == Status.OK)
                     with m.If(batch):
                         m.d.sync += [
                             vectors_left.eq(self.f_count),
                             vector_status.eq(Status.OK),
+                            hot.eq(1 << batch_x),
                             need.eq(x_width),
                         ]
-                        m.next = "BATCH_X"
+                        m.next = "FIELDS"
                     with m.Else():
                         m.next = "OPCODE"
-            with m.State("BATCH_X"):
-                receive_field(Opcode.RUN_BATCH, x_field, "BATCH_DISPATCH", 1, batch=True)
             with m.State("BATCH_DISPATCH"):
-                with m.If(~job_valid):
+                with m.If(~job_valid & ~el_valid):
                     m.d.sync += [
                         job_valid.eq(1),
                         self.job_status.eq(vector_status),
                         self.job_vector.eq(1),
                         self.job_slot.eq(batch_slot),
                     ]
-                with m.Elif(self.job_ready):
+                with m.Elif(job_valid & self.job_ready):
                     m.d.sync += [
                         job_valid.eq(0),
                         batch_slot.eq(~batch_slot),
                         vectors_left.eq(vectors_left - 1),
                         vector_status.eq(Status.OK),
-                        need.eq(x_width),
                     ]
                     with m.If(vectors_left == 1):
                         m.next = "OPCODE"
                     with m.Else():
-                        m.next = "BATCH_X"
+                        m.d.sync += [hot.eq(1 << batch_x), need.eq(x_width)]
+                        m.next = "FIELDS"
         return m
