@@ -184,7 +184,7 @@ def add_board_commands(commands) -> None:
         type=float,
         default=None,
         help="engine clock: the oscillator's frequency runs without the PLL, any other "
-        "comes from the PLL (default: the board's oscillator, 12 or 25 MHz)",
+        "comes from the PLL (default: the board's, 24 or 25 MHz)",
     )
     build.add_argument(
         "--baud", type=int, default=DEFAULT_BAUD, help=f"UART bit rate (default {DEFAULT_BAUD})"

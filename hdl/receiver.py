@@ -305,10 +305,14 @@ class CommandReceiver(wiring.Component):
                     m.d.comb += [port.addr.eq(addr), port.data.eq(el_value), port.en.eq(1)]
 
         x_width = width_of(batch_x)
+        # Registered: a cycle late in turning high, never in turning low (the executor only
+        # leaves its idle state by taking a job, while this receiver offers it).
+        exec_idle = Signal()
+        m.d.sync += exec_idle.eq(self.exec_idle)
         with m.FSM(name="receiver"):
             with m.State("OPCODE"):
                 m.d.comb += self.waiting.eq(1)
-                with m.If((self.avail != 0) & self.exec_idle):
+                with m.If((self.avail != 0) & exec_idle):
                     m.d.comb += self.take.eq(1)
                     m.d.sync += [
                         opcode.eq(byte),

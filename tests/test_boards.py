@@ -218,23 +218,25 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["dry_run"] and report["lanes"] == BOARDS["icebreaker"].lanes
     assert report["config"]["noise_hardware"] is False
-    assert report["clock"]["engine_hz"] == 12e6 and report["clock"]["pll"] is None
-    assert report["uart"] == {"baud": 1_000_000, "divisor": 12}
+    assert report["config"]["leakage_hardware"] is False
+    assert report["clock"]["engine_hz"] == 24e6
+    assert report["clock"]["pll"] == {"divr": 0, "divf": 63, "divq": 5, "filter_range": 1}
+    assert report["uart"] == {"baud": 1_000_000, "divisor": 24}
     pcf = (out / "molxbar.pcf").read_text()
     assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
-    assert "set_frequency clocks.engine_clk 12.0" in pcf
-    assert "SB_PLL40_PAD" not in (out / "molxbar.il").read_text()
+    assert "set_frequency clocks.engine_clk 24.0" in pcf
+    rtlil = (out / "molxbar.il").read_text()
+    assert "SB_PLL40_PAD" in rtlil and "DIVF" in rtlil
     assert not (out / "molxbar.bin").exists()
 
 
-def test_dry_run_with_the_icebreaker_pll(tmp_path):
-    build_board("icebreaker", tmp_path, config=QUIET, clock_hz=36e6, dry_run=True)
+def test_dry_run_at_the_icebreaker_oscillator(tmp_path):
+    build_board("icebreaker", tmp_path, config=QUIET, clock_hz=12e6, dry_run=True)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["clock"]["pll"] == {"divr": 0, "divf": 47, "divq": 4, "filter_range": 1}
-    assert report["uart"]["divisor"] == 36
-    assert "set_frequency clocks.engine_clk 36.0" in (tmp_path / "molxbar.pcf").read_text()
-    rtlil = (tmp_path / "molxbar.il").read_text()
-    assert "SB_PLL40_PAD" in rtlil and "DIVF" in rtlil
+    assert report["clock"]["engine_hz"] == 12e6 and report["clock"]["pll"] is None
+    assert report["uart"]["divisor"] == 12
+    assert "set_frequency clocks.engine_clk 12.0" in (tmp_path / "molxbar.pcf").read_text()
+    assert "SB_PLL40_PAD" not in (tmp_path / "molxbar.il").read_text()
 
 
 def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
