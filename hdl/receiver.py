@@ -1,13 +1,14 @@
 """The command receiver: parses the protocol byte stream into jobs for the engine.
 
-The receiver's states are generated from the protocol definition
-(:mod:`molxbar.firmware.protocol`): one state per command field, each collecting its
-elements (little-endian) from a window on the byte stream, a whole element per cycle when
-its bytes are there, checking each element against the field's valid ranges and storing it
-in a field register or a buffer memory. A finished command becomes a
-*job* (opcode and status) offered to the engine's executor; the field registers and buffers
-hold still until the executor is idle again. During a batch the receiver collects the next
-input vector while the executor computes the current one (two input slots, ping-pong).
+The receiver's fields are generated from the protocol definition
+(:mod:`molxbar.firmware.protocol`): the field being received is one bit of a one-hot
+register, and each element of it is collected (little-endian) from a window on the byte
+stream, a whole element per cycle when its bytes are there. A cycle later the element is
+checked against the field's valid ranges and stored in a field register or a buffer memory.
+A finished command becomes a *job* (opcode and status) offered to the engine's executor from
+registers; the field registers and buffers hold still until the executor is idle again.
+During a batch the receiver collects the next input vector while the executor computes the
+current one (two input slots, ping-pong).
 """
 
 from __future__ import annotations
@@ -264,8 +265,6 @@ class CommandReceiver(wiring.Component):
 
         # Stage 2: the check, the field registers and the buffers.
         m.d.sync += el_valid.eq(0)  # (unless stage 1 completes an element this cycle)
-        for target in sorted(set(VECTOR_FIELDS.values()) - {"sigma"}):
-            m.d.comb += getattr(self, target).en.eq(0)
         with m.If(el_valid):
             with m.If(Cat(bad_cmd).any() & (status == Status.OK)):
                 m.d.sync += status.eq(fail_cmd)
