@@ -42,7 +42,7 @@ from .protocol import (
     decode_response,
     encode_command,
 )
-from .transports import Transport
+from .transports import Transport, config_from_status
 
 __all__ = ["CrossbarDriver", "ProtocolError"]
 
@@ -105,14 +105,7 @@ class CrossbarDriver:
         body = self.transport.receive(layout.response_length(Opcode.STATUS) - 2)
         fields = decode_response(layout, head + body)[0].fields
         self._check_version(fields)
-        return CrossbarConfig(
-            rows=fields["rows"],
-            cols=fields["cols"],
-            lanes=fields["lanes"],
-            g_bits=fields["g_bits"],
-            x_bits=fields["x_bits"],
-            levels=fields["levels"],
-        )
+        return config_from_status(fields)
 
     @staticmethod
     def _check_version(fields: dict) -> None:
