@@ -21,6 +21,7 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.firmware.transports import BOARD_FIFO_DEPTH
 from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.engine import Engine
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
@@ -28,8 +29,8 @@ from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
 __all__ = ["UARTBridge", "DEFAULT_FIFO_DEPTH"]
 
 #: Command FIFO depth in bytes: one iCE40 block RAM (512 x 8), a whole VMM command of a
-#: 64-row, 16-bit-input crossbar and then some.
-DEFAULT_FIFO_DEPTH = 512
+#: 64-row, 16-bit-input crossbar and then some; the serial transport's window is this depth.
+DEFAULT_FIFO_DEPTH = BOARD_FIFO_DEPTH
 
 
 class UARTBridge(wiring.Component):
