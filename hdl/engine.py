@@ -232,17 +232,20 @@ class Engine(wiring.Component):
         f = {name: getattr(rx, f"f_{name}") for name in SCALAR_FIELDS}
         row = f["row"][: max(1, ceil_log2(c.rows))]
 
-        # Response sender: up to the longest fixed response, shifted out a chunk at a time.
+        # Response sender: a short response is loaded into ``tx`` and shifted out a chunk at a
+        # time; STATUS, the long one, is sent chunk by chunk straight from the registers it
+        # reports (they hold still while it is sent), so that ``tx`` stays a few bytes wide.
         tx_width = 8 * max(
             layout.response_length(op)
             for op in Opcode
-            if op not in (Opcode.READ_ROW, Opcode.RUN_VMM, Opcode.RUN_BATCH)
+            if op not in (Opcode.STATUS, Opcode.READ_ROW, Opcode.RUN_VMM, Opcode.RUN_BATCH)
         )
         tx = Signal(tx_width)
-        tx_left = Signal(range(tx_width // 8 + 1))
+        tx_left = Signal(range(max(tx_width // 8, layout.response_length(Opcode.STATUS)) + 1))
+        tx_chunk = Signal(range(-(-layout.response_length(Opcode.STATUS) // chunk_bytes)))
 
-        def load_tx(*parts):
-            """Queue ``parts`` (values with their byte counts, little-endian) for sending."""
+        def response_bytes(*parts):
+            """``parts`` (values with their byte counts) as little-endian bytes."""
             fields = []
             for value, n in parts:
                 if isinstance(value, int):
@@ -251,19 +254,29 @@ class Engine(wiring.Component):
                     fields.append(value[: 8 * n])
                 else:
                     fields.append(Cat(value, Const(0, 8 * n - len(value))))
-            m.d.sync += [tx.eq(Cat(*fields)), tx_left.eq(sum(n for _, n in parts))]
+            return Cat(*fields)
 
-        def send(next_state):
+        def load_tx(*parts):
+            """Queue ``parts`` (values with their byte counts, little-endian) for sending."""
+            m.d.sync += [tx.eq(response_bytes(*parts)), tx_left.eq(sum(n for _, n in parts))]
+
+        def send_chunk(data, next_state):
+            """Offer the next chunk (``data``) of the ``tx_left`` bytes still to send."""
             n = Mux(tx_left > chunk_bytes, chunk_bytes, tx_left)
             m.d.comb += [
                 packer.i.valid.eq(1),
-                packer.i.payload.data.eq(tx[: 8 * chunk_bytes]),
+                packer.i.payload.data.eq(data),
                 packer.i.payload.count.eq(n),
             ]
             with m.If(packer.i.ready):
-                m.d.sync += [tx.eq(tx >> (n * 8)), tx_left.eq(tx_left - n)]
+                m.d.sync += tx_left.eq(tx_left - n)
                 with m.If(tx_left <= chunk_bytes):
                     m.next = next_state
+
+        def send(next_state):
+            send_chunk(tx[: 8 * chunk_bytes], next_state)
+            with m.If(packer.i.ready):
+                m.d.sync += tx.eq(tx >> (8 * chunk_bytes))
 
         # Cell addressing, for every operation: the banks' address comes straight from the
         # ``cell_row`` and ``cell_col`` registers (a VMM walks the rows and the groups of
@@ -433,11 +446,11 @@ class Engine(wiring.Component):
                             load_tx(*ok_header(Opcode.SYNC), (f["value"], 1))
                             m.next = "SEND_DONE"
                         with m.Case(Opcode.STATUS):
-                            parts = ok_header(Opcode.STATUS)
-                            for field in COMMANDS[Opcode.STATUS].response:
-                                parts.append((status_fields[field.name], layout.width(field.kind)))
-                            load_tx(*parts)
-                            m.next = "SEND_DONE"
+                            m.d.sync += [
+                                tx_chunk.eq(0),
+                                tx_left.eq(layout.response_length(Opcode.STATUS)),
+                            ]
+                            m.next = "SEND_STATUS"
                         with m.Case(Opcode.SET_ADC):
                             m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
                             load_tx(*ok_header(Opcode.SET_ADC))
@@ -511,6 +524,17 @@ class Engine(wiring.Component):
 
             with m.State("SEND_DONE"):
                 send("IDLE")
+            with m.State("SEND_STATUS"):
+                parts = ok_header(Opcode.STATUS)
+                for field in COMMANDS[Opcode.STATUS].response:
+                    parts.append((status_fields[field.name], layout.width(field.kind)))
+                status = response_bytes(*parts)
+                status_chunks = Array(
+                    status[k : k + 8 * chunk_bytes] for k in range(0, len(status), 8 * chunk_bytes)
+                )
+                send_chunk(status_chunks[tx_chunk], "IDLE")
+                with m.If(packer.i.ready):
+                    m.d.sync += tx_chunk.eq(tx_chunk + 1)
 
             # Single cells: read (one cycle), then respond, pulse or write.
             with m.State("CELL_READ"):
