@@ -21,6 +21,7 @@ from pathlib import Path
 
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.firmware.protocol import Layout, Opcode
+from molxbar.hdl.mac import PER_LANE_ATTRIBUTE
 
 from .targets import BOARDS, DEFAULT_BAUD, Board, board_config
 from .top import BoardTop
@@ -365,6 +366,12 @@ def build_board(
         # The synthesized cell counts, in a file of their own.
         "script_after_synth": f"tee -o {DESIGN}.stat stat",
     }
+    if board.per_lane_registers:
+        # Each lane keeps its own copy of the registers shared by all lanes, placed beside its
+        # multiplier: one merged register would have to reach every lane across the die.
+        overrides["script_after_read"] = (
+            f"setattr -set keep 1 a:{PER_LANE_ATTRIBUTE} %ci1:+$dff[Q] t:$dff %i"
+        )
     started = time.monotonic()
     plan = platform.build(top, name=DESIGN, do_build=False, **overrides)
     plan.extract(out)

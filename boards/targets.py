@@ -24,7 +24,10 @@ class Board:
     """One FPGA board.
 
     ``leakage_hardware`` says whether the engine models reverse leakage (the per-lane shifters
-    cost about 180 logic cells a lane on an iCE40); ``clock_hz`` is the default engine clock:
+    cost about 180 logic cells a lane on an iCE40); ``per_lane_registers`` whether each lane
+    keeps its own copy of the input registers all lanes share (on a large die the multipliers
+    are far apart; on a small one the copies only cost cells); ``clock_hz`` is the default
+    engine clock:
     the oscillator itself, or the nearest the PLL makes;
     ``resources`` maps report names to nextpnr's cell types, ``synthesis_cells`` to the
     prefixes of Yosys' cell types; ``capacity`` is what the device has of each.
@@ -36,6 +39,7 @@ class Board:
     family: str
     lanes: int
     leakage_hardware: bool
+    per_lane_registers: bool
     clock_hz: float
     pll: Callable[[float, float], ICE40PLL | ECP5PLL]
     leds: tuple[str, ...]
@@ -76,6 +80,7 @@ BOARDS: dict[str, Board] = {
             # MHz) and is 24 cycles per bit at 1 Mbaud.
             lanes=8,
             leakage_hardware=False,
+            per_lane_registers=False,
             clock_hz=24e6,
             pll=ice40_pll,
             # Red (led 0): activity, steady on an error; green (led 1): heartbeat.
@@ -108,6 +113,7 @@ BOARDS: dict[str, Board] = {
             family="ecp5",
             lanes=64,
             leakage_hardware=True,
+            per_lane_registers=True,
             # 64 lanes reach 88.5 MHz after place and route (the target is 100 MHz: one
             # input register fans out to all 64 multipliers); 75 MHz from the PLL leaves a
             # margin and is 75 cycles per bit at 1 Mbaud.

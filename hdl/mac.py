@@ -27,7 +27,14 @@ __all__ = [
     "adc_input_layout",
     "MacLane",
     "AdcStage",
+    "PER_LANE_ATTRIBUTE",
 ]
+
+#: Attribute of the registers every lane holds a copy of (the same value in each lane). Yosys
+#: merges identical registers; the board build keeps the flip-flops behind wires with this
+#: attribute, so that each lane's multiplier is fed from a register of its own.
+PER_LANE_ATTRIBUTE = "molxbar_per_lane"
+PER_LANE = {PER_LANE_ATTRIBUTE: 1}
 
 
 def _check_config(config: object) -> CrossbarConfig:
@@ -155,13 +162,16 @@ class MacLane(wiring.Component):
         # Stage 1 (cycle c+1): operands. A negative input of an ideal cell becomes x = 0, so
         # both of its contributions vanish; only negative inputs are shifted. Noise off feeds
         # n = 0, so noise_acc adds nothing.
-        s1_valid = Signal()
-        s1_clear = Signal()
-        s1_last = Signal()
-        s1_x = Signal(signed(c.x_bits), reset_less=True)
+        # The lanes' stage-1 registers other than g and n hold the same values in every lane;
+        # PER_LANE asks synthesis to keep each lane's copy beside its multiplier rather than
+        # merge them into one register that drives every lane (see ``molxbar.boards.build``).
+        s1_valid = Signal(attrs=PER_LANE)
+        s1_clear = Signal(attrs=PER_LANE)
+        s1_last = Signal(attrs=PER_LANE)
+        s1_x = Signal(signed(c.x_bits), reset_less=True, attrs=PER_LANE)
         s1_g = Signal(unsigned(c.g_bits), reset_less=True)
         s1_n = Signal(signed(c.noise_bits), reset_less=True)
-        s1_shift = Signal(shift_bits(c), reset_less=True)
+        s1_shift = Signal(shift_bits(c), reset_less=True, attrs=PER_LANE)
         m.d.sync += [
             s1_valid.eq(self.i.valid),
             s1_clear.eq(term.clear),
