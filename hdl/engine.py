@@ -13,7 +13,8 @@ Structure (one concept per submodule):
 * :class:`~molxbar.hdl.speck.SpeckWords` makes the noise words of noisy operations.
 
 Timing of a VMM (noise off): one row per cycle to all lanes, group after group, so the sums
-are complete ``rows * cols / lanes + 6`` cycles after the start; the next group starts
+are complete ``rows * cols / lanes + 6`` cycles after the start (``+ 7`` with two product
+stages); the next group starts
 without a bubble while the previous group's sums drain into the datapath's FIFO. The next
 vector of a batch starts as soon as the last group of the previous one is issued. With read
 noise on, the ``rows + cols`` noise words are made first (see
@@ -51,7 +52,7 @@ from molxbar.firmware.protocol import (
 from .beats import BeatPacker, BeatUnpacker, beat_layout
 from .construction import checking_arguments
 from .datapath import VmmDatapath, deviate
-from .mac import shift_bits
+from .mac import check_product_stages, shift_bits
 from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
 from .speck import SPECK_WORDS_SIGNATURE, SpeckWords
 
@@ -104,6 +105,9 @@ class Engine(wiring.Component):
     stream_bytes
         Bytes per beat on both streams (1 .. 16); by default the fewest that keep a batch of
         VMMs compute-bound (:func:`balanced_stream_bytes`).
+    product_stages
+        Registers after each lane's multipliers, 1 or 2 (a cycle more per VMM, for a large
+        FPGA whose multipliers are far from the rest of the lane).
 
     Members
     -------
@@ -119,7 +123,12 @@ class Engine(wiring.Component):
     """
 
     def __init__(
-        self, config: CrossbarConfig, *, speck_unroll: int = 3, stream_bytes: int | None = None
+        self,
+        config: CrossbarConfig,
+        *,
+        speck_unroll: int = 3,
+        stream_bytes: int | None = None,
+        product_stages: int = 1,
     ) -> None:
         with checking_arguments(self):
             if not isinstance(config, CrossbarConfig):
@@ -131,10 +140,12 @@ class Engine(wiring.Component):
             if stream_bytes is None:
                 stream_bytes = balanced_stream_bytes(config)
             count_bits(stream_bytes)  # checks the range
+            check_product_stages(product_stages)
         self.config = config
         self.layout = Layout(config)
         self.speck_unroll = speck_unroll
         self.stream_bytes = stream_bytes
+        self.product_stages = product_stages
         super().__init__(
             {
                 "cmd": In(stream.Signature(beat_layout(stream_bytes))),
@@ -204,7 +215,9 @@ class Engine(wiring.Component):
                 addr_width=q_bits, shape=64 * lanes, granularity=64
             ).create()
             speck = SPECK_WORDS_SIGNATURE.create()
-        m.submodules.datapath = dp = VmmDatapath(c, chunk_bytes)
+        m.submodules.datapath = dp = VmmDatapath(
+            c, chunk_bytes, product_stages=self.product_stages
+        )
 
         # Registers ----------------------------------------------------------------------------
         table_init = (c.read_sigma_table, c.write_sigma_table)
@@ -604,7 +617,7 @@ class Engine(wiring.Component):
                 m.next = "READ_ROW_READ"
 
             # Rank-1 update, one cell at a time: read the factors and the level, multiply
-            # (x_bits cycles), round (three stages), add, clamp and write.
+            # (x_bits cycles), round (four stages), add, clamp and write.
             with m.State("R1_READ"):
                 m.d.comb += [a_buf.addr.eq(cell_row), b_buf.addr.eq(cell_col)]
                 m.next = "R1_LOAD"
@@ -630,11 +643,20 @@ class Engine(wiring.Component):
                 with m.If(last_bit):
                     m.next = "R1_DECREMENT"
             # round(p / 2**s) = (t >> 1) + t[0] with t = (p - (p < 0)) >> (s - 1).
+            # The shift by s - 1 in two steps, by its low three bits and then by the rest (two
+            # arithmetic shifts compose), each a few levels of logic from a register.
+            r1_shift = Signal.like(update_shift)
             with m.State("R1_DECREMENT"):
-                m.d.sync += r1_t.eq(product - (product < 0))
+                m.d.sync += [
+                    r1_t.eq(product - (product < 0)),
+                    r1_shift.eq(update_shift - 1),
+                ]
                 m.next = "R1_SHIFT"
             with m.State("R1_SHIFT"):
-                m.d.sync += r1_t.eq(r1_t >> (update_shift - 1)[: len(update_shift)])
+                m.d.sync += r1_t.eq(r1_t >> r1_shift[:3])
+                m.next = "R1_SHIFT_HIGH"
+            with m.State("R1_SHIFT_HIGH"):
+                m.d.sync += r1_t.eq(r1_t >> Cat(Const(0, 3), r1_shift[3:]))
                 m.next = "R1_ROUND"
             with m.State("R1_ROUND"):
                 rounded = (r1_t >> 1) + r1_t[0]
