@@ -335,7 +335,8 @@ def build_board(
     verbose, stream
         Progress output (``stream``: default ``sys.stderr``); ``verbose`` shows every tool line.
     engine_options
-        Further keyword arguments of the :class:`~molxbar.hdl.engine.Engine`.
+        Further keyword arguments of the :class:`~molxbar.hdl.engine.Engine`
+        (``product_stages`` defaults to the board's).
 
     Raises ``ToolchainError`` when a tool is missing or fails; ``report.json`` then holds
     what the tools found out (for a design that does not fit: the utilization nextpnr
@@ -344,7 +345,7 @@ def build_board(
     board = BOARDS[board] if isinstance(board, str) else board
     if config is None:
         config = board_config(board, lanes)
-    engine_options = dict(engine_options or {})
+    engine_options = {"product_stages": board.product_stages, **(engine_options or {})}
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
     out = Path(out_dir)
@@ -362,16 +363,11 @@ def build_board(
     platform = board.platform()
     overrides = {
         "nextpnr_opts": f"--report {DESIGN}.report.json --timing-allow-fail --seed {seed}",
-        "synth_opts": "-dsp" if board.family == "ice40" else "",
+        "synth_opts": board.synth_options,
+        "script_after_read": "\n".join(_before_synthesis(board)),
         # The synthesized cell counts, in a file of their own.
         "script_after_synth": f"tee -o {DESIGN}.stat stat",
     }
-    if board.per_lane_registers:
-        # Each lane keeps its own copy of the registers shared by all lanes, placed beside its
-        # multiplier: one merged register would have to reach every lane across the die.
-        overrides["script_after_read"] = (
-            f"setattr -set keep 1 a:{PER_LANE_ATTRIBUTE} %ci1:+$dff[Q] t:$dff %i"
-        )
     started = time.monotonic()
     plan = platform.build(top, name=DESIGN, do_build=False, **overrides)
     plan.extract(out)
@@ -417,6 +413,22 @@ def build_board(
     report["bitstream"] = None if bitstream is None else bitstream.name
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return BuildResult(out, bitstream, report)
+
+
+def _before_synthesis(board: Board) -> list[str]:
+    """Yosys commands between reading the design and synthesizing it."""
+    commands = [
+        # One flip-flop per state of each state machine (Amaranth names their state registers
+        # ``*_state``): a state is then one bit, not a comparison. Constant tables stay logic
+        # (no ROM cells), so that Yosys can follow every transition of a machine.
+        "proc -norom",
+        'setattr -set fsm_encoding "one-hot" w:*_state',
+    ]
+    if board.per_lane_registers:
+        # Each lane keeps its own copy of the registers shared by all lanes, placed beside its
+        # multiplier: one merged register would have to reach every lane across the die.
+        commands.append(f"setattr -set keep 1 a:{PER_LANE_ATTRIBUTE} %ci1:+$dff[Q] t:$dff %i")
+    return commands
 
 
 def _collect(board: Board, config: CrossbarConfig, baud: int, out: Path) -> dict:
