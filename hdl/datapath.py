@@ -50,6 +50,8 @@ def deviate(word_a, word_b):
 class VmmDatapath(wiring.Component):
     """Group sums to response bytes.
 
+    ``product_stages`` is the :class:`~molxbar.hdl.mac.MacLane` option of every lane.
+
     Members
     -------
     term_valid, term_first, term_last : ``In(1)``
@@ -81,9 +83,12 @@ class VmmDatapath(wiring.Component):
         The response bytes of VMMs, up to ``chunk_bytes`` (one output, when that wide) a cycle.
     """
 
-    def __init__(self, config: CrossbarConfig, chunk_bytes: int = 1) -> None:
+    def __init__(
+        self, config: CrossbarConfig, chunk_bytes: int = 1, *, product_stages: int = 1
+    ) -> None:
         self.config = config
         self.chunk_bytes = chunk_bytes
+        self.product_stages = product_stages
         c = config
         super().__init__(
             {
@@ -119,7 +124,7 @@ class VmmDatapath(wiring.Component):
         out_bytes = Layout(c).output_bytes
 
         # Lanes: one term per cycle, read noise computed from the words.
-        mac_lanes = [MacLane(c) for _ in range(lanes)]
+        mac_lanes = [MacLane(c, product_stages=self.product_stages) for _ in range(lanes)]
         for p, lane in enumerate(mac_lanes):
             m.submodules[f"lane{p}"] = lane
             g = self.levels.word_select(p, c.g_bits)

@@ -22,6 +22,7 @@ from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
 
 __all__ = [
     "shift_bits",
+    "check_product_stages",
     "noise_product_bits",
     "mac_input_layout",
     "adc_input_layout",
@@ -35,6 +36,13 @@ __all__ = [
 #: attribute, so that each lane's multiplier is fed from a register of its own.
 PER_LANE_ATTRIBUTE = "molxbar_per_lane"
 PER_LANE = {PER_LANE_ATTRIBUTE: 1}
+
+
+def check_product_stages(product_stages: object) -> int:
+    """``product_stages``, checked: registers after each lane multiplier, 1 or 2."""
+    if isinstance(product_stages, bool) or product_stages not in (1, 2):
+        raise ValueError(f"product_stages = {product_stages!r} must be 1 or 2")
+    return product_stages
 
 
 def _check_config(config: object) -> CrossbarConfig:
@@ -93,14 +101,17 @@ class MacLane(wiring.Component):
     sampled together with each term, so they may change between any two terms. The sums are
     exact: the widths make overflow impossible for up to ``rows`` terms per sum.
 
-    Timing: a four-stage pipeline (operands, products, contributions, sums); ``i`` never
-    stalls. A term presented in cycle ``c`` is included in ``acc`` and ``noise_acc`` from
-    cycle ``c + LATENCY`` on (``LATENCY = 4``): ``acc`` is valid 4 cycles after the last valid
-    input, and ``done`` is high for exactly that one cycle when the last input had ``last``.
-    Between sums both outputs hold their value.
+    Timing: a four-stage pipeline (operands, products, contributions, sums), five stages with
+    ``product_stages = 2``; ``i`` never stalls. A term presented in cycle ``c`` is included in
+    ``acc`` and ``noise_acc`` from cycle ``c + latency`` on (:attr:`latency`, 4 or 5): ``acc``
+    is valid ``latency`` cycles after the last valid input, and ``done`` is high for exactly
+    that one cycle when the last input had ``last``. Between sums both outputs hold their
+    value.
 
     Each product has a register before and after its multiplier, for a DSP block's input and
-    output registers. ``x*g`` (``x_bits`` by ``g_bits + 1`` signed) fits one ECP5 MULT18X18D,
+    output registers; ``product_stages = 2`` adds a second register after it, so that on a
+    large die the first one can sit beside the multiplier and the product has a cycle to
+    travel. ``x*g`` (``x_bits`` by ``g_bits + 1`` signed) fits one ECP5 MULT18X18D,
     and one iCE40 SB_MAC16 when ``x_bits <= 16`` and ``g_bits <= 15``; ``x*n`` (``x_bits`` by
     18 signed) fits one MULT18X18D but takes two SB_MAC16.
 
@@ -108,6 +119,8 @@ class MacLane(wiring.Component):
     ----------
     config
         Widths: ``x_bits``, ``g_bits``, ``acc_bits`` and ``rows`` (for ``noise_acc``).
+    product_stages
+        Registers after each multiplier: 1 or 2.
 
     Members
     -------
@@ -129,11 +142,12 @@ class MacLane(wiring.Component):
         The sums ended by a ``last`` term are on ``acc`` and ``noise_acc`` (one cycle).
     """
 
-    #: Cycles from a term at ``i`` to the sums that include it.
+    #: Cycles from a term at ``i`` to the sums that include it, with one product stage.
     LATENCY = 4
 
-    def __init__(self, config: CrossbarConfig) -> None:
+    def __init__(self, config: CrossbarConfig, *, product_stages: int = 1) -> None:
         self._config = _check_config(config)
+        self.product_stages = check_product_stages(product_stages)
         super().__init__(
             {
                 "i": In(stream.Signature(mac_input_layout(config))),
@@ -149,6 +163,11 @@ class MacLane(wiring.Component):
     @property
     def config(self) -> CrossbarConfig:
         return self._config
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a term at ``i`` to the sums that include it."""
+        return self.LATENCY + self.product_stages - 1
 
     def elaborate(self, platform) -> Module:
         c = self._config
@@ -197,6 +216,24 @@ class MacLane(wiring.Component):
             s2_xn.eq(s1_x * s1_n),
             s2_shift.eq(s1_shift),
         ]
+        if self.product_stages == 2:
+            # A second product register: the products travel from the multipliers for a cycle.
+            late_valid = Signal()
+            late_clear = Signal()
+            late_last = Signal()
+            late_xg = Signal.like(s2_xg)
+            late_xn = Signal.like(s2_xn)
+            late_shift = Signal.like(s2_shift)
+            m.d.sync += [
+                late_valid.eq(s2_valid),
+                late_clear.eq(s2_clear),
+                late_last.eq(s2_last),
+                late_shift.eq(s2_shift),
+            ]
+            with m.If(s2_valid):  # (loads valid terms only, as stage 3 below)
+                m.d.sync += [late_xg.eq(s2_xg), late_xn.eq(s2_xn)]
+            s2_valid, s2_clear, s2_last = late_valid, late_clear, late_last
+            s2_xg, s2_xn, s2_shift = late_xg, late_xn, late_shift
 
         # Stage 3 (cycle c+3): contributions, each product shifted arithmetically (shift 0
         # for x >= 0). Amaranth's variable >> keeps the width and fills with the sign, so

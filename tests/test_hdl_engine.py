@@ -29,9 +29,9 @@ SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)
 
 
-def check_against_golden(config, commands, seed=0, stream_bytes=None, **stalls):
+def check_against_golden(config, commands, seed=0, stream_bytes=None, product_stages=1, **stalls):
     """Run ``commands`` on both; on a mismatch, name the first command that differs."""
-    engine = Engine(config, stream_bytes=stream_bytes)
+    engine = Engine(config, stream_bytes=stream_bytes, product_stages=product_stages)
     got = simulate_engine(config, commands, seed=seed, engine=engine, **stalls).responses
     want = GoldenEngine(config).execute(commands)
     if got == want:
@@ -164,6 +164,16 @@ def test_random_streams_with_stalls(config, stream_bytes, seed):
     )
 
 
+def test_two_product_stages_match_golden():
+    """The lanes with a second register after each multiplier (the ECP5 board's engine):
+    random streams with noise, leakage and several groups per VMM."""
+    config = NOISY.replace(rows=8, cols=16, lanes=4, read_noise=True)
+    rng = np.random.default_rng(12)
+    commands = program_rows(config, rng.integers(0, config.levels, (config.rows, config.cols)))
+    commands += random_commands(config, rng, 120)
+    check_against_golden(config, commands, seed=12, product_stages=2, idle_in=0.2, stall_out=0.3)
+
+
 def test_noisy_preset_ru_azo_shape():
     """The ru_azo_2024 widths (15-bit storage, 16,520 levels, noise on) on a small array."""
     c = preset("ru_azo_2024", rows=8, cols=8, lanes=2)
@@ -195,6 +205,9 @@ def test_constructor_errors():
     for bad in (0, 17, 2.0):
         with pytest.raises(ValueError, match=rf"stream_bytes = {bad!r} must be an int in \[1, 16"):
             Engine(SMALL, stream_bytes=bad)
+    for bad in (0, 3, True):
+        with pytest.raises(ValueError, match=rf"product_stages = {bad!r} must be 1 or 2"):
+            Engine(SMALL, product_stages=bad)
 
 
 def test_balanced_stream_bytes_keep_batches_compute_bound():

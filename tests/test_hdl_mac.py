@@ -198,14 +198,15 @@ def run(dut, testbench) -> None:
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_mac_lane_matches_contract(name: str, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "product_stages"), [(1, 1), (2, 1), (3, 1), (4, 2)])
+def test_mac_lane_matches_contract(name: str, seed: int, product_stages: int) -> None:
     c = CONFIGS[name]
     rng = np.random.default_rng(seed)
     terms = lane_stimulus(rng, c)
-    terms.extend(Term() for _ in range(MacLane.LATENCY + 2))
+    lane = MacLane(c, product_stages=product_stages)
+    assert lane.latency == MacLane.LATENCY + product_stages - 1
+    terms.extend(Term() for _ in range(lane.latency + 2))
     expected = lane_expectation(terms)
-    lane = MacLane(c)
     seen = {"done": 0, "checked": 0}
 
     async def testbench(ctx):
@@ -219,8 +220,8 @@ def test_mac_lane_matches_contract(name: str, seed: int) -> None:
             ctx.set(lane.rect_shift, t.rect_shift)
             assert ctx.get(lane.i.ready) == 1, f"seed {seed}: the lane never stalls"
             await ctx.tick()
-            # Now in cycle + 1: the sums include the terms of cycles <= cycle + 1 - LATENCY.
-            source = cycle + 1 - MacLane.LATENCY
+            # Now in cycle + 1: the sums include the terms of cycles <= cycle + 1 - latency.
+            source = cycle + 1 - lane.latency
             want = expected[source] if source >= 0 else (0, 0, False)
             got = (ctx.get(lane.acc), ctx.get(lane.noise_acc), bool(ctx.get(lane.done)))
             assert got == want, f"{name} seed {seed}: cycle {cycle + 1}: got {got}, want {want}"
