@@ -246,12 +246,15 @@ class Engine(wiring.Component):
         row = f["row"][: max(1, ceil_log2(c.rows))]
 
         # Response sender: a short response is loaded into ``tx`` and shifted out a chunk at a
-        # time; STATUS, the long one, is sent chunk by chunk straight from the registers it
-        # reports (they hold still while it is sent), so that ``tx`` stays a few bytes wide.
+        # time; STATUS, the long one, is loaded a chunk at a time from the registers it reports
+        # (they hold still while it is sent), so that ``tx`` stays a few bytes wide.
         tx_width = 8 * max(
-            layout.response_length(op)
-            for op in Opcode
-            if op not in (Opcode.STATUS, Opcode.READ_ROW, Opcode.RUN_VMM, Opcode.RUN_BATCH)
+            chunk_bytes,
+            *(
+                layout.response_length(op)
+                for op in Opcode
+                if op not in (Opcode.STATUS, Opcode.READ_ROW, Opcode.RUN_VMM, Opcode.RUN_BATCH)
+            ),
         )
         tx = Signal(tx_width)
         tx_left = Signal(range(max(tx_width // 8, layout.response_length(Opcode.STATUS)) + 1))
@@ -463,7 +466,7 @@ class Engine(wiring.Component):
                                 tx_chunk.eq(0),
                                 tx_left.eq(layout.response_length(Opcode.STATUS)),
                             ]
-                            m.next = "SEND_STATUS"
+                            m.next = "STATUS_LOAD"
                         with m.Case(Opcode.SET_ADC):
                             m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
                             load_tx(*ok_header(Opcode.SET_ADC))
@@ -537,7 +540,8 @@ class Engine(wiring.Component):
 
             with m.State("SEND_DONE"):
                 send("IDLE")
-            with m.State("SEND_STATUS"):
+            # STATUS: each chunk is selected into ``tx``, then sent.
+            with m.State("STATUS_LOAD"):
                 parts = ok_header(Opcode.STATUS)
                 for field in COMMANDS[Opcode.STATUS].response:
                     parts.append((status_fields[field.name], layout.width(field.kind)))
@@ -545,9 +549,12 @@ class Engine(wiring.Component):
                 status_chunks = Array(
                     status[k : k + 8 * chunk_bytes] for k in range(0, len(status), 8 * chunk_bytes)
                 )
-                send_chunk(status_chunks[tx_chunk], "IDLE")
-                with m.If(packer.i.ready):
-                    m.d.sync += tx_chunk.eq(tx_chunk + 1)
+                m.d.sync += [tx.eq(status_chunks[tx_chunk]), tx_chunk.eq(tx_chunk + 1)]
+                m.next = "STATUS_SEND"
+            with m.State("STATUS_SEND"):
+                send_chunk(tx[: 8 * chunk_bytes], "IDLE")
+                with m.If(packer.i.ready & (tx_left > chunk_bytes)):
+                    m.next = "STATUS_LOAD"
 
             # Single cells: read (one cycle), then respond, pulse or write.
             with m.State("CELL_READ"):
