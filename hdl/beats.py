@@ -78,23 +78,25 @@ class BeatUnpacker(wiring.Component):
         capacity = b + 2 * w
         buf = Signal(8 * capacity)
         fill = Signal(range(capacity + 1))
-        rest = Signal(range(capacity + 1))
         m.d.comb += [
             self.window.eq(buf[: 8 * w]),
             self.avail.eq(Mux(fill >= w, w, fill)),
             self.empty.eq(fill == 0),
-            rest.eq(fill - self.take),
             self.i.ready.eq(fill <= 2 * w),
         ]
-        kept = buf >> (self.take * 8)
-        with m.If(self.i.valid & self.i.ready):
-            beat = self.i.payload.data & _byte_mask(self.i.payload.count, b)
-            m.d.sync += [
-                buf.eq(kept | (beat << (rest * 8))),
-                fill.eq(rest + _clamp(self.i.payload.count, b)),
-            ]
-        with m.Else():
-            m.d.sync += [buf.eq(kept), fill.eq(rest)]
+        # The beat goes in above the held bytes, and then ``take`` bytes leave at the bottom:
+        # everything before that last shift starts at registers and the beat, so ``take``,
+        # which the consumer decides late in the cycle, only selects among the shifted
+        # versions.
+        accept = self.i.valid & self.i.ready
+        beat = self.i.payload.data & _byte_mask(self.i.payload.count, b)
+        placed = Array(Const(0, 8 * capacity) | (beat << 8 * k) for k in range(2 * w + 1))
+        held = Signal(8 * capacity)
+        m.d.comb += held.eq(buf | Mux(accept, placed[fill], 0))
+        m.d.sync += [
+            buf.eq(held >> (self.take * 8)),
+            fill.eq(fill + Mux(accept, _clamp(self.i.payload.count, b), 0) - self.take),
+        ]
         return m
 
 
