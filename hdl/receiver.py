@@ -4,7 +4,10 @@ The receiver's fields are generated from the protocol definition
 (:mod:`molxbar.firmware.protocol`): the field being received is one bit of a one-hot
 register, and each element of it is collected (little-endian) from a window on the byte
 stream, a whole element per cycle when its bytes are there. A cycle later the element is
-checked against the field's valid ranges and stored in a field register or a buffer memory.
+checked against the field's valid ranges and stored in a field register or a buffer memory;
+the verdict reaches the status a cycle after that. The state is one-hot, and what each step
+depends on (the element is the last of its field, the field the last of its command, its
+width) is kept in registers loaded with the field, so that the decisions start at flip-flops.
 A finished command becomes a *job* (opcode and status) offered to the engine's executor from
 registers; the field registers and buffers hold still until the executor is idle again.
 During a batch the receiver collects the next input vector while the executor computes the
@@ -131,10 +134,11 @@ class CommandReceiver(wiring.Component):
             }
         )
 
-    def elaborate(self, platform) -> Module:
+    def elaborate(self, platform) -> Module:  # noqa: C901 - one state machine, read in order
         c, layout = self.config, self.layout
         m = Module()
         slot_bits = input_slot_bits(c)
+        w = self.window_bytes
 
         byte = self.window[:8]
         elem = Signal(32)  # the bytes of the element received so far
@@ -147,13 +151,35 @@ class CommandReceiver(wiring.Component):
 
         opcode = Signal(8)
         status = Signal(8)
+        status_ok = Signal(init=1)  # ``status == Status.OK``, kept beside it
         vector_status = Signal(8)
         vectors_left = Signal(16)
+        last_vector = Signal()  # the vector whose job is offered is the batch's last
         batch_slot = Signal()
         sigma_regs = [Signal(SIGMA_SCALE_BITS, name=f"sigma{k}") for k in range(SIGMA_SEGMENTS)]
         sigma = Array(sigma_regs)
         m.d.comb += self.sigma.eq(Cat(*sigma_regs))
         m.d.comb += [self.job_opcode.eq(opcode)]
+
+        # The state, one flip-flop each (one-hot), so that every decision below starts at a
+        # flip-flop rather than at a decoder of a state number:
+        # OPCODE   waits for the opcode byte (and for the executor to be idle);
+        # DECODE   loads the first field of the opcode (a cycle, from the opcode register);
+        # FIELDS   receives the fields, and the vector of a batch;
+        # DISPATCH, BATCH_DISPATCH offer the job of the command, or of a batch vector.
+        st_opcode = Signal(init=1)
+        st_decode = Signal()
+        st_fields = Signal()
+        st_dispatch = Signal()
+        st_batch_dispatch = Signal()
+        states = [st_opcode, st_decode, st_fields, st_dispatch, st_batch_dispatch]
+        # Registered: a cycle late in turning high, never in turning low (the executor only
+        # leaves its idle state by taking a job, while this receiver offers it).
+        exec_idle = Signal()
+        m.d.sync += exec_idle.eq(self.exec_idle)
+
+        def goto(state):
+            m.d.sync += [s.eq(s is state) for s in states]
 
         # Every field of every command, in order, and the batch vector last: the field being
         # received is a bit of the one-hot ``hot`` register, so that each piece of logic
@@ -177,22 +203,56 @@ class CommandReceiver(wiring.Component):
         def width_of(k):
             return layout.width(fields[k][1].kind)
 
+        def count_of(k):
+            return layout.count(fields[k][1])
+
         # Bytes of the current element still to come, loaded with each element's width.
         need = Signal(range(5))
         complete = self.avail >= need
         widths = sorted({width_of(k) for k in range(len(fields))})
 
-        def load_need(indices_of):
-            """``need`` becomes the width of field ``indices_of(k)`` for the hot ``k``."""
+        def width_among(indices_of):
+            """The width of field ``indices_of(k)`` for the hot ``k`` (an AND-OR over ``hot``)."""
             choices = {w: [] for w in widths}
             for k in range(len(fields)):
                 target = indices_of(k)
                 if target is not None:
                     choices[width_of(target)].append(k)
             value = 0
-            for w, indices in choices.items():
-                value = value | Mux(any_hot(indices), w, 0)
-            m.d.sync += need.eq(value)
+            for width, indices in choices.items():
+                value = value | Mux(any_hot(indices), width, 0)
+            return value
+
+        # What the steps from one element to the next depend on, kept in registers beside
+        # ``hot`` and loaded with each field, so that those steps do not decode ``hot``:
+        # ``last_elem``, the element being received is the last of its field; ``last_of_cmd``,
+        # the field is the last of its command (or the batch vector); ``elem_width``, the
+        # field's element width; ``of_count[c]``, the field has ``c`` elements.
+        last_elem = Signal()
+        last_of_cmd = Signal()
+        elem_width = Signal.like(need)
+        last_field = [k for k, f in enumerate(fields) if f[3]]
+        by_count = {}
+        for k in range(len(fields)):
+            by_count.setdefault(count_of(k), []).append(k)
+        of_count = {count: Signal(name=f"of_count{count}") for count in by_count}
+
+        def enter_field(k):
+            """The first element of field ``k`` comes next."""
+            m.d.sync += [
+                hot.eq(1 << k),
+                need.eq(width_of(k)),
+                elem_width.eq(width_of(k)),
+                last_elem.eq(count_of(k) == 1),
+                last_of_cmd.eq(k in last_field),
+            ]
+            m.d.sync += [flag.eq(count == count_of(k)) for count, flag in of_count.items()]
+
+        def next_field_is(predicate):
+            """Whether the field after the hot one (of the same command) has ``predicate``."""
+            return any_hot(
+                [k for k in range(len(fields)) if k not in last_field and predicate(k + 1)]
+            )
 
         # Two stages: the first assembles each element from the stream and walks the fields;
         # the second, a cycle later, checks the element and stores it (``el_*`` registers).
@@ -204,8 +264,9 @@ class CommandReceiver(wiring.Component):
         def any_el_hot(indices):
             return Cat(el_hot[k] for k in indices).any() if indices else Const(0)
 
-        # The element's value for each field, and its check.
-        values, bad_cmd, bad_vec = {}, [], []
+        # The element's value for each field; its checks, one per distinct (width, signedness,
+        # valid ranges), each enabled by a flag that stage 1 registers with the element.
+        values, checks = {}, {}
         fail_cmd = 0
         for k, (op, field, batch, _) in enumerate(fields):
             value = el_value[: 8 * width_of(k)]
@@ -215,26 +276,36 @@ class CommandReceiver(wiring.Component):
             ranges, fail = layout.check(op, field)
             if fail is Status.OK:
                 continue
-            ok = 0
-            for low, high in ranges:
-                ok = ok | ((value >= low) & (value <= high))
+            key = (batch, width_of(k), Layout.signed(field.kind), ranges)
+            checks.setdefault(key, []).append(k)
             if batch:
-                bad_vec.append(el_hot[k] & ~ok)
                 fail_vec = fail
             else:
-                bad_cmd.append(el_hot[k] & ~ok)
                 fail_cmd = fail_cmd | Mux(el_hot[k], fail, 0)
-        by_count = {}
-        for k, (_, field, _, _) in enumerate(fields):
-            by_count.setdefault(layout.count(field), []).append(k)
-        last_elem = 0
-        for count, indices in by_count.items():
-            last_elem = last_elem | (any_hot(indices) & (elem_idx == count - 1))
-        last_field = [k for k, f in enumerate(fields) if f[3]]
+        bad_cmd, bad_vec = [], []
+        for (batch, width, is_signed, ranges), indices in checks.items():
+            checked = Signal(name=f"el_check{len(bad_cmd) + len(bad_vec)}")
+            with m.If(st_fields & complete):
+                m.d.sync += checked.eq(any_hot(indices))
+            ok = 0
+            for low, high in ranges:
+                ok = ok | _within(el_value[: 8 * width], is_signed, low, high)
+            (bad_vec if batch else bad_cmd).append(checked & ~ok)
 
-        def receive_fields():
-            """The body of the state that receives every field but the opcode (stage 1)."""
-            m.d.comb += self.take.eq(Mux(complete, need, self.avail))
+        # ``last_elem`` for the next element of this field, whose index is one more.
+        last_next_in_field = 0
+        for count, flag in of_count.items():
+            last_next_in_field = last_next_in_field | (flag & (elem_idx == count - 2))
+
+        m.d.sync += el_valid.eq(0)  # (unless stage 1 completes an element this cycle)
+
+        # Stage 1: every field but the opcode. ``take`` is the rest of the current element, or
+        # what there is of it; with a one-byte window that is simply the byte, if there is one.
+        if w == 1:
+            m.d.comb += self.take.eq(self.avail & (st_fields | (st_opcode & exec_idle)))
+        with m.If(st_fields):
+            if w > 1:
+                m.d.comb += self.take.eq(Mux(complete, need, self.avail))
             with m.If(complete):
                 m.d.sync += [
                     byte_idx.eq(0),
@@ -247,15 +318,28 @@ class CommandReceiver(wiring.Component):
                 with m.If(last_elem):
                     # On to the next field of the command, or the job.
                     not_last = Const(sum(1 << k for k in range(len(fields)) if k not in last_field))
-                    m.d.sync += [elem_idx.eq(0), hot.eq((hot & not_last) << 1)]
-                    load_need(lambda k: None if k in last_field else k + 1)
-                    with m.If(hot[batch_x]):
-                        m.next = "BATCH_DISPATCH"
-                    with m.Elif(any_hot(last_field)):
-                        m.next = "DISPATCH"
+                    next_width = width_among(lambda k: None if k in last_field else k + 1)
+                    m.d.sync += [
+                        elem_idx.eq(0),
+                        hot.eq((hot & not_last) << 1),
+                        need.eq(next_width),
+                        elem_width.eq(next_width),
+                        last_elem.eq(next_field_is(lambda k: count_of(k) == 1)),
+                        last_of_cmd.eq(next_field_is(lambda k: k in last_field)),
+                    ]
+                    for count, flag in of_count.items():
+                        m.d.sync += flag.eq(next_field_is(lambda k, n=count: count_of(k) == n))
+                    with m.If(last_of_cmd):
+                        with m.If(hot[batch_x]):
+                            goto(st_batch_dispatch)
+                        with m.Else():
+                            goto(st_dispatch)
                 with m.Else():
-                    m.d.sync += elem_idx.eq(elem_idx + 1)
-                    load_need(lambda k: k)
+                    m.d.sync += [
+                        elem_idx.eq(elem_idx + 1),
+                        need.eq(elem_width),
+                        last_elem.eq(last_next_in_field),
+                    ]
             with m.Else():
                 m.d.sync += [
                     elem.eq(full),
@@ -264,12 +348,25 @@ class CommandReceiver(wiring.Component):
                 ]
 
         # Stage 2: the check, the field registers and the buffers.
-        m.d.sync += el_valid.eq(0)  # (unless stage 1 completes an element this cycle)
+        # The checks' verdict is registered, and applied to the status a cycle later (stage
+        # 3); a job offered meanwhile takes the status as it will be (``status_now``).
+        cmd_bad = Signal()
+        cmd_fail = Signal.like(status)
+        vec_bad = Signal()
+        m.d.sync += [
+            cmd_bad.eq(el_valid & Cat(bad_cmd).any()),
+            cmd_fail.eq(fail_cmd),
+            vec_bad.eq(el_valid & Cat(bad_vec).any()),
+        ]
+        fail_now = cmd_bad & status_ok
+        status_now = Mux(fail_now, cmd_fail, status)
+        ok_now = status_ok & ~cmd_bad
+        with m.If(fail_now):
+            m.d.sync += [status.eq(cmd_fail), status_ok.eq(0)]
+        # (``fail_vec`` is the only status a vector can fail with.)
+        vector_status_now = Mux(vec_bad, fail_vec, vector_status) if bad_vec else vector_status
+        m.d.sync += vector_status.eq(vector_status_now)
         with m.If(el_valid):
-            with m.If(Cat(bad_cmd).any() & (status == Status.OK)):
-                m.d.sync += status.eq(fail_cmd)
-            with m.If(Cat(bad_vec).any() & (vector_status == Status.OK)):
-                m.d.sync += vector_status.eq(fail_vec)
             # Scalar registers, one per field name.
             by_name = {}
             for k, (op, field, _, _) in enumerate(fields):
@@ -303,82 +400,99 @@ class CommandReceiver(wiring.Component):
                         addr = (slot << slot_bits) | el_idx
                     m.d.comb += [port.addr.eq(addr), port.data.eq(el_value), port.en.eq(1)]
 
-        x_width = width_of(batch_x)
-        # Registered: a cycle late in turning high, never in turning low (the executor only
-        # leaves its idle state by taking a job, while this receiver offers it).
-        exec_idle = Signal()
-        m.d.sync += exec_idle.eq(self.exec_idle)
-        with m.FSM(name="receiver"):
-            with m.State("OPCODE"):
-                m.d.comb += self.waiting.eq(1)
-                with m.If((self.avail != 0) & exec_idle):
+        m.d.comb += self.waiting.eq(st_opcode)
+        with m.If(st_opcode):
+            with m.If((self.avail != 0) & exec_idle):
+                if w > 1:
                     m.d.comb += self.take.eq(1)
-                    m.d.sync += [
-                        opcode.eq(byte),
-                        status.eq(Status.OK),
-                        elem.eq(0),
-                        byte_idx.eq(0),
-                        elem_idx.eq(0),
-                        self.load_slot.eq(self.loaded_slot ^ 1),
-                    ]
-                    m.next = "DECODE"
-            with m.State("DECODE"):  # (from the opcode register: a cycle, and a short path)
-                with m.Switch(opcode):
-                    for op in Opcode:
-                        with m.Case(op):
-                            if op in first_field:
-                                k = first_field[op]
-                                m.d.sync += [hot.eq(1 << k), need.eq(width_of(k))]
-                                m.next = "FIELDS"
-                            else:
-                                m.next = "DISPATCH"
-                    with m.Default():
-                        m.d.sync += status.eq(Status.UNKNOWN_OPCODE)
-                        m.next = "DISPATCH"
-            with m.State("FIELDS"):
-                receive_fields()
-            # The job is offered from registers, loaded once stage 2 has checked the last
-            # element, so that the executor's decisions start at flip-flops.
-            job_valid = Signal()
-            m.d.comb += self.job_valid.eq(job_valid)
-            with m.State("DISPATCH"):
-                with m.If(~job_valid & ~el_valid):
-                    m.d.sync += [
-                        job_valid.eq(1),
-                        self.job_status.eq(status),
-                        self.job_vector.eq(0),
-                    ]
-                with m.Elif(job_valid & self.job_ready):
-                    m.d.sync += job_valid.eq(0)
-                    batch = (opcode == Opcode.RUN_BATCH) & (status == Status.OK)
-                    with m.If(batch):
-                        m.d.sync += [
-                            vectors_left.eq(self.f_count),
-                            vector_status.eq(Status.OK),
-                            hot.eq(1 << batch_x),
-                            need.eq(x_width),
-                        ]
-                        m.next = "FIELDS"
-                    with m.Else():
-                        m.next = "OPCODE"
-            with m.State("BATCH_DISPATCH"):
-                with m.If(~job_valid & ~el_valid):
-                    m.d.sync += [
-                        job_valid.eq(1),
-                        self.job_status.eq(vector_status),
-                        self.job_vector.eq(1),
-                        self.job_slot.eq(batch_slot),
-                    ]
-                with m.Elif(job_valid & self.job_ready):
-                    m.d.sync += [
-                        job_valid.eq(0),
-                        batch_slot.eq(~batch_slot),
-                        vectors_left.eq(vectors_left - 1),
-                        vector_status.eq(Status.OK),
-                    ]
-                    with m.If(vectors_left == 1):
-                        m.next = "OPCODE"
-                    with m.Else():
-                        m.d.sync += [hot.eq(1 << batch_x), need.eq(x_width)]
-                        m.next = "FIELDS"
+                m.d.sync += [
+                    opcode.eq(byte),
+                    status.eq(Status.OK),
+                    status_ok.eq(1),
+                    elem.eq(0),
+                    byte_idx.eq(0),
+                    elem_idx.eq(0),
+                    self.load_slot.eq(self.loaded_slot ^ 1),
+                ]
+                goto(st_decode)
+        with m.If(st_decode):  # (from the opcode register: a cycle, and a short path)
+            with m.Switch(opcode):
+                for op in Opcode:
+                    with m.Case(op):
+                        if op in first_field:
+                            enter_field(first_field[op])
+                            goto(st_fields)
+                        else:
+                            goto(st_dispatch)
+                with m.Default():
+                    m.d.sync += [status.eq(Status.UNKNOWN_OPCODE), status_ok.eq(0)]
+                    goto(st_dispatch)
+        # The job is offered from registers, loaded once stage 2 has checked the last element,
+        # so that the executor's decisions start at flip-flops; so do this receiver's, on
+        # the flags registered with the offer.
+        job_valid = Signal()
+        batch_next = Signal()  # the job starts a batch whose vectors follow
+        m.d.comb += self.job_valid.eq(job_valid)
+        # Whatever a batch vector needs next is loaded with the offer (nothing reads it
+        # before the job is taken), so that only the state and ``job_valid`` wait for
+        # ``job_ready``.
+        with m.If(st_dispatch):
+            with m.If(~job_valid & ~el_valid):
+                m.d.sync += [
+                    job_valid.eq(1),
+                    self.job_status.eq(status_now),
+                    self.job_vector.eq(0),
+                    batch_next.eq((opcode == Opcode.RUN_BATCH) & ok_now),
+                    vectors_left.eq(self.f_count),
+                    vector_status.eq(Status.OK),
+                ]
+                enter_field(batch_x)
+            with m.Elif(job_valid & self.job_ready):
+                m.d.sync += job_valid.eq(0)
+                with m.If(batch_next):
+                    goto(st_fields)
+                with m.Else():
+                    goto(st_opcode)
+        with m.If(st_batch_dispatch):
+            with m.If(~job_valid & ~el_valid):
+                m.d.sync += [
+                    job_valid.eq(1),
+                    self.job_status.eq(vector_status_now),
+                    self.job_vector.eq(1),
+                    self.job_slot.eq(batch_slot),
+                    last_vector.eq(vectors_left == 1),
+                    batch_slot.eq(~batch_slot),
+                    vectors_left.eq(vectors_left - 1),
+                    vector_status.eq(Status.OK),
+                ]
+                enter_field(batch_x)
+            with m.Elif(job_valid & self.job_ready):
+                m.d.sync += job_valid.eq(0)
+                with m.If(last_vector):
+                    goto(st_opcode)
+                with m.Else():
+                    goto(st_fields)
         return m
+
+
+def _at_most(bits, bound: int):
+    """``bits`` (unsigned) <= the constant ``bound``, as an AND-OR over the bits from the top
+    (no carry chain): the bits below a run of ones in ``bound`` drop out."""
+    n = len(bits)
+    if bound < 0:
+        return Const(0)
+    if bound >= (1 << n) - 1:
+        return Const(1)
+    top, rest = bits[n - 1], bits[: n - 1]
+    if bound >> (n - 1) & 1:
+        return ~top | _at_most(rest, bound - (1 << (n - 1)))
+    return ~top & _at_most(rest, bound)
+
+
+def _within(bits, is_signed: bool, low: int, high: int):
+    """``low <= bits <= high``, ``bits`` read as signed if ``is_signed``."""
+    if is_signed:  # offset binary: the same order, unsigned
+        offset = 1 << (len(bits) - 1)
+        bits = Cat(bits[:-1], ~bits[-1])
+        low, high = low + offset, high + offset
+    return ~_at_most(bits, low - 1) & _at_most(bits, high)
