@@ -14,7 +14,7 @@ bit for bit; :mod:`molxbar.emulator.golden` is the reference. With
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -288,9 +288,9 @@ class AdcStage(wiring.Component):
     ``acc_fine`` fits ``acc_fine_bits``; ``acc_bits`` alone would allow larger values, since
     it rounds ``log2 rows`` up.
 
-    Timing: a four-stage pipeline (``acc_fine``, shift, rounding, saturation) with one stall
-    signal, ``i.ready = ~o.valid | o.ready``. An input transferred in cycle ``c`` is on ``o``
-    from cycle ``c + LATENCY`` on (``LATENCY = 4``) when ``o.ready`` stays high; full
+    Timing: a five-stage pipeline (``acc_fine``, two shift steps, rounding, saturation) with
+    one stall signal, ``i.ready = ~o.valid | o.ready``. An input transferred in cycle ``c`` is
+    on ``o`` from cycle ``c + LATENCY`` on (``LATENCY = 5``) when ``o.ready`` stays high; full
     throughput (one result per cycle).
 
     Parameters
@@ -313,7 +313,7 @@ class AdcStage(wiring.Component):
     """
 
     #: Cycles from a transfer at ``i`` to its result on ``o`` (without backpressure).
-    LATENCY = 4
+    LATENCY = 5
 
     def __init__(self, config: CrossbarConfig) -> None:
         self._config = _check_config(config)
@@ -357,51 +357,73 @@ class AdcStage(wiring.Component):
                 s1_bits.eq(self.adc_bits),
             ]
 
-        # Stage 2: t = (v - (v < 0)) >> k with k = shift - 1, computed without the wide
+        # Stages 2 and 3: t = (v - (v < 0)) >> k with k = shift - 1, computed without the wide
         # decrement as t0 - d: t0 = v >> k, and d = 1 when v < 0 and its k low bits are all 0
         # (floor((v-1) / 2**k) = floor(v / 2**k) - [2**k divides v]). The variable >> fills with
-        # the sign: shifts past the width give 0 or -1. Shift 0 takes t0 = 2*v, d = 0, so that
-        # stage 3 gives v back. In parallel: the saturation limit 2**j - 1 with
-        # j = adc_bits - 1, as a mask of j ones.
+        # the sign: shifts past the width give 0 or -1. The shift takes two steps, by the low
+        # three bits of k and then by the rest (arithmetic shifts compose; the k low bits are 0
+        # when both steps shift out zeros). Shift 0 takes t0 = 2*v, d = 0, so that stage 4
+        # gives v back. In parallel: the saturation limit 2**j - 1 with j = adc_bits - 1, as a
+        # mask of j ones.
+        low_steps = 3
         s2_valid = Signal()
-        s2_t0 = Signal(signed(width + 1), reset_less=True)
-        s2_d = Signal(reset_less=True)
+        s2_v = Signal(signed(width + 1), reset_less=True)
+        s2_high_shift = Signal(total_shift_bits - low_steps, reset_less=True)
+        s2_d = Signal(reset_less=True)  # d, as far as the low step tells
         s2_saturate = Signal(reset_less=True)
         s2_mask = Signal(width, reset_less=True)
-        low_bits = Cat(s1_inner_shift > bit for bit in range(width))
-        exact = (s1_value.as_unsigned() & low_bits) == 0
+        low_shift = s1_inner_shift[:low_steps]
+        low_bits = Cat(low_shift > bit for bit in range(min(width, (1 << low_steps) - 1)))
+        low_exact = (s1_value.as_unsigned()[: len(low_bits)] & low_bits) == 0
         with m.If(advance):
             m.d.sync += [
                 s2_valid.eq(s1_valid),
-                s2_t0.eq(Mux(s1_zero_shift, s1_value.shift_left(1), s1_value >> s1_inner_shift)),
-                s2_d.eq(~s1_zero_shift & (s1_value < 0) & exact),
+                s2_v.eq(Mux(s1_zero_shift, s1_value.shift_left(1), s1_value >> low_shift)),
+                s2_high_shift.eq(Mux(s1_zero_shift, 0, s1_inner_shift[low_steps:])),
+                s2_d.eq(~s1_zero_shift & (s1_value < 0) & low_exact),
                 s2_saturate.eq(s1_bits != 0),
                 s2_mask.eq(Cat(s1_bits > bit + 1 for bit in range(width))),
             ]
 
-        # Stage 3: rounded = (t >> 1) + (t & 1) = (t + 1) >> 1 = (t0 + 1 - d) >> 1.
         s3_valid = Signal()
-        s3_rounded = Signal(signed(width), reset_less=True)
+        s3_t0 = Signal(signed(width + 1), reset_less=True)
+        s3_d = Signal(reset_less=True)
         s3_saturate = Signal(reset_less=True)
         s3_mask = Signal(width, reset_less=True)
+        high_bits = Cat(s2_high_shift > (bit >> low_steps) for bit in range(width + 1))
+        high_exact = (s2_v.as_unsigned() & high_bits) == 0
         with m.If(advance):
             m.d.sync += [
                 s3_valid.eq(s2_valid),
-                s3_rounded.eq((s2_t0 + ~s2_d).shift_right(1)),
+                s3_t0.eq(s2_v >> Cat(Const(0, low_steps), s2_high_shift)),
+                s3_d.eq(s2_d & high_exact),
                 s3_saturate.eq(s2_saturate),
                 s3_mask.eq(s2_mask),
             ]
 
-        # Stage 4: saturation. The value fits when its bits j and up all equal its sign; the
-        # limits are the mask and its complement -2**j.
-        upper = s3_rounded.as_unsigned() & ~s3_mask
-        fits = (upper == 0) | (upper == ~s3_mask)
+        # Stage 4: rounded = (t >> 1) + (t & 1) = (t + 1) >> 1 = (t0 + 1 - d) >> 1.
+        s4_valid = Signal()
+        s4_rounded = Signal(signed(width), reset_less=True)
+        s4_saturate = Signal(reset_less=True)
+        s4_mask = Signal(width, reset_less=True)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(s3_valid)
-            with m.If(~s3_saturate | fits):
-                m.d.sync += self.o.payload.eq(s3_rounded)
-            with m.Elif(s3_rounded < 0):
-                m.d.sync += self.o.payload.eq(~s3_mask)
+            m.d.sync += [
+                s4_valid.eq(s3_valid),
+                s4_rounded.eq((s3_t0 + ~s3_d).shift_right(1)),
+                s4_saturate.eq(s3_saturate),
+                s4_mask.eq(s3_mask),
+            ]
+
+        # Stage 5: saturation. The value fits when its bits j and up all equal its sign; the
+        # limits are the mask and its complement -2**j.
+        upper = s4_rounded.as_unsigned() & ~s4_mask
+        fits = (upper == 0) | (upper == ~s4_mask)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(s4_valid)
+            with m.If(~s4_saturate | fits):
+                m.d.sync += self.o.payload.eq(s4_rounded)
+            with m.Elif(s4_rounded < 0):
+                m.d.sync += self.o.payload.eq(~s4_mask)
             with m.Else():
-                m.d.sync += self.o.payload.eq(s3_mask)
+                m.d.sync += self.o.payload.eq(s4_mask)
         return m

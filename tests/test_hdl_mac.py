@@ -318,6 +318,14 @@ def test_adc_stage_matches_round_shift_and_saturate(name: str, seed: int) -> Non
             inputs.append((acc, 0, False, shift, int(rng.choice([0, *range(2, 64)]))))
         inputs.append((acc_low, noise_low, True, shift, 0))
         inputs.append((acc_high, noise_high, True, shift, 0))
+    # Ties and their neighbours at every shift: negative multiples of 2**(shift - 1), where
+    # the rounding needs the low bits to be exactly zero.
+    for shift in range(1, 64):
+        for odd in (1, 3, 5):
+            tie = -odd << (shift - 1)
+            for acc in (tie - 1, tie, tie + 1):
+                if acc_low <= acc <= acc_high:
+                    inputs.append((acc, 0, False, shift, 0))
     for bits in [0, *range(2, 64)]:
         inputs.append((acc_high, noise_high, True, 0, bits))
         inputs.append((acc_low, noise_low, True, 0, bits))
