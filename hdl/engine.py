@@ -242,6 +242,8 @@ class Engine(wiring.Component):
 
         job_op = Signal(8)
         job_status = Signal(8)
+        job_ok = Signal()  # job_status == OK
+        job_is = {op: Signal(name=f"job_is_{op.name.lower()}") for op in Opcode}
         f = {name: getattr(rx, f"f_{name}") for name in SCALAR_FIELDS}
         row = f["row"][: max(1, ceil_log2(c.rows))]
 
@@ -442,101 +444,102 @@ class Engine(wiring.Component):
                     ),
                 ]
                 with m.If(rx.job_valid & (drained | overlap)):
-                    m.d.sync += [job_op.eq(rx.job_opcode), job_status.eq(rx.job_status)]
+                    m.d.sync += [
+                        job_op.eq(rx.job_opcode),
+                        job_status.eq(rx.job_status),
+                        job_ok.eq(rx.job_status == Status.OK),
+                    ]
+                    m.d.sync += [job_is[op].eq(rx.job_opcode == op) for op in Opcode]
                     with m.If(overlap):
                         m.d.sync += vmm_slot.eq(rx.job_slot)
                         m.next = "VMM"
                     with m.Else():
                         m.next = "DECODE"
 
-            # Every job but a batch vector is decoded from the registers a cycle later, so
-            # that the response register's many sources hang off short paths.
+            # Every job but a batch vector is decoded from registers a cycle later: the opcode
+            # as one flag per command. The response register is loaded with the response
+            # header (opcode and status), and SYNC's value after it, whatever the command;
+            # the commands that answer with more overwrite it before they send.
             with m.State("DECODE"):
-                op, st = job_op, job_status
-                with m.If(st != Status.OK):
-                    load_tx((op, 1), (st, 1))
+                m.d.sync += [
+                    tx.eq(Cat(job_op, job_status, f["value"][:8])),
+                    tx_left.eq(Mux(job_is[Opcode.SYNC] & job_ok, 3, 2)),
+                ]
+                with m.If(~job_ok):
                     m.next = "SEND_DONE"
-                with m.Else():
-                    with m.Switch(op):
-                        with m.Case(Opcode.SYNC):
-                            load_tx(*ok_header(Opcode.SYNC), (f["value"], 1))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.STATUS):
-                            m.d.sync += [
-                                tx_chunk.eq(0),
-                                tx_left.eq(layout.response_length(Opcode.STATUS)),
-                            ]
-                            m.next = "STATUS_LOAD"
-                        with m.Case(Opcode.SET_ADC):
-                            m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
-                            load_tx(*ok_header(Opcode.SET_ADC))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.SET_RECT):
-                            if c.leakage_hardware:  # otherwise only RECT_IDEAL passes
-                                m.d.sync += [
-                                    rect_ideal.eq(f["shift"] == RECT_IDEAL),
-                                    rect_shift.eq(f["shift"]),
-                                ]
-                            load_tx(*ok_header(Opcode.SET_RECT))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.SET_UPDATE_SHIFT):
-                            m.d.sync += update_shift.eq(f["shift"])
-                            load_tx(*ok_header(Opcode.SET_UPDATE_SHIFT))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.SET_NOISE):
-                            if c.noise_hardware:  # otherwise only 0 passes the check
-                                m.d.sync += [
-                                    read_noise.eq((f["flags"] & NOISE_READ) != 0),
-                                    write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
-                                ]
-                            load_tx(*ok_header(Opcode.SET_NOISE))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.SET_SIGMA):
-                            for k in range(SIGMA_SEGMENTS):
-                                value = rx.sigma.word_select(k, SIGMA_SCALE_BITS)
-                                with m.If(f["table"] == TABLE_READ):
-                                    m.d.sync += read_table[k].eq(value)
-                                with m.Else():
-                                    m.d.sync += write_table[k].eq(value)
-                            load_tx(*ok_header(Opcode.SET_SIGMA))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.SEED):
-                            m.d.sync += [seed.eq(f["seed"]), counter.eq(0)]
-                            load_tx(*ok_header(Opcode.SEED))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.LOAD_INPUT):
-                            m.d.sync += loaded_slot.eq(rx.load_slot)
-                            load_tx(*ok_header(Opcode.LOAD_INPUT))
-                            m.next = "SEND_DONE"
-                        with m.Case(Opcode.RUN_VMM):
-                            m.d.sync += vmm_slot.eq(loaded_slot)
-                            m.next = "VMM"
-                        with m.Case(Opcode.READ_CELL, Opcode.PULSE_CELL):
-                            m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
-                            m.next = "CELL_READ"
-                        with m.Case(Opcode.WRITE_CELL):
-                            m.d.sync += [cell_row.eq(row), cell_col.eq(f["col"])]
-                            with m.If(write_noise):
-                                m.d.comb += speck.start.eq(1)
-                                m.next = "WRITE_NOISE"
-                            with m.Else():
-                                m.next = "WRITE_CELL"
-                        with m.Case(Opcode.WRITE_ROW):
-                            m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
-                            with m.If(write_noise):
-                                m.d.comb += speck.start.eq(1)
-                                m.next = "WRITE_NOISE"
-                            with m.Else():
-                                m.next = "ROW_READ"
-                        with m.Case(Opcode.READ_ROW):
-                            m.d.sync += [cell_row.eq(row), cell_col.eq(0)]
-                            load_tx(*ok_header(Opcode.READ_ROW))
-                            m.next = "READ_ROW_HEADER"
-                        with m.Case(Opcode.UPDATE_RANK1):
-                            m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
-                            m.next = "R1_READ"
-                        with m.Default():  # a batch's header: its vectors follow as jobs
-                            m.next = "IDLE"
+                for op in (
+                    Opcode.SYNC,
+                    Opcode.SET_ADC,
+                    Opcode.SET_RECT,
+                    Opcode.SET_UPDATE_SHIFT,
+                    Opcode.SET_NOISE,
+                    Opcode.SET_SIGMA,
+                    Opcode.SEED,
+                    Opcode.LOAD_INPUT,
+                ):
+                    with m.If(job_ok & job_is[op]):
+                        m.next = "SEND_DONE"
+                with m.If(job_ok & job_is[Opcode.SET_ADC]):
+                    m.d.sync += [adc_bits.eq(f["bits"]), adc_shift.eq(f["shift"])]
+                if c.leakage_hardware:  # otherwise only RECT_IDEAL passes
+                    with m.If(job_ok & job_is[Opcode.SET_RECT]):
+                        m.d.sync += [
+                            rect_ideal.eq(f["shift"] == RECT_IDEAL),
+                            rect_shift.eq(f["shift"]),
+                        ]
+                with m.If(job_ok & job_is[Opcode.SET_UPDATE_SHIFT]):
+                    m.d.sync += update_shift.eq(f["shift"])
+                if c.noise_hardware:  # otherwise only 0 passes the check
+                    with m.If(job_ok & job_is[Opcode.SET_NOISE]):
+                        m.d.sync += [
+                            read_noise.eq((f["flags"] & NOISE_READ) != 0),
+                            write_noise.eq((f["flags"] & NOISE_WRITE) != 0),
+                        ]
+                with m.If(job_ok & job_is[Opcode.SET_SIGMA]):
+                    for k in range(SIGMA_SEGMENTS):
+                        value = rx.sigma.word_select(k, SIGMA_SCALE_BITS)
+                        with m.If(f["table"] == TABLE_READ):
+                            m.d.sync += read_table[k].eq(value)
+                        with m.Else():
+                            m.d.sync += write_table[k].eq(value)
+                with m.If(job_ok & job_is[Opcode.SEED]):
+                    m.d.sync += [seed.eq(f["seed"]), counter.eq(0)]
+                with m.If(job_ok & job_is[Opcode.LOAD_INPUT]):
+                    m.d.sync += loaded_slot.eq(rx.load_slot)
+                with m.If(job_ok & job_is[Opcode.STATUS]):
+                    m.d.sync += [
+                        tx_chunk.eq(0),
+                        tx_left.eq(layout.response_length(Opcode.STATUS)),
+                    ]
+                    m.next = "STATUS_LOAD"
+                with m.If(job_ok & job_is[Opcode.RUN_VMM]):
+                    m.d.sync += vmm_slot.eq(loaded_slot)
+                    m.next = "VMM"
+                # Cell addressing: the row and column of the command (row 0 and column 0
+                # for whole-array and whole-row commands).
+                single = job_is[Opcode.READ_CELL] | job_is[Opcode.PULSE_CELL]
+                single = single | job_is[Opcode.WRITE_CELL]
+                whole_row = job_is[Opcode.WRITE_ROW] | job_is[Opcode.READ_ROW]
+                m.d.sync += [
+                    cell_row.eq(Mux(single | whole_row, row, 0)),
+                    cell_col.eq(Mux(single, f["col"], 0)),
+                ]
+                with m.If(job_ok & (job_is[Opcode.READ_CELL] | job_is[Opcode.PULSE_CELL])):
+                    m.next = "CELL_READ"
+                with m.If(job_ok & (job_is[Opcode.WRITE_CELL] | job_is[Opcode.WRITE_ROW])):
+                    with m.If(write_noise):
+                        m.d.comb += speck.start.eq(1)
+                        m.next = "WRITE_NOISE"
+                    with m.Elif(job_is[Opcode.WRITE_CELL]):
+                        m.next = "WRITE_CELL"
+                    with m.Else():
+                        m.next = "ROW_READ"
+                with m.If(job_ok & job_is[Opcode.READ_ROW]):
+                    m.next = "READ_ROW_HEADER"
+                with m.If(job_ok & job_is[Opcode.UPDATE_RANK1]):
+                    m.next = "R1_READ"
+                with m.If(job_ok & job_is[Opcode.RUN_BATCH]):  # its vectors follow as jobs
+                    m.next = "IDLE"
 
             with m.State("SEND_DONE"):
                 send("IDLE")
