@@ -407,6 +407,7 @@ class Engine(wiring.Component):
         mul_step = Signal(range(c.x_bits))
         product = Cat(mul_lo, mul_hi).as_signed()
         r1_t = Signal(signed(2 * c.x_bits + 1))
+        r1_t_low = Signal.like(r1_t)  # (shifted by the low bits: each step has its register)
         r1_delta = Signal(signed(2 * c.x_bits + 1))
         r1_sum = Signal(signed(2 * c.x_bits + 2))
 
@@ -663,10 +664,10 @@ class Engine(wiring.Component):
                 ]
                 m.next = "R1_SHIFT"
             with m.State("R1_SHIFT"):
-                m.d.sync += r1_t.eq(r1_t >> r1_shift[:3])
+                m.d.sync += r1_t_low.eq(r1_t >> r1_shift[:3])
                 m.next = "R1_SHIFT_HIGH"
             with m.State("R1_SHIFT_HIGH"):
-                m.d.sync += r1_t.eq(r1_t >> Cat(Const(0, 3), r1_shift[3:]))
+                m.d.sync += r1_t.eq(r1_t_low >> Cat(Const(0, 3), r1_shift[3:]))
                 m.next = "R1_ROUND"
             with m.State("R1_ROUND"):
                 rounded = (r1_t >> 1) + r1_t[0]
