@@ -335,8 +335,7 @@ def build_board(
     verbose, stream
         Progress output (``stream``: default ``sys.stderr``); ``verbose`` shows every tool line.
     engine_options
-        Further keyword arguments of the :class:`~molxbar.hdl.engine.Engine`
-        (``product_stages`` defaults to the board's).
+        Further keyword arguments of the :class:`~molxbar.hdl.engine.Engine`.
 
     Raises ``ToolchainError`` when a tool is missing or fails; ``report.json`` then holds
     what the tools found out (for a design that does not fit: the utilization nextpnr
@@ -345,7 +344,7 @@ def build_board(
     board = BOARDS[board] if isinstance(board, str) else board
     if config is None:
         config = board_config(board, lanes)
-    engine_options = {"product_stages": board.product_stages, **(engine_options or {})}
+    engine_options = dict(engine_options or {})
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
     out = Path(out_dir)

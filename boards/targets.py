@@ -26,8 +26,7 @@ class Board:
     ``leakage_hardware`` says whether the engine models reverse leakage (the per-lane shifters
     cost about 180 logic cells a lane on an iCE40); ``per_lane_registers`` whether each lane
     keeps its own copy of the input registers all lanes share (on a large die the multipliers
-    are far apart; on a small one the copies only cost cells), and ``product_stages`` the
-    registers after each lane's multiplier (the engine option); ``synth_options`` are options
+    are far apart; on a small one the copies only cost cells); ``synth_options`` are options
     of Yosys' ``synth_<family>`` command; ``clock_hz`` is the default engine clock: the
     oscillator itself, or the nearest the PLL makes;
     ``resources`` maps report names to nextpnr's cell types, ``synthesis_cells`` to the
@@ -41,7 +40,6 @@ class Board:
     lanes: int
     leakage_hardware: bool
     per_lane_registers: bool
-    product_stages: int
     synth_options: str
     clock_hz: float
     pll: Callable[[float, float], ICE40PLL | ECP5PLL]
@@ -84,7 +82,6 @@ BOARDS: dict[str, Board] = {
             lanes=8,
             leakage_hardware=False,
             per_lane_registers=False,
-            product_stages=1,
             # The DSP blocks, and the UltraPlus delays for the timing-driven LUT mapping (the
             # default is the HX series').
             synth_options="-dsp -device u",
@@ -121,9 +118,6 @@ BOARDS: dict[str, Board] = {
             lanes=64,
             leakage_hardware=True,
             per_lane_registers=True,
-            # The products leave the multipliers through a second register: a multiplier's
-            # output had to cross the die to its lane within the cycle (95 MHz).
-            product_stages=2,
             synth_options="",
             # 64 lanes reach 88.5 MHz after place and route (the target is 100 MHz: one
             # input register fans out to all 64 multipliers); 75 MHz from the PLL leaves a
