@@ -209,20 +209,6 @@ class CommandReceiver(wiring.Component):
         # Bytes of the current element still to come, loaded with each element's width.
         need = Signal(range(5))
         complete = self.avail >= need
-        widths = sorted({width_of(k) for k in range(len(fields))})
-
-        def width_among(indices_of):
-            """The width of field ``indices_of(k)`` for the hot ``k`` (an AND-OR over ``hot``)."""
-            choices = {w: [] for w in widths}
-            for k in range(len(fields)):
-                target = indices_of(k)
-                if target is not None:
-                    choices[width_of(target)].append(k)
-            value = 0
-            for width, indices in choices.items():
-                value = value | Mux(any_hot(indices), width, 0)
-            return value
-
         # What the steps from one element to the next depend on, kept in registers beside
         # ``hot`` and loaded with each field, so that those steps do not decode ``hot``:
         # ``last_elem``, the element being received is the last of its field; ``last_of_cmd``,
@@ -237,9 +223,25 @@ class CommandReceiver(wiring.Component):
             by_count.setdefault(count_of(k), []).append(k)
         of_count = {count: Signal(name=f"of_count{count}") for count in by_count}
 
+        # The element width of the field after the hot one (0 after a command's last field).
+        next_width = Signal.like(need)
+
+        def width_after(k):
+            return 0 if k in last_field else width_of(k + 1)
+
+        def width_after_next():
+            """``next_width`` once the field after the hot one is entered: an AND-OR over
+            ``hot`` (the hot field is not the last of its command)."""
+            value = 0
+            for k in range(len(fields)):
+                if k not in last_field and width_after(k + 1):
+                    value = value | Mux(hot[k], width_after(k + 1), 0)
+            return value
+
         def enter_field(k):
             """The first element of field ``k`` comes next."""
             m.d.sync += [
+                next_width.eq(width_after(k)),
                 hot.eq(1 << k),
                 need.eq(width_of(k)),
                 elem_width.eq(width_of(k)),
@@ -318,12 +320,12 @@ class CommandReceiver(wiring.Component):
                 with m.If(last_elem):
                     # On to the next field of the command, or the job.
                     not_last = Const(sum(1 << k for k in range(len(fields)) if k not in last_field))
-                    next_width = width_among(lambda k: None if k in last_field else k + 1)
                     m.d.sync += [
                         elem_idx.eq(0),
                         hot.eq((hot & not_last) << 1),
                         need.eq(next_width),
                         elem_width.eq(next_width),
+                        next_width.eq(width_after_next()),
                         last_elem.eq(next_field_is(lambda k: count_of(k) == 1)),
                         last_of_cmd.eq(next_field_is(lambda k: k in last_field)),
                     ]
