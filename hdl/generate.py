@@ -21,6 +21,7 @@ def generate(
     *,
     speck_unroll: int = 3,
     stream_bytes: int | None = None,
+    product_stages: int = 1,
 ) -> str:
     """The engine for ``config`` as Verilog or RTLIL text.
 
@@ -28,11 +29,16 @@ def generate(
     paths. Ports: ``clk``, ``rst`` (synchronous, active high), ``cmd__valid``,
     ``cmd__ready``, ``cmd__payload``, ``rsp__valid``, ``rsp__ready``, ``rsp__payload``
     (beats of ``stream_bytes``, see :mod:`molxbar.firmware.beats`), ``idle`` and
-    ``vmm_cycles[31:0]``.
+    ``vmm_cycles[31:0]``. The keyword arguments are the :class:`Engine`'s.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format = {fmt!r} is unknown: choose one of {FORMATS}")
-    engine = Engine(config, speck_unroll=speck_unroll, stream_bytes=stream_bytes)
+    engine = Engine(
+        config,
+        speck_unroll=speck_unroll,
+        stream_bytes=stream_bytes,
+        product_stages=product_stages,
+    )
     if fmt == "verilog":
         return verilog.convert(engine, name=TOP_NAME, emit_src=False)
     return rtlil.convert(engine, name=TOP_NAME, emit_src=False)

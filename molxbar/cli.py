@@ -131,7 +131,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.no_leakage_hardware:
         changes.update(leakage_hardware=False, rect_shift=None)
     config = preset(args.preset, **changes)
-    text = generate(config, args.format, stream_bytes=args.stream_bytes)
+    text = generate(
+        config, args.format, stream_bytes=args.stream_bytes, product_stages=args.product_stages
+    )
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -345,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="no_leakage_hardware",
         action="store_true",
         help="leave out the reverse-leakage shifters (ideal cells; SET_RECT refuses shifts)",
+    )
+    gen.add_argument(
+        "--product-stages",
+        dest="product_stages",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="registers after each lane's multipliers: 2 gives a large FPGA's multiplier "
+        "outputs a cycle to reach their lane (one cycle more per VMM)",
     )
     gen.add_argument("--format", choices=["verilog", "rtlil"], default="verilog")
     gen.add_argument(

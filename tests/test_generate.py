@@ -80,6 +80,19 @@ def test_cli_generate(tmp_path, capsys, tiny_verilog):
     with pytest.raises(SystemExit):
         main(["generate", "--cols", "6", "--lanes", "4", "-o", str(out)])
     assert "lanes = 4 must divide cols = 6" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["generate", "--product-stages", "3", "-o", str(out)])
+    assert "--product-stages: invalid choice: 3" in capsys.readouterr().err
+    assert out.read_text() == tiny_verilog  # (a refused command writes nothing)
+
+
+def test_two_product_stages_add_a_register_per_lane():
+    one, two = generate(TINY), generate(TINY, product_stages=2)
+    assert one != two
+    # The second product register of each lane, x*g and x*n.
+    assert two.count("late_xg") > one.count("late_xg") == 0
+    with pytest.raises(ValueError, match="product_stages = 0 must be 1 or 2"):
+        generate(TINY, product_stages=0)
 
 
 def test_cli_vmm_amaranth_backend_equals_golden(tmp_path):
