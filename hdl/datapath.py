@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, CrossbarConfig
@@ -183,9 +183,9 @@ class VmmDatapath(wiring.Component):
         )
         m.submodules.adc = adc = AdcStage(c)
         # The outputs pass a small FIFO: the response's ready ends there instead of running
-        # back through the ADC's stall into the result FIFO. Its entries are flip-flops read
-        # through a multiplexer, so that taking one is a pointer and a level to update.
-        m.submodules.outputs = outputs = SyncFIFO(width=c.acc_fine_bits, depth=2)
+        # back through the ADC's stall into the result FIFO. (Three entries: with two, its
+        # inner one-entry FIFO would pass an output only every other cycle.)
+        m.submodules.outputs = outputs = SyncFIFOBuffered(width=c.acc_fine_bits, depth=3)
         wiring.connect(m, adc.o, outputs.w_stream)
         # Room for one more sum, known a cycle ahead (at most one is written per cycle).
         room = Signal()
