@@ -219,12 +219,12 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     assert report["dry_run"] and report["lanes"] == BOARDS["icebreaker"].lanes
     assert report["config"]["noise_hardware"] is False
     assert report["config"]["leakage_hardware"] is False
-    assert report["clock"]["engine_hz"] == 24e6
-    assert report["clock"]["pll"] == {"divr": 0, "divf": 63, "divq": 5, "filter_range": 1}
-    assert report["uart"] == {"baud": 1_000_000, "divisor": 24}
+    assert report["clock"]["engine_hz"] == 30e6
+    assert report["clock"]["pll"] == {"divr": 0, "divf": 79, "divq": 5, "filter_range": 1}
+    assert report["uart"] == {"baud": 1_000_000, "divisor": 30}
     pcf = (out / "molxbar.pcf").read_text()
     assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
-    assert "set_frequency clocks.engine_clk 24.0" in pcf
+    assert "set_frequency clocks.engine_clk 30.0" in pcf
     rtlil = (out / "molxbar.il").read_text()
     assert "SB_PLL40_PAD" in rtlil and "DIVF" in rtlil
     assert not (out / "molxbar.bin").exists()
