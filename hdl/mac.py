@@ -14,18 +14,7 @@ bit for bit; :mod:`molxbar.emulator.golden` is the reference. With
 
 from __future__ import annotations
 
-from amaranth.hdl import (
-    Cat,
-    ClockSignal,
-    Const,
-    Instance,
-    Module,
-    Mux,
-    Signal,
-    Value,
-    signed,
-    unsigned,
-)
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -54,48 +43,6 @@ def check_product_stages(product_stages: object) -> int:
     if isinstance(product_stages, bool) or product_stages not in (1, 2):
         raise ValueError(f"product_stages = {product_stages!r} must be 1 or 2")
     return product_stages
-
-
-def _is_ecp5(platform) -> bool:
-    from amaranth.vendor import LatticePlatform
-
-    return isinstance(platform, LatticePlatform) and platform.family == "ecp5"
-
-
-def _ecp5_registered_multiplier(a, b, product) -> Instance:
-    """``product = a * b`` (``a`` signed, ``b`` unsigned, both within 18 bits signed) two
-    cycles after the operands, in an ECP5 MULT18X18D with its input registers (A, B) and its
-    output register on the sync clock, always enabled, never reset."""
-    a18 = a.as_signed() if isinstance(a, Value) else Value.cast(a).as_signed()
-    ports = {
-        **{f"i_A{k}": a18[min(k, len(a18) - 1)] for k in range(18)},  # sign-extended
-        **{f"i_B{k}": (b[k] if k < len(b) else Const(0)) for k in range(18)},  # zero-extended
-        **{f"i_C{k}": Const(0) for k in range(18)},
-        **{f"o_P{k}": product[k] for k in range(min(36, len(product)))},
-    }
-    registers = {}
-    for reg in ("INPUTA", "INPUTB", "OUTPUT"):
-        registers.update(
-            {f"p_REG_{reg}_CLK": "CLK0", f"p_REG_{reg}_CE": "CE0", f"p_REG_{reg}_RST": "RST0"}
-        )
-    return Instance(
-        "MULT18X18D",
-        **registers,
-        p_REG_INPUTC_CLK="NONE",
-        p_REG_PIPELINE_CLK="NONE",
-        p_GSR="DISABLED",
-        p_RESETMODE="SYNC",
-        p_MULT_BYPASS="DISABLED",
-        p_SOURCEB_MODE="B_SHIFT",
-        i_SIGNEDA=Const(1),
-        i_SIGNEDB=Const(1),
-        i_SOURCEA=Const(0),
-        i_SOURCEB=Const(0),
-        i_CLK0=ClockSignal("sync"),
-        i_CE0=Const(1),
-        i_RST0=Const(0),
-        **ports,
-    )
 
 
 def _check_config(config: object) -> CrossbarConfig:
@@ -237,14 +184,10 @@ class MacLane(wiring.Component):
         # The lanes' stage-1 registers other than g and n hold the same values in every lane;
         # PER_LANE asks synthesis to keep each lane's copy beside its multiplier rather than
         # merge them into one register that drives every lane (see ``molxbar.boards.build``).
-        # On an ECP5, x*g is one MULT18X18D whose own input and output registers are stages
-        # 1 and 2, so that neither register has to reach the multiplier block across the die.
-        dsp_xg = _is_ecp5(platform) and c.x_bits <= 18 and c.g_bits <= 17
-        operand_x = Mux(negative & ideal, 0, term.x)
         s1_valid = Signal(attrs=PER_LANE)
         s1_clear = Signal(attrs=PER_LANE)
         s1_last = Signal(attrs=PER_LANE)
-        s1_x = Signal(signed(c.x_bits), reset_less=True, attrs={} if dsp_xg else PER_LANE)
+        s1_x = Signal(signed(c.x_bits), reset_less=True, attrs=PER_LANE)
         s1_g = Signal(unsigned(c.g_bits), reset_less=True)
         s1_n = Signal(signed(c.noise_bits), reset_less=True)
         s1_shift = Signal(shift_bits(c), reset_less=True, attrs=PER_LANE)
@@ -252,7 +195,7 @@ class MacLane(wiring.Component):
             s1_valid.eq(self.i.valid),
             s1_clear.eq(term.clear),
             s1_last.eq(term.last),
-            s1_x.eq(operand_x),
+            s1_x.eq(Mux(negative & ideal, 0, term.x)),
             s1_g.eq(term.g),
             s1_n.eq(Mux(self.noise_en, term.n, 0)),
             s1_shift.eq(Mux(negative, self.rect_shift, 0)),
@@ -269,13 +212,10 @@ class MacLane(wiring.Component):
             s2_valid.eq(s1_valid),
             s2_clear.eq(s1_clear),
             s2_last.eq(s1_last),
+            s2_xg.eq(s1_x * s1_g),
             s2_xn.eq(s1_x * s1_n),
             s2_shift.eq(s1_shift),
         ]
-        if dsp_xg:
-            m.submodules.multiplier = _ecp5_registered_multiplier(operand_x, term.g, s2_xg)
-        else:
-            m.d.sync += s2_xg.eq(s1_x * s1_g)
         if self.product_stages == 2:
             # A second product register: the products travel from the multipliers for a cycle.
             late_valid = Signal()
