@@ -149,6 +149,7 @@ def job_coverage(job, result):
             segment.commands[: outcome.taken] if outcome.reset else segment.commands,
             outcome.responses,
             stream_bytes=result.stream_bytes,
+            cut=outcome.reset,
         )
     return stream_coverage(coverage, result)
 
@@ -199,6 +200,22 @@ def test_long_random_sequence():
     coverage = job_coverage(job, result)
     assert sum(coverage.bins["command"].values()) >= 2000
     assert coverage.bins["stream"]["reset_mid_traffic"] == 3
+
+
+def test_coverage_of_a_stream_cut_by_a_reset():
+    """A reset may cut the last response short: a cut stream's coverage leaves it out."""
+    from molxbar.firmware.golden_engine import GoldenEngine
+
+    layout = Layout(SMALL)
+    commands = encode_command(layout, Opcode.SYNC, value=5) + encode_command(
+        layout, Opcode.RUN_VMM
+    )
+    responses = GoldenEngine(SMALL).execute(commands)[:-3]  # RUN_VMM's last 3 bytes missing
+    with pytest.raises(ValueError, match="RUN_VMM response needs"):
+        Coverage().add_stream(SMALL, commands, responses)
+    coverage = Coverage().add_stream(SMALL, commands, responses, cut=True)
+    assert coverage.bins["status"]["OK"] == 1  # SYNC's response only
+    assert coverage.bins["command"]["RUN_VMM"] == 1
 
 
 def test_mismatch_names_seed_and_command():

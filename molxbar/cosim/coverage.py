@@ -131,13 +131,17 @@ class Coverage:
         responses: bytes,
         *,
         stream_bytes: int | None = None,
+        cut: bool = False,
     ) -> Coverage:
         """Count the commands of ``commands`` (replayed on a golden engine from reset) and
-        the statuses of ``responses``; returns ``self``."""
+        the statuses of ``responses``; returns ``self``. ``cut``: a reset ended the stream,
+        so its last command and its last response may be partial (they are not counted)."""
         self.hit("config", config_label(config, stream_bytes))
         layout = Layout(config)
         pos = 0
         while pos < len(responses):
+            if cut and _partial(layout, responses, pos):
+                break
             response, pos = decode_response(layout, responses, pos)
             self.hit("status", response.status.name)
             if response.status is not Status.OK:
@@ -249,3 +253,12 @@ def stream_coverage(coverage: Coverage, result) -> Coverage:
 ERROR_STATUSES = frozenset(s for spec in COMMANDS.values() for s in spec.errors) | {
     Status.UNKNOWN_OPCODE
 }
+
+
+def _partial(layout: Layout, responses: bytes, pos: int) -> bool:
+    """The response at ``pos`` runs past the end of ``responses``."""
+    if len(responses) - pos < 2:
+        return True
+    if responses[pos + 1] != Status.OK or responses[pos] not in {int(op) for op in Opcode}:
+        return False  # an error response is two bytes; decoding names a bad one
+    return len(responses) - pos < layout.response_length(Opcode(responses[pos]))
