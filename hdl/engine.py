@@ -409,7 +409,9 @@ class Engine(wiring.Component):
         r1_t = Signal(signed(2 * c.x_bits + 1))
         r1_t_low = Signal.like(r1_t)  # (shifted by the low bits: each step has its register)
         r1_delta = Signal(signed(2 * c.x_bits + 1))
-        r1_sum = Signal(signed(2 * c.x_bits + 2))
+        # A cell's level plus its change (a pulse count or a rank-1 delta), registered before
+        # it is clamped and written: the sum and the clamp are a carry chain each.
+        level_sum = Signal(signed(max(len(r1_delta), 8 * layout.pulse_bytes, c.g_bits + 1) + 1))
 
         # Executor ---------------------------------------------------------------------------
         status_fields = {
@@ -568,10 +570,14 @@ class Engine(wiring.Component):
             with m.State("CELL_USE"):
                 with m.If(job_op == Opcode.READ_CELL):
                     load_tx(*ok_header(Opcode.READ_CELL), (cell_level, level_bytes))
+                    m.next = "SEND_DONE"
                 with m.Else():
-                    pulsed = cell_level + f["count"][: layout.pulse_bytes * 8].as_signed()
-                    m.d.comb += [new_level.eq(clamp_level(pulsed)), write_cell.eq(1)]
-                    load_tx(*ok_header(Opcode.PULSE_CELL))
+                    pulse = f["count"][: layout.pulse_bytes * 8].as_signed()
+                    m.d.sync += level_sum.eq(cell_level + pulse)
+                    m.next = "PULSE_WRITE"
+            with m.State("PULSE_WRITE"):
+                m.d.comb += [new_level.eq(clamp_level(level_sum)), write_cell.eq(1)]
+                load_tx(*ok_header(Opcode.PULSE_CELL))
                 m.next = "SEND_DONE"
 
             with m.State("WRITE_NOISE"):
@@ -674,11 +680,11 @@ class Engine(wiring.Component):
                 m.d.sync += r1_delta.eq(Mux(update_shift == 0, product, rounded))
                 m.next = "R1_ADD"
             with m.State("R1_ADD"):
-                m.d.sync += r1_sum.eq(cell_level + r1_delta)
+                m.d.sync += level_sum.eq(cell_level + r1_delta)
                 m.next = "R1_WRITE"
             with m.State("R1_WRITE"):
                 m.d.comb += [
-                    new_level.eq(clamp_level(r1_sum)),
+                    new_level.eq(clamp_level(level_sum)),
                     write_cell.eq(1),
                 ]
                 with m.If(cell_col == c.cols - 1):
