@@ -75,14 +75,25 @@ class BeatUnpacker(wiring.Component):
         # Room for a beat on top of two windows: a beat is taken whenever at most 2w bytes are
         # held, whatever the consumer takes this cycle, so ``i.ready`` starts at a register
         # and the window never runs dry while beats arrive.
+        # ``avail``, ``empty`` and ``i.ready`` are registers, loaded with the next ``fill``.
         capacity = b + 2 * w
         buf = Signal(8 * capacity)
         fill = Signal(range(capacity + 1))
+        next_fill = Signal.like(fill)
+        avail = Signal.like(self.avail)
+        empty = Signal(init=1)
+        ready = Signal(init=1)
         m.d.comb += [
             self.window.eq(buf[: 8 * w]),
-            self.avail.eq(Mux(fill >= w, w, fill)),
-            self.empty.eq(fill == 0),
-            self.i.ready.eq(fill <= 2 * w),
+            self.avail.eq(avail),
+            self.empty.eq(empty),
+            self.i.ready.eq(ready),
+        ]
+        m.d.sync += [
+            fill.eq(next_fill),
+            avail.eq(Mux(next_fill >= w, w, next_fill)),
+            empty.eq(next_fill == 0),
+            ready.eq(next_fill <= 2 * w),
         ]
         # The beat goes in above the held bytes, and then ``take`` bytes leave at the bottom:
         # everything before that last shift starts at registers and the beat, so ``take``,
@@ -93,10 +104,8 @@ class BeatUnpacker(wiring.Component):
         placed = Array(Const(0, 8 * capacity) | (beat << 8 * k) for k in range(2 * w + 1))
         held = Signal(8 * capacity)
         m.d.comb += held.eq(buf | Mux(accept, placed[fill], 0))
-        m.d.sync += [
-            buf.eq(held >> (self.take * 8)),
-            fill.eq(fill + Mux(accept, _clamp(self.i.payload.count, b), 0) - self.take),
-        ]
+        m.d.sync += buf.eq(held >> (self.take * 8))
+        m.d.comb += next_fill.eq(fill + Mux(accept, _clamp(self.i.payload.count, b), 0) - self.take)
         return m
 
 
@@ -133,22 +142,25 @@ class BeatPacker(wiring.Component):
         m = Module()
         c, b = self.chunk_bytes, self.beat_bytes
         # Room for a chunk on top of a beat and a chunk: a chunk is taken whenever at most
-        # b + c bytes are held, whatever leaves this cycle, so ``i.ready`` starts at a
-        # register.
+        # b + c bytes are held, whatever leaves this cycle, so ``i.ready`` is a register
+        # (``fill <= b + c``, kept with ``fill``).
         capacity = b + 2 * c
         buf = Signal(8 * capacity)
         fill = Signal(range(capacity + 1))
+        ready = Signal(init=1)
         emit = Signal()
         emitted = Signal(range(b + 1))
         rest = Signal(range(capacity + 1))
+        next_fill = Signal.like(fill)
         out_free = ~self.o.valid | self.o.ready
         m.d.comb += [
             emit.eq(out_free & ((fill >= b) | ((fill != 0) & ~self.i.valid))),
             emitted.eq(Mux(emit, Mux(fill >= b, b, fill), 0)),
             rest.eq(fill - emitted),
-            self.i.ready.eq(fill <= b + c),
+            self.i.ready.eq(ready),
             self.empty.eq((fill == 0) & ~self.o.valid),
         ]
+        m.d.sync += [fill.eq(next_fill), ready.eq(next_fill <= b + c)]
         with m.If(emit):
             m.d.sync += [
                 self.o.valid.eq(1),
@@ -160,10 +172,9 @@ class BeatPacker(wiring.Component):
         kept = buf >> (emitted * 8)
         with m.If(self.i.valid & self.i.ready):
             chunk = self.i.payload.data & _byte_mask(self.i.payload.count, c)
-            m.d.sync += [
-                buf.eq(kept | (chunk << (rest * 8))),
-                fill.eq(rest + _clamp(self.i.payload.count, c)),
-            ]
+            m.d.sync += buf.eq(kept | (chunk << (rest * 8)))
+            m.d.comb += next_fill.eq(rest + _clamp(self.i.payload.count, c))
         with m.Else():
-            m.d.sync += [buf.eq(kept), fill.eq(rest)]
+            m.d.sync += buf.eq(kept)
+            m.d.comb += next_fill.eq(rest)
         return m
