@@ -438,7 +438,7 @@ class Engine(wiring.Component):
             with m.State("IDLE"):
                 # Only the next vector of a batch may start before the last VMM's response
                 # is out; everything else answers after it.
-                overlap = rx.job_vector & (rx.job_status == Status.OK)
+                overlap = rx.job_vector & rx.job_ok
                 m.d.comb += [
                     rx.exec_idle.eq(~rx.job_valid),
                     rx.job_ready.eq(drained | overlap),
@@ -450,7 +450,7 @@ class Engine(wiring.Component):
                     m.d.sync += [
                         job_op.eq(rx.job_opcode),
                         job_status.eq(rx.job_status),
-                        job_ok.eq(rx.job_status == Status.OK),
+                        job_ok.eq(rx.job_ok),
                     ]
                     m.d.sync += [job_is[op].eq(rx.job_opcode == op) for op in Opcode]
                     with m.If(overlap):

@@ -75,6 +75,8 @@ class CommandReceiver(wiring.Component):
         A job is offered; it transfers when both are high.
     job_opcode, job_status : ``Out(8)``
         The command and its status: the first failed field check, or OK.
+    job_ok : ``Out(1)``
+        ``job_status`` is OK.
     job_vector, job_slot : ``Out(1)``, ``Out(2)``
         The job is a batch vector, in input slot ``job_slot``.
     waiting : ``Out(1)``
@@ -109,6 +111,7 @@ class CommandReceiver(wiring.Component):
                 "job_ready": In(1),
                 "job_opcode": Out(8),
                 "job_status": Out(8),
+                "job_ok": Out(1),
                 "job_vector": Out(1),
                 "job_slot": Out(2),
                 "exec_idle": In(1),
@@ -443,6 +446,7 @@ class CommandReceiver(wiring.Component):
                 m.d.sync += [
                     job_valid.eq(1),
                     self.job_status.eq(status_now),
+                    self.job_ok.eq(ok_now),
                     self.job_vector.eq(0),
                     batch_next.eq((opcode == Opcode.RUN_BATCH) & ok_now),
                     vectors_left.eq(self.f_count),
@@ -460,6 +464,7 @@ class CommandReceiver(wiring.Component):
                 m.d.sync += [
                     job_valid.eq(1),
                     self.job_status.eq(vector_status_now),
+                    self.job_ok.eq(vector_status_now == Status.OK),
                     self.job_vector.eq(1),
                     self.job_slot.eq(batch_slot),
                     last_vector.eq(vectors_left == 1),
