@@ -153,6 +153,10 @@ class CommandReceiver(wiring.Component):
         m.d.comb += full.eq(elem | (self.window << Cat(Const(0, 3), byte_idx)))
 
         opcode = Signal(8)
+        # One flag per opcode, registered with ``opcode``: the decode starts at flip-flops.
+        opcode_is = {op: Signal(name=f"opcode_is_{op.name.lower()}") for op in Opcode}
+        opcode_known = Signal()
+        opcode_has_fields = Signal()
         status = Signal(8)
         status_ok = Signal(init=1)  # ``status == Status.OK``, kept beside it
         vector_status = Signal(8)
@@ -211,7 +215,12 @@ class CommandReceiver(wiring.Component):
 
         # Bytes of the current element still to come, loaded with each element's width.
         need = Signal(range(5))
-        complete = self.avail >= need
+        if w == 1:
+            # ``avail >= need`` as one LUT: Yosys would share the comparison with the carry
+            # chain of ``need - avail`` below, and every decision would wait for the carry.
+            complete = (need == 0) | ((need == 1) & self.avail[0])
+        else:
+            complete = self.avail >= need
         # What the steps from one element to the next depend on, kept in registers beside
         # ``hot`` and loaded with each field, so that those steps do not decode ``hot``:
         # ``last_elem``, the element being received is the last of its field; ``last_of_cmd``,
@@ -241,17 +250,30 @@ class CommandReceiver(wiring.Component):
                     value = value | Mux(hot[k], width_after(k + 1), 0)
             return value
 
-        def enter_field(k):
-            """The first element of field ``k`` comes next."""
+        def enter_field(choice):
+            """The first element of a field comes next: of field ``choice``, or, for a dict
+            ``{k: flag}``, of the field whose flag is high (one at most; an AND-OR)."""
+            if isinstance(choice, int):
+                choice = {choice: Const(1)}
+
+            def pick(value_of):
+                value = 0
+                for k, flag in choice.items():
+                    value = value | Mux(flag, value_of(k), 0)
+                return value
+
             m.d.sync += [
-                next_width.eq(width_after(k)),
-                hot.eq(1 << k),
-                need.eq(width_of(k)),
-                elem_width.eq(width_of(k)),
-                last_elem.eq(count_of(k) == 1),
-                last_of_cmd.eq(k in last_field),
+                next_width.eq(pick(width_after)),
+                hot.eq(pick(lambda k: 1 << k)),
+                need.eq(pick(width_of)),
+                elem_width.eq(pick(width_of)),
+                last_elem.eq(pick(lambda k: count_of(k) == 1)),
+                last_of_cmd.eq(pick(lambda k: k in last_field)),
             ]
-            m.d.sync += [flag.eq(count == count_of(k)) for count, flag in of_count.items()]
+            m.d.sync += [
+                flag.eq(pick(lambda k, n=count: count_of(k) == n))
+                for count, flag in of_count.items()
+            ]
 
         def next_field_is(predicate):
             """Whether the field after the hot one (of the same command) has ``predicate``."""
@@ -412,6 +434,9 @@ class CommandReceiver(wiring.Component):
                     m.d.comb += self.take.eq(1)
                 m.d.sync += [
                     opcode.eq(byte),
+                    *(flag.eq(byte == op) for op, flag in opcode_is.items()),
+                    opcode_known.eq(Cat(byte == op for op in Opcode).any()),
+                    opcode_has_fields.eq(Cat(byte == op for op in first_field).any()),
                     status.eq(Status.OK),
                     status_ok.eq(1),
                     elem.eq(0),
@@ -420,18 +445,14 @@ class CommandReceiver(wiring.Component):
                     self.load_slot.eq(self.loaded_slot ^ 1),
                 ]
                 goto(st_decode)
-        with m.If(st_decode):  # (from the opcode register: a cycle, and a short path)
-            with m.Switch(opcode):
-                for op in Opcode:
-                    with m.Case(op):
-                        if op in first_field:
-                            enter_field(first_field[op])
-                            goto(st_fields)
-                        else:
-                            goto(st_dispatch)
-                with m.Default():
+        with m.If(st_decode):  # (from the opcode flags: a cycle, and a short path)
+            with m.If(opcode_has_fields):
+                enter_field({k: opcode_is[op] for op, k in first_field.items()})
+                goto(st_fields)
+            with m.Else():
+                with m.If(~opcode_known):
                     m.d.sync += [status.eq(Status.UNKNOWN_OPCODE), status_ok.eq(0)]
-                    goto(st_dispatch)
+                goto(st_dispatch)
         # The job is offered from registers, loaded once stage 2 has checked the last element,
         # so that the executor's decisions start at flip-flops; so do this receiver's, on
         # the flags registered with the offer.
@@ -448,7 +469,7 @@ class CommandReceiver(wiring.Component):
                     self.job_status.eq(status_now),
                     self.job_ok.eq(ok_now),
                     self.job_vector.eq(0),
-                    batch_next.eq((opcode == Opcode.RUN_BATCH) & ok_now),
+                    batch_next.eq(opcode_is[Opcode.RUN_BATCH] & ok_now),
                     vectors_left.eq(self.f_count),
                     vector_status.eq(Status.OK),
                 ]
