@@ -279,8 +279,9 @@ class Engine(wiring.Component):
             m.d.sync += [tx.eq(response_bytes(*parts)), tx_left.eq(sum(n for _, n in parts))]
 
         def send_chunk(data, next_state):
-            """Offer the next chunk (``data``) of the ``tx_left`` bytes still to send."""
-            n = Mux(tx_left > chunk_bytes, chunk_bytes, tx_left)
+            """Offer the next chunk (``data``) of the ``tx_left`` bytes still to send (at least
+            one: every response has a header)."""
+            n = 1 if chunk_bytes == 1 else Mux(tx_left > chunk_bytes, chunk_bytes, tx_left)
             m.d.comb += [
                 packer.i.valid.eq(1),
                 packer.i.payload.data.eq(data),
