@@ -216,8 +216,8 @@ class CommandReceiver(wiring.Component):
         # Bytes of the current element still to come, loaded with each element's width.
         need = Signal(range(5))
         if w == 1:
-            # ``avail >= need`` as one LUT: Yosys would share the comparison with the carry
-            # chain of ``need - avail`` below, and every decision would wait for the carry.
+            # ``avail >= need`` written out as one LUT of ``need`` and the byte flag (need is
+            # 1 .. 4 here): every decision of stage 1 waits for it.
             complete = (need == 0) | ((need == 1) & self.avail[0])
         else:
             complete = self.avail >= need
