@@ -303,7 +303,8 @@ class AdcStage(wiring.Component):
     i : ``In(stream.Signature(adc_input_layout(config)))``
         The sums of one column (``acc``, ``noise_acc``).
     noise_en : ``In(1)``
-        Read noise was on for these sums.
+        Read noise was on for these sums (ignored without ``config.noise_hardware``: the
+        pipeline is then as wide as ``acc``).
     adc_shift : ``In(6)``
         Right shift before saturation, ``0 .. 63``.
     adc_bits : ``In(6)``
@@ -333,7 +334,11 @@ class AdcStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         c = self._config
-        width = c.acc_fine_bits
+        # Without noise hardware the engine never sets ``noise_en`` (SET_NOISE accepts only 0):
+        # ``acc_fine`` is ``acc``, and the pipeline is only as wide as a sum, for a shorter
+        # rounding carry chain.
+        noisy = c.noise_hardware
+        width = c.acc_fine_bits if noisy else c.acc_bits
         total_shift_bits = (c.max_shift + NOISE_FRAC_BITS).bit_length()
         m = Module()
 
@@ -346,12 +351,13 @@ class AdcStage(wiring.Component):
         s1_zero_shift = Signal(reset_less=True)
         s1_inner_shift = Signal(total_shift_bits, reset_less=True)
         s1_bits = Signal(shift_bits(c), reset_less=True)
+        noise_en = self.noise_en if noisy else Const(0)
         fine = self.i.payload.acc.shift_left(NOISE_FRAC_BITS) + self.i.payload.noise_acc
-        total_shift = self.adc_shift + Mux(self.noise_en, NOISE_FRAC_BITS, 0)
+        total_shift = self.adc_shift + Mux(noise_en, NOISE_FRAC_BITS, 0)
         with m.If(advance):
             m.d.sync += [
                 s1_valid.eq(self.i.valid),
-                s1_value.eq(Mux(self.noise_en, fine, self.i.payload.acc)),
+                s1_value.eq(Mux(noise_en, fine, self.i.payload.acc)),
                 s1_zero_shift.eq(total_shift == 0),
                 s1_inner_shift.eq(total_shift - 1),
                 s1_bits.eq(self.adc_bits),
@@ -423,7 +429,7 @@ class AdcStage(wiring.Component):
             with m.If(~s4_saturate | fits):
                 m.d.sync += self.o.payload.eq(s4_rounded)
             with m.Elif(s4_rounded < 0):
-                m.d.sync += self.o.payload.eq(~s4_mask)
+                m.d.sync += self.o.payload.eq((~s4_mask).as_signed())
             with m.Else():
                 m.d.sync += self.o.payload.eq(s4_mask)
         return m
