@@ -364,8 +364,7 @@ def build_board(
         "nextpnr_opts": f"--report {DESIGN}.report.json --timing-allow-fail --seed {seed}",
         "synth_opts": board.synth_options,
         "script_after_read": "\n".join(_before_synthesis(board)),
-        # The synthesized cell counts, in a file of their own.
-        "script_after_synth": f"tee -o {DESIGN}.stat stat",
+        "script_after_synth": "\n".join(_after_synthesis(board, config)),
     }
     started = time.monotonic()
     plan = platform.build(top, name=DESIGN, do_build=False, **overrides)
@@ -427,6 +426,41 @@ def _before_synthesis(board: Board) -> list[str]:
         # Each lane keeps its own copy of the registers shared by all lanes, placed beside its
         # multiplier: one merged register would have to reach every lane across the die.
         commands.append(f"setattr -set keep 1 a:{PER_LANE_ATTRIBUTE} %ci1:+$dff[Q] t:$dff %i")
+    return commands
+
+
+def lane_multiplier_sites(board: Board, config: CrossbarConfig) -> list[str]:
+    """The multiplier site of each lane, in lane order: the lanes split evenly between the
+    board's ``multiplier_rows``, and in each row centred, at most two sites apart. Empty when
+    the board names no sites, when a lane has more than one multiplier (noise hardware, or
+    ``x*g`` wider than 18 x 18 bits) or when there are more lanes than sites."""
+    rows = board.multiplier_rows
+    one_multiplier = not config.noise_hardware and config.x_bits <= 18 and config.g_bits <= 17
+    if not rows or not one_multiplier or config.lanes > sum(len(row) for row in rows):
+        return []
+    sites, left = [], config.lanes
+    for k, row in enumerate(rows):
+        n = min(len(row), -(-left // (len(rows) - k)))  # this row's share of the rest
+        step = min(2.0, (len(row) - 1) / (n - 1)) if n > 1 else 0.0
+        start = (len(row) - 1 - step * (n - 1)) / 2
+        sites += [row[round(start + i * step)] for i in range(n)]
+        left -= n
+    return sites
+
+
+#: The cells of lane ``p`` in the board top, flattened by Yosys into one module.
+LANE_CELLS = "bridge.engine.datapath.lane{}.*"
+
+
+def _after_synthesis(board: Board, config: CrossbarConfig) -> list[str]:
+    """Yosys commands after synthesis: each lane's multiplier fixed at its site (nextpnr
+    honours a cell's ``BEL`` attribute), and the cell counts in a file of their own."""
+    multiplier = board.resources["dsp"][0]
+    commands = [
+        f'setattr -set BEL "{site}" {DESIGN}/{LANE_CELLS.format(p)} t:{multiplier} %i'
+        for p, site in enumerate(lane_multiplier_sites(board, config))
+    ]
+    commands.append(f"tee -o {DESIGN}.stat stat")
     return commands
 
 

@@ -14,6 +14,7 @@ from stimulus import program_rows, random_commands
 from molxbar.boards.build import (
     ToolchainError,
     build_board,
+    lane_multiplier_sites,
     parse_nextpnr_log,
     parse_nextpnr_report,
     parse_yosys_cells,
@@ -254,6 +255,31 @@ def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
     script = (tmp_path / "molxbar.ys").read_text()
     assert "setattr -set keep 1 a:molxbar_per_lane" in script
     assert rtlil.count("attribute \\molxbar_per_lane 1") == 5 * QUIET.lanes
+    # Each lane's multiplier at its site, after synthesis and before the netlist is written.
+    pins = [line for line in script.splitlines() if line.startswith("setattr -set BEL")]
+    assert len(pins) == QUIET.lanes
+    assert "datapath.lane1.* t:MULT18X18D %i" in pins[1]
+    assert script.index(pins[-1]) < script.index("write_json")
+
+
+def test_lane_multiplier_sites_are_spread_over_two_rows():
+    board = BOARDS["ulx3s-85f"]
+    rows = [set(row) for row in board.multiplier_rows]
+    for lanes in (1, 2, 8, 32, 64):
+        sites = lane_multiplier_sites(board, board_config(board, lanes=lanes))
+        assert len(set(sites)) == lanes
+        half = -(-lanes // 2)  # the first row takes the larger half, in lane order
+        assert all(site in rows[0] for site in sites[:half])
+        assert all(site in rows[1] for site in sites[half:])
+    sites = lane_multiplier_sites(board, board_config(board))
+    assert sites[0] == "X4/Y34/MULT18_0" and sites[-1] == "X4/Y58/MULT18_0"
+    # Lanes in sequence are at most two sites apart along a row.
+    order = [board.multiplier_rows[0].index(site) for site in sites[:32]]
+    assert all(0 < b - a <= 2 for a, b in zip(order, order[1:], strict=False))
+    # Two multipliers a lane (x*n with noise hardware), or none named: nextpnr places them.
+    noisy = board_config(board).replace(noise_hardware=True)
+    assert lane_multiplier_sites(board, noisy) == []
+    assert lane_multiplier_sites(BOARDS["icebreaker"], board_config(BOARDS["icebreaker"])) == []
 
 
 def test_build_rejects_a_bad_lane_count(tmp_path, capsys):
@@ -298,6 +324,14 @@ def test_ecp5_design_synthesizes(tmp_path):
     top = next(m for m in netlist["modules"].values() if m["attributes"].get("top"))
     kept = [c for c in top["cells"].values() if c["attributes"].get("keep")]
     assert len(kept) >= 8 * 16
+    # Each lane's multiplier carries its site, for nextpnr.
+    placed = {
+        name.split(".")[3]: cell["attributes"].get("BEL")
+        for name, cell in top["cells"].items()
+        if cell["type"] == "MULT18X18D"
+    }
+    sites = lane_multiplier_sites(BOARDS["ulx3s-85f"], config)
+    assert placed == {f"lane{p}": site for p, site in enumerate(sites)}
 
 
 def test_progress_line_on_a_terminal_and_in_a_log():
