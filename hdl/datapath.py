@@ -161,10 +161,13 @@ class VmmDatapath(wiring.Component):
         in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
         take_lanes = Signal()
         m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | ~draining))
+        # ``draining`` as it will be in the next cycle (set by a take, cleared by the last write).
+        draining_next = Signal()
+        m.d.sync += draining.eq(draining_next)
         with m.If(take_lanes):
             for p, lane in enumerate(mac_lanes):
                 m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
-            m.d.sync += [latch_full.eq(1), draining.eq(1), left.eq(lanes)]
+            m.d.sync += [latch_full.eq(1), left.eq(lanes)]
         with m.If(lanes_done & ~take_lanes):
             m.d.sync += held.eq(1)
         with m.Elif(take_lanes):
@@ -187,11 +190,14 @@ class VmmDatapath(wiring.Component):
         # inner one-entry FIFO would pass an output only every other cycle.)
         m.submodules.outputs = outputs = SyncFIFOBuffered(width=c.acc_fine_bits, depth=3)
         wiring.connect(m, adc.o, outputs.w_stream)
-        # Room for one more sum, known a cycle ahead (at most one is written per cycle).
-        room = Signal()
-        m.d.sync += room.eq(results.level < results.depth - 1)
+        # Room for one more sum, known a cycle ahead (at most one is written per cycle). A sum is
+        # written, and the latch shifts, in the cycles ``draining & room``: that is a register
+        # too, as it reaches every lane's latch.
+        room_next = results.level < results.depth - 1
+        write_sum = Signal()
+        m.d.sync += write_sum.eq(draining_next & room_next)
         m.d.comb += [
-            results.w_en.eq(draining & room),
+            results.w_en.eq(write_sum),
             results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
             adc.noise_en.eq(self.read_noise),
             adc.adc_shift.eq(self.adc_shift),
@@ -201,10 +207,10 @@ class VmmDatapath(wiring.Component):
             adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
             results.r_en.eq(adc.i.ready),
         ]
+        # (A take and the last write never coincide: the latch is full while it drains.)
+        m.d.comb += draining_next.eq(take_lanes | (draining & ~(results.w_en & (left == 1))))
         with m.If(results.w_en):
             m.d.sync += left.eq(left - 1)
-            with m.If(left == 1):
-                m.d.sync += draining.eq(0)
             for p in range(lanes - 1):  # (the latch is draining: take_lanes is low)
                 m.d.sync += [
                     latch_acc[p].eq(latch_acc[p + 1]),
