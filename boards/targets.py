@@ -91,10 +91,10 @@ BOARDS: dict[str, Board] = {
             description="1BitSquared iCEBreaker, Lattice iCE40 UP5K",
             platform=ICEBreakerPlatform,
             family="ice40",
-            # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 86 %
-            # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 36-40 MHz depending on the
-            # placement; 30 MHz from the PLL leaves a margin and is 30 cycles per bit at
-            # 1 Mbaud.
+            # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 83 %
+            # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 41-43 MHz at a 40 MHz target,
+            # depending on the placement seed; 30 MHz from the PLL leaves a margin for other
+            # tool versions and is 30 cycles per bit at 1 Mbaud.
             lanes=8,
             leakage_hardware=False,
             per_lane_registers=False,
@@ -135,9 +135,9 @@ BOARDS: dict[str, Board] = {
             leakage_hardware=True,
             per_lane_registers=True,
             synth_options="",
-            # 64 lanes reach 88.5 MHz after place and route (the target is 100 MHz: one
-            # input register fans out to all 64 multipliers); 75 MHz from the PLL leaves a
-            # margin and is 75 cycles per bit at 1 Mbaud.
+            # 64 lanes reach 100.5 MHz after place and route at a 100 MHz target; 75 MHz
+            # from the PLL leaves a margin for other placements and tool versions and is 75
+            # cycles per bit at 1 Mbaud.
             clock_hz=75e6,
             pll=ecp5_pll,
             leds=("heartbeat", "busy", "error", "locked"),
