@@ -304,32 +304,6 @@ class Engine(wiring.Component):
         # with ``write_cell`` is stored in the cycle after.
         cell_col = Signal(range(max(2, c.cols)))
         cell_row = Signal(range(max(2, c.rows)))
-        # Kept beside them, so that the loops' decisions start at flip-flops: the last column,
-        # the last group of ``lanes`` columns and the last row.
-        col_last = Signal(init=c.cols == 1)
-        group_last = Signal(init=c.lanes == c.cols)
-        row_last = Signal(init=c.rows == 1)
-
-        def set_col(value):
-            m.d.sync += [
-                cell_col.eq(value),
-                col_last.eq(value == c.cols - 1),
-                group_last.eq(value >= c.cols - c.lanes),
-            ]
-
-        def step_col(step):
-            """``cell_col += step``, its flags from the column before the step."""
-            m.d.sync += [
-                cell_col.eq(cell_col + step),
-                col_last.eq(cell_col == c.cols - 1 - step),
-                group_last.eq(cell_col >= c.cols - c.lanes - step),
-            ]
-
-        def set_row(value):
-            m.d.sync += [cell_row.eq(value), row_last.eq(value == c.rows - 1)]
-
-        def step_row():
-            m.d.sync += [cell_row.eq(cell_row + 1), row_last.eq(cell_row == c.rows - 2)]
         cell_group = cell_col >> lane_bits
         cell_bank = cell_col[:lane_bits] if lane_bits else Const(0, 1)
         cell_addr = (cell_row << q_bits) | cell_group
@@ -550,8 +524,10 @@ class Engine(wiring.Component):
                 single = job_is[Opcode.READ_CELL] | job_is[Opcode.PULSE_CELL]
                 single = single | job_is[Opcode.WRITE_CELL]
                 whole_row = job_is[Opcode.WRITE_ROW] | job_is[Opcode.READ_ROW]
-                set_row(Mux(single | whole_row, row, 0))
-                set_col(Mux(single, f["col"], 0))
+                m.d.sync += [
+                    cell_row.eq(Mux(single | whole_row, row, 0)),
+                    cell_col.eq(Mux(single, f["col"], 0)),
+                ]
                 with m.If(job_ok & (job_is[Opcode.READ_CELL] | job_is[Opcode.PULSE_CELL])):
                     m.next = "CELL_READ"
                 with m.If(job_ok & (job_is[Opcode.WRITE_CELL] | job_is[Opcode.WRITE_ROW])):
@@ -633,11 +609,11 @@ class Engine(wiring.Component):
                     new_level.eq(written_level(row_buf.data, deviate(r_word, col_word_of_cell))),
                     write_cell.eq(1),
                 ]
-                with m.If(col_last):
+                with m.If(cell_col == c.cols - 1):
                     load_tx(*ok_header(Opcode.WRITE_ROW))
                     m.next = "SEND_DONE"
                 with m.Else():
-                    step_col(1)
+                    m.d.sync += cell_col.eq(cell_col + 1)
                     m.next = "ROW_READ"
 
             with m.State("READ_ROW_HEADER"):
@@ -650,12 +626,12 @@ class Engine(wiring.Component):
                 load_tx((cell_level, level_bytes))
                 m.next = "READ_ROW_SEND"
             with m.State("READ_ROW_SEND"):
-                with m.If(col_last):
+                with m.If(cell_col == c.cols - 1):
                     send("IDLE")
                 with m.Else():
                     send("READ_ROW_NEXT")
             with m.State("READ_ROW_NEXT"):
-                step_col(1)
+                m.d.sync += cell_col.eq(cell_col + 1)
                 m.next = "READ_ROW_READ"
 
             # Rank-1 update, one cell at a time: read the factors and the level, multiply
@@ -712,16 +688,15 @@ class Engine(wiring.Component):
                     new_level.eq(clamp_level(level_sum)),
                     write_cell.eq(1),
                 ]
-                with m.If(col_last):
-                    set_col(0)
-                    step_row()
-                    with m.If(row_last):
+                with m.If(cell_col == c.cols - 1):
+                    m.d.sync += [cell_col.eq(0), cell_row.eq(cell_row + 1)]
+                    with m.If(cell_row == c.rows - 1):
                         load_tx(*ok_header(Opcode.UPDATE_RANK1))
                         m.next = "SEND_DONE"
                     with m.Else():
                         m.next = "R1_READ"
                 with m.Else():
-                    step_col(1)
+                    m.d.sync += cell_col.eq(cell_col + 1)
                     m.next = "R1_READ"
 
             # VMM: noise words (if on), then the groups; the executor is free again once the
@@ -738,31 +713,30 @@ class Engine(wiring.Component):
             with m.State("VMM_START"):
                 with m.If(can_start):
                     m.d.comb += start_vmm.eq(1)
-                    set_row(0)
-                    set_col(0)
+                    m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
                     m.next = "VMM_ISSUE"
             with m.State("VMM_ISSUE"):
                 m.d.comb += [issue.eq(1), col_words.addr.eq(cell_group)]
                 # Straight on to the next group when nothing else is in flight and the latch
                 # is free: this group's sums will find it empty.
-                go_on = ~group_last & dp.free
-                with m.If(row_last):
+                go_on = (cell_group != groups - 1) & dp.free
+                with m.If(cell_row == c.rows - 1):
                     m.d.comb += group_issued.eq(1)
-                    set_row(0)
+                    m.d.sync += cell_row.eq(0)
                     with m.If(go_on):
-                        step_col(lanes)
+                        m.d.sync += cell_col.eq(cell_col + lanes)
                     with m.Else():
                         m.next = "VMM_NEXT"
                 with m.Else():
                     m.d.comb += next_row.eq(cell_row + 1)
-                    step_row()
+                    m.d.sync += cell_row.eq(cell_row + 1)
             with m.State("VMM_NEXT"):
                 m.d.comb += col_words.addr.eq(cell_group)
-                with m.If(group_last):
+                with m.If(cell_group == groups - 1):
                     m.d.comb += last_group.eq(1)
                     m.next = "IDLE"
                 with m.Elif(can_start):
-                    step_col(lanes)
+                    m.d.sync += cell_col.eq(cell_col + lanes)
                     m.next = "VMM_ISSUE"
         # VMM bytes; the executor only sends its own responses while the datapath is drained.
         m.d.comb += dp.rsp.ready.eq(packer.i.ready)
