@@ -92,9 +92,9 @@ BOARDS: dict[str, Board] = {
             platform=ICEBreakerPlatform,
             family="ice40",
             # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 83 %
-            # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 41-43 MHz at a 40 MHz target,
-            # depending on the placement seed; 30 MHz from the PLL leaves a margin for other
-            # tool versions and is 30 cycles per bit at 1 Mbaud.
+            # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 38.6-43.2 MHz at a 40 MHz
+            # target, depending on the placement seed; 30 MHz from the PLL leaves a margin and
+            # is 30 cycles per bit at 1 Mbaud.
             lanes=8,
             leakage_hardware=False,
             per_lane_registers=False,
