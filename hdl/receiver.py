@@ -216,8 +216,8 @@ class CommandReceiver(wiring.Component):
         # Bytes of the current element still to come, loaded with each element's width.
         need = Signal(range(5))
         if w == 1:
-            # ``avail >= need`` written out as one LUT of ``need`` and the byte flag (need is
-            # 1 .. 4 here): every decision of stage 1 waits for it.
+            # ``avail >= need`` written out as one LUT of ``need`` and the byte flag (``avail``
+            # is 0 or 1): every decision of stage 1 waits for it.
             complete = (need == 0) | ((need == 1) & self.avail[0])
         else:
             complete = self.avail >= need
@@ -429,14 +429,15 @@ class CommandReceiver(wiring.Component):
 
         m.d.comb += self.waiting.eq(st_opcode)
         with m.If(st_opcode):
+            is_op = {op: byte == op for op in Opcode}
             with m.If((self.avail != 0) & exec_idle):
                 if w > 1:
                     m.d.comb += self.take.eq(1)
                 m.d.sync += [
                     opcode.eq(byte),
-                    *(flag.eq(byte == op) for op, flag in opcode_is.items()),
-                    opcode_known.eq(Cat(byte == op for op in Opcode).any()),
-                    opcode_has_fields.eq(Cat(byte == op for op in first_field).any()),
+                    *(flag.eq(is_op[op]) for op, flag in opcode_is.items()),
+                    opcode_known.eq(Cat(is_op.values()).any()),
+                    opcode_has_fields.eq(Cat(is_op[op] for op in first_field).any()),
                     status.eq(Status.OK),
                     status_ok.eq(1),
                     elem.eq(0),
