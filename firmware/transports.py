@@ -43,6 +43,7 @@ from .protocol import (
     decode_response,
     header_fields,
 )
+from .stalls import check_stalls, stall_draws
 
 __all__ = [
     "BOARD_BAUD",
@@ -237,16 +238,16 @@ class AmaranthTransport(_ResponseBuffer):
 
         from molxbar.hdl.engine import Engine
 
-        for name, p in (("idle_in", idle_in), ("stall_out", stall_out)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"{name} = {p} must be in [0, 1)")
+        check_stalls("idle_in", idle_in)
+        check_stalls("stall_out", stall_out)
         self.config = config if config is not None else CrossbarConfig()
         self.engine = engine if engine is not None else Engine(self.config)
         self.stream_bytes: int | None = getattr(self.engine, "stream_bytes", None)
         self.cycles = 0
         self.vmm_cycles = 0
-        self._rng = np.random.default_rng(seed)
-        self._idle_in, self._stall_out = idle_in, stall_out
+        rng = np.random.default_rng(seed)
+        self._idle_draws = stall_draws(rng, idle_in)
+        self._stall_draws = stall_draws(rng, stall_out)
         self._queue = bytearray()
         super().__init__()
         self._idle = True
@@ -279,10 +280,8 @@ class AmaranthTransport(_ResponseBuffer):
     async def _testbench(self, ctx) -> None:
         dut = self.engine
         while True:
-            offer = bool(self._queue) and (
-                self._idle_in == 0.0 or self._rng.random() >= self._idle_in
-            )
-            ready = self._stall_out == 0.0 or self._rng.random() >= self._stall_out
+            offer = bool(self._queue) and not next(self._idle_draws)
+            ready = not next(self._stall_draws)
             ctx.set(dut.cmd.valid, offer)
             size = 0
             if offer:

@@ -27,7 +27,12 @@ from molxbar.firmware.protocol import Layout, Status
 from .beats import beat_layout
 from .mac import AdcStage, MacLane, shift_bits
 
-__all__ = ["VmmDatapath", "deviate"]
+__all__ = ["HEADERS_QUEUED", "VmmDatapath", "deviate"]
+
+#: Started VMMs that may wait for their response header at once. The result FIFO, the ADC and
+#: the outputs FIFO hold several vectors' sums when the array has few columns, so the start of
+#: a VMM is what bounds this count, not the buffers behind it.
+HEADERS_QUEUED = 2
 
 
 def _popcount(value):
@@ -74,6 +79,9 @@ class VmmDatapath(wiring.Component):
         Nothing in flight and the latch empty: a new group may start right after this one.
     can_start : ``Out(1)``
         A group may start now: any group still in flight will find the latch empty.
+    vmm_room : ``Out(1)``
+        A VMM may start now: fewer than :data:`HEADERS_QUEUED` started VMMs wait for their
+        response header (registered, from the count as it will be after this cycle).
     drained : ``Out(1)``
         Every started VMM has sent its whole response (registered: one cycle late in turning
         high).
@@ -111,6 +119,7 @@ class VmmDatapath(wiring.Component):
                 "last_group": In(1),
                 "free": Out(1),
                 "can_start": Out(1),
+                "vmm_room": Out(1, init=1),
                 "drained": Out(1),
                 "vmm_cycles": Out(32),
                 "rsp": Out(stream.Signature(beat_layout(chunk_bytes))),
@@ -225,13 +234,17 @@ class VmmDatapath(wiring.Component):
         # loaded in the cycle the last chunk of the current one is taken.
         item = Signal(8 * max(2, out_bytes))
         item_left = Signal(range(max(2, out_bytes) + 1))
-        headers_due = Signal(range(3))
+        headers_due = Signal(range(HEADERS_QUEUED + 1))
         header_op = Signal(8)
         vector_left = Signal(range(c.cols + 1))  # outputs of the vector still to load
         header_sent = Signal()
         with m.If(self.start_vmm):
             m.d.sync += header_op.eq(self.header_op)
-        m.d.sync += headers_due.eq(headers_due + self.start_vmm - header_sent)
+        headers_due_next = headers_due + self.start_vmm - header_sent
+        m.d.sync += [
+            headers_due.eq(headers_due_next),
+            self.vmm_room.eq(headers_due_next < HEADERS_QUEUED),
+        ]
         # Registered: a cycle late in turning high, never late in turning low (a VMM's start
         # is the only way out of the drained state).
         m.d.sync += self.drained.eq(

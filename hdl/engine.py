@@ -120,6 +120,11 @@ class Engine(wiring.Component):
         Cycles the last VMM spent issuing rows and waiting for its sums (for benchmarks).
     idle : ``Out(1)``
         No command is partly received, queued or executing, and every response byte is out.
+
+    Attributes
+    ----------
+    datapath : :class:`~molxbar.hdl.datapath.VmmDatapath`
+        The engine's VMM datapath (a submodule; its members may be observed in simulation).
     """
 
     def __init__(
@@ -146,6 +151,9 @@ class Engine(wiring.Component):
         self.speck_unroll = speck_unroll
         self.stream_bytes = stream_bytes
         self.product_stages = product_stages
+        self.datapath = VmmDatapath(
+            config, stream_steps(config, stream_bytes)[1], product_stages=product_stages
+        )
         super().__init__(
             {
                 "cmd": In(stream.Signature(beat_layout(stream_bytes))),
@@ -215,9 +223,7 @@ class Engine(wiring.Component):
                 addr_width=q_bits, shape=64 * lanes, granularity=64
             ).create()
             speck = SPECK_WORDS_SIGNATURE.create()
-        m.submodules.datapath = dp = VmmDatapath(
-            c, chunk_bytes, product_stages=self.product_stages
-        )
+        m.submodules.datapath = dp = self.datapath
 
         # Registers ----------------------------------------------------------------------------
         table_init = (c.read_sigma_table, c.write_sigma_table)
@@ -711,7 +717,8 @@ class Engine(wiring.Component):
             with m.State("VMM_NOISE"):
                 noise_words_state("VMM_START")
             with m.State("VMM_START"):
-                with m.If(can_start):
+                # A VMM starts only while its header has a place in the datapath's queue.
+                with m.If(can_start & dp.vmm_room):
                     m.d.comb += start_vmm.eq(1)
                     m.d.sync += [cell_row.eq(0), cell_col.eq(0)]
                     m.next = "VMM_ISSUE"

@@ -12,6 +12,7 @@ from amaranth.sim import Simulator
 
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.firmware.beats import pack_beats, unpack_beats
+from molxbar.firmware.stalls import check_stalls, stall_draws
 
 from .engine import Engine
 
@@ -34,6 +35,7 @@ def simulate_engine(
     *,
     idle_in: float = 0.0,
     stall_out: float = 0.0,
+    stall_burst: int = 1,
     seed: int = 0,
     max_cycles: int | None = None,
     vcd: str | Path | None = None,
@@ -49,6 +51,9 @@ def simulate_engine(
         the response stream (ready low), drawn from ``np.random.default_rng(seed)``. With
         ``idle_in`` above zero the command beats are also cut at random lengths (1 to
         ``stream_bytes`` bytes); otherwise every beat but the last is full.
+    stall_burst
+        Mean length of a run of cycles with the same ``ready`` (:mod:`molxbar.firmware.stalls`):
+        1 draws each cycle on its own, more holds ``ready`` low for long runs.
     max_cycles
         Give up (``TimeoutError``) after this many cycles; the default scales with the
         stream length.
@@ -57,6 +62,8 @@ def simulate_engine(
     progress
         Called with the number of command bytes taken, every 1024 cycles and at the end.
     """
+    check_stalls("idle_in", idle_in)
+    check_stalls("stall_out", stall_out, stall_burst)
     dut = engine if engine is not None else Engine(config)
     width = dut.stream_bytes
     rng = np.random.default_rng(seed)
@@ -74,10 +81,12 @@ def simulate_engine(
         sent = 0
         out = []
         quiet = 0
+        idle_draws = stall_draws(rng, idle_in)
+        stall_draws_out = stall_draws(rng, stall_out, stall_burst)
         cmd_payload = dut.cmd.payload.as_value()
         for cycle in range(limit):
-            offer = sent < len(beats) and rng.random() >= idle_in
-            ready = rng.random() >= stall_out
+            offer = sent < len(beats) and not next(idle_draws)
+            ready = not next(stall_draws_out)
             ctx.set(dut.cmd.valid, offer)
             if offer:
                 ctx.set(cmd_payload, beats[sent])

@@ -30,12 +30,14 @@ def random_commands(
     *,
     vmm_weight: float = 1.0,
     max_batch: int = 3,
+    long_batch: int = 0,
     noise: bool = True,
 ) -> bytes:
     """``count`` random commands: every opcode, valid and out-of-range fields, unknown opcodes.
 
     Out-of-range values are drawn where the field width allows them; ``noise`` allows
-    SET_NOISE to switch the noise on.
+    SET_NOISE to switch the noise on. A batch has up to ``max_batch`` vectors; with
+    ``long_batch`` one batch in five has ``max_batch + 1`` to ``long_batch`` instead.
     """
     c, layout = config, Layout(config)
     out = bytearray()
@@ -115,6 +117,8 @@ def random_commands(
             cmd = encode_command(layout, op, x=inputs(c.rows))
         elif op is Opcode.RUN_BATCH:
             n = int(rng.integers(0, max_batch + 1))
+            if long_batch > max_batch and rng.random() < 0.2:
+                n = int(rng.integers(max_batch + 1, long_batch + 1))
             vectors = np.array([inputs(c.rows) for _ in range(n)]).reshape(n, c.rows)
             cmd = encode_command(layout, op, count=n, x=vectors)
         elif op is Opcode.SET_ADC:

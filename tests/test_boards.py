@@ -81,6 +81,24 @@ def test_bridge_reports_an_overrun_when_the_host_ignores_flow_control():
     assert careful.responses == expected and not careful.overrun
 
 
+@pytest.mark.parametrize("lanes", [2, 8])
+def test_bridge_with_the_board_window_answers_a_long_batch(lanes):
+    """The board's 512-byte FIFO and window hold seven vectors of an 8x8 crossbar: the engine
+    computes them while the UART sends the responses a byte at a time, and the vectors in
+    flight must wait for the line, not overtake or lose their responses."""
+    from molxbar.boards.bridge import DEFAULT_FIFO_DEPTH
+
+    c = QUIET.replace(lanes=lanes)
+    layout = Layout(c)
+    rng = np.random.default_rng(lanes)
+    x = rng.integers(c.x_min, c.x_max + 1, (40, c.rows))
+    commands = encode_command(layout, Opcode.RUN_BATCH, count=40, x=x)
+    commands += encode_command(layout, Opcode.SYNC, value=0x77)
+    result = simulate_bridge(c, commands, divisor=4, fifo_depth=DEFAULT_FIFO_DEPTH)
+    assert result.responses == GoldenEngine(c).execute(commands)
+    assert not result.frame_error and not result.overrun
+
+
 def test_bridge_parameters_are_checked():
     from molxbar.boards.bridge import UARTBridge
 

@@ -19,6 +19,7 @@ from molxbar.cosim.cache import design_key, verilog_file
 from molxbar.cosim.coverage import EDGES, ERROR_STATUSES, Coverage, stream_coverage
 from molxbar.cosim.simulators import CosimError, icarus_time_zero
 from molxbar.emulator import CrossbarConfig
+from molxbar.firmware.golden_engine import GoldenEngine
 from molxbar.firmware.protocol import RECT_IDEAL, Layout, Opcode, Status, encode_command
 
 #: The configuration ``molxbar vmm`` uses for an 8x8 level file (ideal14, 8 lanes).
@@ -172,16 +173,59 @@ def test_default_run_covers_every_command_and_status(simulator):
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_random_stream_with_stalls(simulator):
-    """Random commands (valid and out-of-range fields, unknown opcodes) on the 8x8,
-    8-lane engine with idle cycles and back-pressure."""
+    """Random commands (valid and out-of-range fields, unknown opcodes, batches of up to 24
+    vectors) on the 8x8, 8-lane engine with idle cycles and back-pressure in runs."""
     need(simulator)
     seed = seed_for(202)
     rng = np.random.default_rng(seed)
     c = SMALL
     commands = program_rows(c, rng.integers(0, c.levels, (c.rows, c.cols)))
-    commands += random_commands(c, rng, 300 if simulator == "verilator" else 60, vmm_weight=3.0)
-    result = run_job(Job(c, [Segment(commands)], idle_in=0.2, stall_out=0.5, seed=seed), simulator)
+    count = 300 if simulator == "verilator" else 60
+    commands += random_commands(c, rng, count, vmm_weight=3.0, long_batch=24)
+    job = Job(c, [Segment(commands)], idle_in=0.2, stall_out=0.5, stall_burst=8, seed=seed)
+    result = run_job(job, simulator)
     assert result.cmd_stall_cycles > 0 and result.rsp_backpressure_cycles > 0
+
+
+#: Designs for the back-pressure runs: (config, stream_bytes). One-byte beats (the bridge's
+#: width) on an 8-column array with a lane per column, the most vectors behind the lanes; the
+#: noisy two-lane engine at its own width; a wide four-row array.
+BACKPRESSURE_DESIGNS = [
+    pytest.param(SMALL, 1, id="8x8-8lanes-1byte"),
+    pytest.param(NOISY, None, id="8x8-2lanes-noisy"),
+    pytest.param(CrossbarConfig(rows=4, cols=32, lanes=8), 1, id="4x32-8lanes-1byte"),
+]
+
+
+@pytest.mark.parametrize(("config", "stream_bytes"), BACKPRESSURE_DESIGNS)
+def test_long_batches_under_heavy_backpressure(config, stream_bytes):
+    """Batches of hundreds of vectors and random streams with long batches, against a reader
+    that refuses 0 to 99 % of the cycles, alone or in runs of hundreds: every response byte
+    arrives, equal to the golden engine's, and the engine finishes."""
+    need("verilator")
+    seed = seed_for(505)
+    rng = np.random.default_rng(seed)
+    c, layout = config, Layout(config)
+    for stall_out, stall_burst, vectors in [(0.0, 1, 300), (0.9, 1, 100), (0.99, 1, 12),
+                                            (0.95, 500, 40), (0.5, 50, 200)]:  # fmt: skip
+        x = rng.integers(c.x_min, c.x_max + 1, (vectors, c.rows))
+        commands = b"".join(
+            [
+                preamble(c, rng),
+                encode_command(layout, Opcode.RUN_BATCH, count=vectors, x=x),
+                encode_command(layout, Opcode.SYNC, value=vectors % 256),
+                random_commands(c, rng, 40, vmm_weight=3.0, long_batch=40),
+            ]
+        )
+        # A hang fails fast: eight cycles per byte in or out, scaled by the back-pressure.
+        moved = len(commands) + len(GoldenEngine(c).execute(commands))
+        job = Job(
+            c, [Segment(commands)], idle_in=0.1, stall_out=stall_out, stall_burst=stall_burst,
+            seed=seed, max_cycles=100_000 + int(8 * moved / (1 - stall_out)),
+        )  # fmt: skip
+        result = run_job(job, "verilator", stream_bytes=stream_bytes)
+        if stall_out > 0:
+            assert result.rsp_backpressure_cycles > 0
 
 
 def test_long_random_sequence():
@@ -204,8 +248,6 @@ def test_long_random_sequence():
 
 def test_coverage_of_a_stream_cut_by_a_reset():
     """A reset may cut the last response short: a cut stream's coverage leaves it out."""
-    from molxbar.firmware.golden_engine import GoldenEngine
-
     layout = Layout(SMALL)
     commands = encode_command(layout, Opcode.SYNC, value=5) + encode_command(
         layout, Opcode.RUN_VMM

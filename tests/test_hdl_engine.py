@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_check import check_against_golden
 from stimulus import program_rows, random_commands
 
 from molxbar.emulator import CrossbarConfig, preset
-from molxbar.firmware.golden_engine import GoldenEngine
 from molxbar.firmware.protocol import (
     COMMANDS,
     NOISE_READ,
@@ -20,33 +20,11 @@ from molxbar.firmware.protocol import (
     Status,
     decode_response,
     encode_command,
-    split_commands,
 )
 from molxbar.hdl.engine import Engine, balanced_stream_bytes
-from molxbar.hdl.simulate import simulate_engine
 
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)
-
-
-def check_against_golden(config, commands, seed=0, stream_bytes=None, product_stages=1, **stalls):
-    """Run ``commands`` on both; on a mismatch, name the first command that differs."""
-    engine = Engine(config, stream_bytes=stream_bytes, product_stages=product_stages)
-    got = simulate_engine(config, commands, seed=seed, engine=engine, **stalls).responses
-    want = GoldenEngine(config).execute(commands)
-    if got == want:
-        return got
-    golden = GoldenEngine(config)
-    pos = 0
-    for index, command in enumerate(split_commands(Layout(config), commands)):
-        expected = golden.execute(command)
-        if got[pos : pos + len(expected)] != expected:
-            raise AssertionError(
-                f"seed {seed}: command {index} {command[:16].hex(' ')} answered "
-                f"{got[pos : pos + len(expected)][:24].hex(' ')}, golden {expected[:24].hex(' ')}"
-            )
-        pos += len(expected)
-    raise AssertionError(f"seed {seed}: {len(got)} response bytes, golden {len(want)}")
 
 
 def responses(config, data):

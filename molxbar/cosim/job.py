@@ -46,6 +46,9 @@ class Job:
     idle_in, stall_out
         Probabilities of an idle cycle on the command stream and of back-pressure on the
         response stream.
+    stall_burst
+        Mean run length of the back-pressure (:mod:`molxbar.firmware.stalls`): 1 draws each
+        cycle on its own, more holds ``ready`` low for long runs.
     seed
         Seed of the idle cycles, the back-pressure and the reset timing.
     check
@@ -58,6 +61,7 @@ class Job:
     segments: list[Segment]
     idle_in: float = 0.0
     stall_out: float = 0.0
+    stall_burst: int = 1
     seed: int = 0
     check: bool = True
     max_cycles: int | None = None
@@ -71,6 +75,7 @@ class Job:
             "segments": [],
             "idle_in": self.idle_in,
             "stall_out": self.stall_out,
+            "stall_burst": self.stall_burst,
             "seed": self.seed,
             "check": self.check,
             "max_cycles": self.max_cycles,
@@ -91,6 +96,7 @@ class Job:
             segments=segments,
             idle_in=spec["idle_in"],
             stall_out=spec["stall_out"],
+            stall_burst=spec["stall_burst"],
             seed=spec["seed"],
             check=spec["check"],
             max_cycles=spec["max_cycles"],

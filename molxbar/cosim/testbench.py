@@ -26,6 +26,7 @@ from molxbar.emulator.config import CrossbarConfig
 from molxbar.firmware.beats import MAX_STREAM_BYTES, beat_bits, pack_beats
 from molxbar.firmware.golden_engine import GoldenEngine
 from molxbar.firmware.protocol import Layout, split_commands
+from molxbar.firmware.stalls import stall_draws
 
 from .job import Job, JobResult, SegmentResult
 
@@ -33,8 +34,6 @@ __all__ = ["Port", "StreamSource", "StreamSink", "Scoreboard", "stream_bytes_of"
 
 #: Clock period in ns (any period works: the engine is simulated cycle by cycle).
 CLOCK_NS = 10
-#: Random numbers are drawn in blocks of this many cycles.
-_BLOCK = 4096
 
 
 def stream_bytes_of(payload_bits: int) -> int | None:
@@ -76,15 +75,6 @@ class Port:
             self.set = lambda value: set_binstr(0, format(value, binary))
 
 
-def _chance_blocks(rng: np.random.Generator, probability: float):
-    """Endless ``True``/``False`` draws (``True`` with ``probability``), a block at a time."""
-    while True:
-        if probability <= 0.0:
-            yield from [False] * _BLOCK
-        else:
-            yield from (rng.random(_BLOCK) < probability).tolist()
-
-
 class StreamSource:
     """Drives a ready/valid stream with beats, leaving random idle cycles.
 
@@ -103,7 +93,7 @@ class StreamSource:
     def __init__(self, valid, ready, payload, *, idle: float, rng: np.random.Generator) -> None:
         self.valid, self.ready, self.payload = Port(valid), Port(ready), Port(payload)
         self.stream_bytes = stream_bytes_of(len(payload))
-        self._idle = _chance_blocks(rng, idle)
+        self._idle = stall_draws(rng, idle)
         self._beats: list[int] = []
         self._sizes: list[int] = []
         self._next = 0
@@ -173,18 +163,21 @@ class StreamSink:
     ----------
     valid, ready, payload
         The stream's signals (``valid`` and ``payload`` are the DUT's outputs).
-    stall
-        Probability that ``ready`` is low in a cycle.
+    stall, burst
+        Probability that ``ready`` is low in a cycle, and the mean length of the runs of
+        cycles that share a draw (:func:`~molxbar.firmware.stalls.stall_draws`).
     rng
         The random generator of the back-pressure.
     """
 
-    def __init__(self, valid, ready, payload, *, stall: float, rng: np.random.Generator) -> None:
+    def __init__(
+        self, valid, ready, payload, *, stall: float, rng: np.random.Generator, burst: int = 1
+    ) -> None:
         self.valid, self.ready, self.payload = Port(valid), Port(ready), Port(payload)
         self.stream_bytes = stream_bytes_of(len(payload))
         self._shift = 8 * (self.stream_bytes or 0)
         self._mask = (1 << self._shift) - 1
-        self._stall = _chance_blocks(rng, stall)
+        self._stall = stall_draws(rng, stall, burst)
         self.ready_now = False
         self.data = bytearray()
         #: Cycles ``valid`` was high and ``ready`` low.
@@ -369,7 +362,12 @@ async def run_job(dut) -> None:
         dut.cmd__valid, dut.cmd__ready, dut.cmd__payload, idle=job.idle_in, rng=rng
     )
     sink = StreamSink(
-        dut.rsp__valid, dut.rsp__ready, dut.rsp__payload, stall=job.stall_out, rng=rng
+        dut.rsp__valid,
+        dut.rsp__ready,
+        dut.rsp__payload,
+        stall=job.stall_out,
+        burst=job.stall_burst,
+        rng=rng,
     )
     board = Scoreboard(job.config) if job.check else None
     dut.rst.value = 0
