@@ -15,7 +15,9 @@ from pathlib import Path
 from amaranth.sim import Simulator
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.firmware.framing import CommandFramer
 from molxbar.firmware.golden_engine import GoldenEngine
+from molxbar.firmware.protocol import Layout
 
 from .bridge import UARTBridge
 
@@ -35,23 +37,15 @@ class BridgeResult:
 
 def answer_points(config: CrossbarConfig, commands: bytes) -> list[int]:
     """For each command byte, how many response bytes must have arrived before the byte
-    counts as answered: the golden engine's response total once the command (or batch
-    vector) that the byte belongs to is complete. Bytes of an unfinished command at the end
-    are never answered (a very large number)."""
+    counts as answered: the golden engine's response total once the unit of the byte (its
+    command, or batch vector: :mod:`molxbar.firmware.framing`) has been answered. Bytes of
+    an unfinished command at the end are never answered (a very large number)."""
     golden = GoldenEngine(config)
-    totals = [0]
-    for byte in commands:
-        totals.append(totals[-1] + len(golden.execute(bytes([byte]))))
-    never = 1 << 62
-    need = [never] * len(commands)
-    # A byte is answered with the first byte, from it on, whose arrival produces responses.
-    pending: list[int] = []
-    for j in range(len(commands)):
-        pending.append(j)
-        if totals[j + 1] > totals[j]:
-            for k in pending:
-                need[k] = totals[j + 1]
-            pending.clear()
+    need = [1 << 62] * len(commands)
+    total = 0
+    for unit in CommandFramer(Layout(config)).feed(commands):
+        total += len(golden.execute(commands[unit.start : unit.end]))
+        need[unit.start : unit.end] = [total] * (unit.end - unit.start)
     return need
 
 
@@ -92,10 +86,11 @@ def simulate_bridge(
     window = fifo_depth if window is None else window
     need = answer_points(config, commands)
     expected = GoldenEngine(config).execute(commands)
-    units = _unit_lengths(need)
-    if units and max(units) > window:
+    units = CommandFramer(Layout(config)).feed(commands)
+    longest = max((unit.end - unit.start for unit in units), default=0)
+    if longest > window:
         raise ValueError(
-            f"a command of {max(units)} bytes does not fit the window of {window} bytes: "
+            f"a command of {longest} bytes does not fit the window of {window} bytes: "
             f"the host could not send it without overrunning the bridge"
         )
     dut = UARTBridge(config, divisor=divisor, fifo_depth=fifo_depth, **engine_options)
@@ -185,14 +180,3 @@ async def _ticks(ctx, count: int) -> None:
     at any await, which ``ctx.tick().repeat()`` does not survive cleanly."""
     for _ in range(count):
         await ctx.tick()
-
-
-def _unit_lengths(need: list[int]) -> list[int]:
-    """Lengths of the runs of bytes answered together (commands, batch vectors)."""
-    lengths, run = [], 0
-    for j, n in enumerate(need):
-        run += 1
-        if j + 1 == len(need) or need[j + 1] != n:
-            lengths.append(run)
-            run = 0
-    return lengths

@@ -32,16 +32,13 @@ import numpy as np
 
 from molxbar.emulator.config import CrossbarConfig
 
+from .framing import ANY_LAYOUT, CommandFramer, Unit, fixed_width, response_length
 from .golden_engine import GoldenEngine
 from .protocol import (
     COMMANDS,
-    Field,
-    FieldKind,
     Layout,
     Opcode,
-    Status,
     decode_response,
-    header_fields,
 )
 from .stalls import check_stalls, stall_draws
 
@@ -69,21 +66,6 @@ BOARD_BAUD = 1_000_000
 #: keeps them equal; the firmware does not import the boards).
 BOARD_FIFO_DEPTH = 512
 
-_OPCODES = frozenset(int(op) for op in Opcode)
-_STATUSES = frozenset(int(status) for status in Status)
-#: Field kinds whose width is the same in every configuration.
-_FIXED_KINDS = frozenset(
-    {FieldKind.U8, FieldKind.U16, FieldKind.U32, FieldKind.ROW, FieldKind.COL, FieldKind.SIGMA}
-)
-#: A layout for what is the same in every configuration (:func:`_fixed_width`).
-_ANY_LAYOUT = Layout(CrossbarConfig(rows=1, cols=1, lanes=1))
-
-
-def _fixed_width(fields: tuple[Field, ...]) -> bool:
-    """The fields take the same bytes in every configuration."""
-    return all(f.kind in _FIXED_KINDS and f.repeat not in ("rows", "cols") for f in fields)
-
-
 def longest_command(config: CrossbarConfig | None) -> tuple[int, Opcode]:
     """The most command bytes one response answers, and their command: the smallest window
     of a :class:`SerialTransport`. For RUN_BATCH that is its header and first vector.
@@ -92,9 +74,9 @@ def longest_command(config: CrossbarConfig | None) -> tuple[int, Opcode]:
     configuration (``SET_SIGMA``, 34 bytes), which no configuration's longest is below.
     """
     if config is None:
-        fixed = [op for op in Opcode if _fixed_width(COMMANDS[op].fields)]
-        opcode = max(fixed, key=_ANY_LAYOUT.command_length)
-        return _ANY_LAYOUT.command_length(opcode), opcode
+        fixed = [op for op in Opcode if fixed_width(COMMANDS[op].fields)]
+        opcode = max(fixed, key=ANY_LAYOUT.command_length)
+        return ANY_LAYOUT.command_length(opcode), opcode
     layout = Layout(config)
     opcode = max(Opcode, key=layout.command_length)
     return layout.command_length(opcode), opcode
@@ -437,11 +419,8 @@ class SerialTransport:
         self._queue = bytearray()
         self._sent = 0  # command bytes written
         self._answered = 0  # of those, answered (a prefix of the stream)
-        self._split_buf = bytearray()  # command bytes not yet split into units
-        self._split_pos = 0  # stream offset of _split_buf[0]
-        self._batch_left = 0  # RUN_BATCH vectors still to split off
-        self._needs_layout = False  # the split waits for the field widths
-        self._units: deque[tuple[int, int]] = deque()  # unanswered: (end offset, opcode)
+        self._framer = CommandFramer(self._layout)  # the stream, cut into units
+        self._units: deque[Unit] = deque()  # framed and unanswered
         self._early: deque[int] = deque()  # opcodes of responses to units not yet split
         # Responses: the bytes read, from the next response header on.
         self._rsp_buf = bytearray()
@@ -464,9 +443,9 @@ class SerialTransport:
         _check_window(self._window, config)
         self._config = config
         if config is not None:
-            self._layout = Layout(config)
+            self._layout = self._framer.layout = Layout(config)
             if self._window is not None:
-                self._split()
+                self._split(b"")
                 self._track(b"")
 
     @property
@@ -490,8 +469,7 @@ class SerialTransport:
             self._write(data)
             return
         self._queue += data
-        self._split_buf += data
-        self._split()
+        self._split(data)
         self._pump()
 
     def receive(self, n: int) -> bytes:
@@ -553,55 +531,17 @@ class SerialTransport:
         )
         if self._fault is not None:
             return f"{why}: flow control stopped, {self._fault}"
-        if self._layout is None and (self._needs_layout or len(self._rsp_buf) >= 2):
+        if self._layout is None and (self._framer.needs_layout or len(self._rsp_buf) >= 2):
             why += ": the field widths are unknown (give config=, or send STATUS first)"
         return why
 
-    def _split(self) -> None:
-        """Split the command stream into units, each answered by one response."""
-        buf = self._split_buf
-        while True:
-            self._needs_layout = False
-            if self._batch_left:
-                if self._layout is None:
-                    self._needs_layout = bool(buf)
-                    return
-                vector = self._layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
-                if len(buf) < vector:
-                    return
-                self._batch_left -= 1
-                self._add_unit(vector, Opcode.RUN_BATCH)
-                continue
-            if not buf:
-                return
-            opcode = buf[0]
-            if opcode not in _OPCODES:
-                self._add_unit(1, opcode)  # answered UNKNOWN_OPCODE
-                continue
-            layout = self._layout
-            if layout is None and _fixed_width(header_fields(Opcode(opcode))):
-                layout = _ANY_LAYOUT
-            if layout is None:
-                self._needs_layout = True
-                return
-            length = layout.header_length(Opcode(opcode))
-            if len(buf) < length:
-                return
-            if opcode == Opcode.RUN_BATCH and (count := int.from_bytes(buf[1:3], "little")):
-                # No response of its own: the header is answered with the first vector.
-                self._batch_left = count
-                self._split_pos += length
-                del buf[:length]
-                continue
-            self._add_unit(length, opcode)
-
-    def _add_unit(self, length: int, opcode: int) -> None:
-        self._split_pos += length
-        del self._split_buf[:length]
-        if self._early:
-            self._answer(self._split_pos, opcode, self._early.popleft())
-        else:
-            self._units.append((self._split_pos, opcode))
+    def _split(self, data: bytes) -> None:
+        """Frame the command stream into units, each answered by one response."""
+        for unit in self._framer.feed(data):
+            if self._early:
+                self._answer(unit.end, unit.opcode, self._early.popleft())
+            else:
+                self._units.append(unit)
 
     def _answer(self, end: int, opcode: int, got: int) -> None:
         """A response starting with opcode byte ``got`` answers the unit up to ``end``."""
@@ -632,17 +572,22 @@ class SerialTransport:
             if not self._rsp_counted:
                 self._rsp_counted = True
                 if self._units:
-                    self._answer(*self._units.popleft(), buf[0])
-                elif self._needs_layout:
+                    unit = self._units.popleft()
+                    self._answer(unit.end, unit.opcode, buf[0])
+                elif self._framer.needs_layout:
                     self._early.append(buf[0])  # to a command not split yet
                 else:
                     self._fault = f"a response ({buf[0]:#04x} ...) came to no command"
                 continue
             if len(buf) < 2:
                 return
-            length = self._response_length(buf[0], buf[1])
+            try:
+                length = response_length(self._layout, buf[0], buf[1])
+            except ValueError as error:
+                self._fault = str(error)
+                return
             if length is None:
-                return  # a fault, or an OK response whose length needs the field widths
+                return  # an OK response whose length needs the field widths
             if self._layout is None and buf[0] == Opcode.STATUS:
                 if len(buf) < length:
                     return
@@ -650,33 +595,17 @@ class SerialTransport:
             self._rsp_skip = length
             self._rsp_counted = False
 
-    def _response_length(self, opcode: int, status: int) -> int | None:
-        """Bytes of the response with this header; ``None`` if the field widths are needed
-        but unknown, or the header is no response (a fault)."""
-        if status not in _STATUSES:
-            self._fault = f"a response to {opcode:#04x} has unknown status {status:#04x}"
-            return None
-        if status != Status.OK:
-            return 2
-        if opcode not in _OPCODES:
-            self._fault = f"an OK response to unknown opcode {opcode:#04x}"
-            return None
-        layout = self._layout
-        if layout is None and _fixed_width(COMMANDS[Opcode(opcode)].response):
-            layout = _ANY_LAYOUT
-        return None if layout is None else layout.response_length(Opcode(opcode))
-
     def _learn(self, response: bytes) -> None:
         """The field widths from a STATUS response; the units that waited for them."""
-        fields = decode_response(_ANY_LAYOUT, response)[0].fields
+        fields = decode_response(ANY_LAYOUT, response)[0].fields
         try:
             config = config_from_status(fields)
             _check_window(self._window, config)
         except ValueError as error:
             self._fault = f"the engine's STATUS does not fit: {error}"
             raise
-        self._layout = Layout(config)
-        self._split()
+        self._layout = self._framer.layout = Layout(config)
+        self._split(b"")
 
 
 class Mismatch(AssertionError):

@@ -56,13 +56,11 @@ def shape_id(shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
-def test_long_batch_on_one_byte_beats_with_ready_high(shape):
+def test_long_batch_on_one_byte_beats_with_ready_high(shape, rng, seed):
     """One-byte beats (the UART bridge's width): the outputs leave slower than the lanes
     compute them even with ``ready`` always high."""
     rows, cols, lanes = shape
     c = CrossbarConfig(rows=rows, cols=cols, lanes=lanes)
-    seed = 1000 + rows + cols + lanes
-    rng = np.random.default_rng(seed)
     commands = batch_stream(c, 120, rng)
     check_against_golden(
         c, commands, seed=seed, stream_bytes=1, max_cycles=cycle_budget(c, commands)
@@ -76,13 +74,11 @@ def test_long_batch_on_one_byte_beats_with_ready_high(shape):
     ids=["stall50", "stall90", "stall99", "stall90-bursts200"],
 )
 @pytest.mark.parametrize("stream_bytes", [1, None], ids=["1-byte", "balanced"])
-def test_batches_under_backpressure(shape, stall_out, stall_burst, stream_bytes):
+def test_batches_under_backpressure(shape, stall_out, stall_burst, stream_bytes, rng, seed):
     rows, cols, lanes = shape
     c = CrossbarConfig(rows=rows, cols=cols, lanes=lanes)
     # 0.99 with one-byte beats is a hundred cycles a byte: shorter batches keep it quick.
     vectors = 3 if (stall_out > 0.95 and stream_bytes == 1) else 8
-    seed = int(1000 * stall_out) + stall_burst + rows * cols + lanes
-    rng = np.random.default_rng(seed)
     commands = batch_stream(c, vectors, rng)
     check_against_golden(
         c,
@@ -96,12 +92,11 @@ def test_batches_under_backpressure(shape, stall_out, stall_burst, stream_bytes)
     )
 
 
-def test_batch_then_sync_answers_every_vector_first():
+def test_batch_then_sync_answers_every_vector_first(rng):
     """8x8 with 8 lanes and one-byte beats: a batch followed by SYNC answers all its vectors,
     then the SYNC, and only then goes idle."""
     c = CrossbarConfig(rows=8, cols=8, lanes=8)
     layout = Layout(c)
-    rng = np.random.default_rng(7)
     x = rng.integers(0, c.x_max + 1, (20, c.rows))
     commands = program_rows(c, rng.integers(0, c.levels, (c.rows, c.cols)))
     commands += encode_command(layout, Opcode.RUN_BATCH, count=20, x=x)
