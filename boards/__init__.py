@@ -6,8 +6,9 @@
 * :mod:`~molxbar.boards.top` -- :class:`BoardTop`: clock, reset, UART pins, status LEDs;
 * :mod:`~molxbar.boards.targets` -- the supported boards (``icebreaker``, ``ulx3s-85f``);
 * :mod:`~molxbar.boards.build` -- build trees, the YoWASP or system toolchain, ``report.json``;
-* :mod:`~molxbar.boards.simulate` -- the bridge in the Amaranth simulator, bit-serial;
 * :mod:`~molxbar.boards.commands` -- ``molxbar build`` and ``molxbar program``.
+
+The bridge in the Amaranth simulator, bit-serial, is :mod:`molxbar.sim.bridge`.
 
 Amaranth is imported by these modules, not by this package.
 """

@@ -10,7 +10,7 @@ faster than a UART carries bytes, so the response line sets the pace: while the 
 is busy the engine waits, and while the engine waits it stops taking commands. The command
 FIFO absorbs what the host sends meanwhile. A host that never has more than ``fifo_depth``
 command bytes *unanswered* (sent, but their responses not yet fully received) can therefore
-never overrun the receiver; :func:`molxbar.boards.simulate.simulate_bridge` drives the bridge
+never overrun the receiver; :func:`molxbar.sim.bridge.simulate_bridge` drives the bridge
 that way.
 """
 
@@ -21,15 +21,15 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import CrossbarConfig
-from molxbar.firmware.transports import BOARD_FIFO_DEPTH
 from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.engine import Engine
+from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
+from molxbar.protocol.link import BOARD_FIFO_DEPTH
 
 __all__ = ["UARTBridge", "DEFAULT_FIFO_DEPTH"]
 
-#: Command FIFO depth in bytes: one iCE40 block RAM (512 x 8), a whole VMM command of a
-#: 64-row, 16-bit-input crossbar and then some; the serial transport's window is this depth.
+#: Command FIFO depth in bytes (:data:`molxbar.protocol.link.BOARD_FIFO_DEPTH`).
 DEFAULT_FIFO_DEPTH = BOARD_FIFO_DEPTH
 
 
@@ -44,8 +44,9 @@ class UARTBridge(wiring.Component):
         Clock cycles per UART bit (:func:`~molxbar.hdl.uart.uart_divisor`).
     fifo_depth
         Command bytes the bridge holds while the engine is busy.
-    engine_options
-        Further keyword arguments of :class:`~molxbar.hdl.engine.Engine`.
+    options
+        How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`); its streams
+        are always one byte wide.
 
     Members
     -------
@@ -67,13 +68,13 @@ class UARTBridge(wiring.Component):
         *,
         divisor: int,
         fifo_depth: int = DEFAULT_FIFO_DEPTH,
-        **engine_options,
+        options: EngineOptions | None = None,
     ) -> None:
         with checking_arguments(self):
             if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int) or fifo_depth < 2:
                 raise ValueError(f"fifo_depth = {fifo_depth!r} must be an int >= 2")
             check_divisor(divisor)
-            self.engine = Engine(config, stream_bytes=1, **engine_options)
+            self.engine = Engine(config, options, stream_bytes=1)
         self.uart_rx = UARTReceiver(divisor)
         self.uart_tx = UARTTransmitter(divisor)
         self.config = config

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from molxbar.emulator.config import CrossbarConfig
-from molxbar.firmware.protocol import Layout, Opcode
 from molxbar.hdl.mac import PER_LANE_ATTRIBUTE
+from molxbar.hdl.options import EngineOptions
+from molxbar.protocol.spec import Layout, Opcode
 
 from .targets import BOARDS, DEFAULT_BAUD, Board, board_config
 from .top import BoardTop
@@ -314,7 +315,7 @@ def build_board(
     seed: int = 1,
     verbose: bool = False,
     stream=None,
-    engine_options: dict | None = None,
+    options: EngineOptions | None = None,
 ) -> BuildResult:
     """Write the build tree for ``board`` into ``out_dir`` and, unless ``dry_run``, run the
     toolchain and write ``report.json``.
@@ -334,8 +335,8 @@ def build_board(
         nextpnr's placement seed.
     verbose, stream
         Progress output (``stream``: default ``sys.stderr``); ``verbose`` shows every tool line.
-    engine_options
-        Further keyword arguments of the :class:`~molxbar.hdl.engine.Engine`.
+    options
+        How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`).
 
     Raises ``ToolchainError`` when a tool is missing or fails; ``report.json`` then holds
     what the tools found out (for a design that does not fit: the utilization nextpnr
@@ -344,7 +345,7 @@ def build_board(
     board = BOARDS[board] if isinstance(board, str) else board
     if config is None:
         config = board_config(board, lanes)
-    engine_options = dict(engine_options or {})
+    options = EngineOptions() if options is None else options
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
     out = Path(out_dir)
@@ -357,7 +358,7 @@ def build_board(
         baud=baud,
         leds=board.leds,
         oscillator_hz=board.oscillator_hz,
-        **engine_options,
+        options=options,
     )
     platform = board.platform()
     overrides = {
@@ -377,7 +378,7 @@ def build_board(
         "toolchain": toolchain,
         "config": config.as_dict(),
         "lanes": config.lanes,
-        "engine_options": engine_options,
+        "engine_options": options.as_dict(),
         "clock": {
             "oscillator_hz": board.oscillator_hz,
             "engine_hz": engine_hz,

@@ -9,7 +9,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from molxbar.emulator.config import CrossbarConfig, preset
-from molxbar.firmware.transports import BOARD_BAUD
+from molxbar.protocol.link import BOARD_BAUD
 
 from .clocks import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
 

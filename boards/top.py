@@ -11,6 +11,7 @@ from amaranth.lib import io
 
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.hdl.construction import checking_arguments
+from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import uart_divisor
 
 from .bridge import DEFAULT_FIFO_DEPTH, UARTBridge
@@ -46,6 +47,8 @@ class BoardTop(Elaboratable):
         The board's clock, needed when ``pll`` is ``None``.
     baud
         UART bit rate; the divisor is derived from the engine clock.
+    options
+        How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`).
     leds
         The status shown on each LED, by the names above.
     """
@@ -59,7 +62,7 @@ class BoardTop(Elaboratable):
         leds: tuple[str, ...] = ("heartbeat", "busy", "error", "locked"),
         oscillator_hz: float | None = None,
         fifo_depth: int = DEFAULT_FIFO_DEPTH,
-        **engine_options,
+        options: EngineOptions | None = None,
     ) -> None:
         with checking_arguments(self):
             self.clock_hz = pll.f_out if pll is not None else oscillator_hz
@@ -73,7 +76,7 @@ class BoardTop(Elaboratable):
                 config,
                 divisor=uart_divisor(self.clock_hz, baud),
                 fifo_depth=fifo_depth,
-                **engine_options,
+                options=options,
             )
         self.config = config
         self.pll = pll

@@ -2,7 +2,7 @@
 
 A beat of ``n`` bytes is the layout :func:`beat_layout` (``data``: byte ``k`` in bits
 ``8k .. 8k+7``, byte 0 first; ``count``: how many bytes are valid), as defined for hosts in
-:mod:`molxbar.firmware.beats`. Inside the engine, the receiver takes whole elements (up to
+:mod:`molxbar.protocol.beats`. Inside the engine, the receiver takes whole elements (up to
 four bytes) from a :class:`BeatUnpacker`, and the response senders give whole fields (up to
 one output) to a :class:`BeatPacker`; the two adapt those element-sized steps to the
 streams' ``stream_bytes``.
@@ -17,7 +17,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from molxbar.firmware.beats import count_bits
+from molxbar.protocol.beats import count_bits
 
 __all__ = ["beat_layout", "BeatPacker", "BeatUnpacker"]
 

@@ -22,7 +22,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, CrossbarConfig
-from molxbar.firmware.protocol import Layout, Status
+from molxbar.protocol.spec import Layout, Status
 
 from .beats import beat_layout
 from .mac import AdcStage, MacLane, shift_bits

@@ -35,8 +35,8 @@ from molxbar.emulator.config import (
     SIGMA_SEGMENTS,
     CrossbarConfig,
 )
-from molxbar.firmware.beats import MAX_STREAM_BYTES, count_bits
-from molxbar.firmware.protocol import (
+from molxbar.protocol.beats import MAX_STREAM_BYTES
+from molxbar.protocol.spec import (
     COMMANDS,
     NOISE_READ,
     NOISE_WRITE,
@@ -52,7 +52,8 @@ from molxbar.firmware.protocol import (
 from .beats import BeatPacker, BeatUnpacker, beat_layout
 from .construction import checking_arguments
 from .datapath import VmmDatapath, deviate
-from .mac import check_product_stages, shift_bits
+from .mac import shift_bits
+from .options import EngineOptions
 from .receiver import INPUT_SLOTS, SCALAR_FIELDS, CommandReceiver, input_slot_bits
 from .speck import SPECK_WORDS_SIGNATURE, SpeckWords
 
@@ -99,20 +100,16 @@ class Engine(wiring.Component):
     ----------
     config
         Shape and widths; ``lanes`` must be a power of two.
-    speck_unroll
-        Speck rounds per cycle of the noise generator (1 .. 27): area against the time a
-        noisy operation spends making its words.
-    stream_bytes
-        Bytes per beat on both streams (1 .. 16); by default the fewest that keep a batch of
-        VMMs compute-bound (:func:`balanced_stream_bytes`).
-    product_stages
-        Registers after each lane's multipliers, 1 or 2 (a cycle more per VMM, for a large
-        FPGA whose multipliers are far from the rest of the lane).
+    options
+        How it is built (:class:`~molxbar.hdl.options.EngineOptions`: beat width, noise
+        generator unroll, product stages); the defaults when ``None``.
+    **changes
+        Options to change from ``options`` (``stream_bytes=1``, say).
 
     Members
     -------
     cmd : ``In(stream.Signature(beat_layout(stream_bytes)))``
-        Command beats (:mod:`molxbar.firmware.beats`): the protocol's byte stream,
+        Command beats (:mod:`molxbar.protocol.beats`): the protocol's byte stream,
         ``stream_bytes`` at a time.
     rsp : ``Out(stream.Signature(beat_layout(stream_bytes)))``
         Response beats; the engine waits while ``rsp.ready`` is low and drops nothing.
@@ -128,29 +125,20 @@ class Engine(wiring.Component):
     """
 
     def __init__(
-        self,
-        config: CrossbarConfig,
-        *,
-        speck_unroll: int = 3,
-        stream_bytes: int | None = None,
-        product_stages: int = 1,
+        self, config: CrossbarConfig, options: EngineOptions | None = None, **changes
     ) -> None:
         with checking_arguments(self):
             if not isinstance(config, CrossbarConfig):
                 raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
             if config.lanes & (config.lanes - 1):
                 raise ValueError(f"lanes = {config.lanes} must be a power of two for the gateware")
-            if isinstance(speck_unroll, bool) or speck_unroll not in range(1, 28):
-                raise ValueError(f"speck_unroll = {speck_unroll!r} must be an int in [1, 27]")
-            if stream_bytes is None:
-                stream_bytes = balanced_stream_bytes(config)
-            count_bits(stream_bytes)  # checks the range
-            check_product_stages(product_stages)
+            options = (EngineOptions() if options is None else options).replace(**changes)
         self.config = config
+        self.options = options
         self.layout = Layout(config)
-        self.speck_unroll = speck_unroll
-        self.stream_bytes = stream_bytes
-        self.product_stages = product_stages
+        self.speck_unroll = options.speck_unroll
+        self.stream_bytes = stream_bytes = options.stream_bytes or balanced_stream_bytes(config)
+        self.product_stages = product_stages = options.product_stages
         self.datapath = VmmDatapath(
             config, stream_steps(config, stream_bytes)[1], product_stages=product_stages
         )

@@ -7,6 +7,7 @@ from amaranth.back import rtlil, verilog
 from molxbar.emulator.config import CrossbarConfig
 
 from .engine import Engine
+from .options import EngineOptions
 
 __all__ = ["FORMATS", "TOP_NAME", "generate"]
 
@@ -16,29 +17,19 @@ TOP_NAME = "molxbar_engine"
 
 
 def generate(
-    config: CrossbarConfig,
-    fmt: str = "verilog",
-    *,
-    speck_unroll: int = 3,
-    stream_bytes: int | None = None,
-    product_stages: int = 1,
+    config: CrossbarConfig, fmt: str = "verilog", options: EngineOptions | None = None, **changes
 ) -> str:
     """The engine for ``config`` as Verilog or RTLIL text.
 
     The output is deterministic (the same bytes for the same arguments) and carries no source
     paths. Ports: ``clk``, ``rst`` (synchronous, active high), ``cmd__valid``,
     ``cmd__ready``, ``cmd__payload``, ``rsp__valid``, ``rsp__ready``, ``rsp__payload``
-    (beats of ``stream_bytes``, see :mod:`molxbar.firmware.beats`), ``idle`` and
-    ``vmm_cycles[31:0]``. The keyword arguments are the :class:`Engine`'s.
+    (beats of ``stream_bytes``, see :mod:`molxbar.protocol.beats`), ``idle`` and
+    ``vmm_cycles[31:0]``. ``options`` and ``changes`` are the :class:`Engine`'s.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format = {fmt!r} is unknown: choose one of {FORMATS}")
-    engine = Engine(
-        config,
-        speck_unroll=speck_unroll,
-        stream_bytes=stream_bytes,
-        product_stages=product_stages,
-    )
+    engine = Engine(config, options, **changes)
     if fmt == "verilog":
         return verilog.convert(engine, name=TOP_NAME, emit_src=False)
     return rtlil.convert(engine, name=TOP_NAME, emit_src=False)

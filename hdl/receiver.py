@@ -1,7 +1,7 @@
 """The command receiver: parses the protocol byte stream into jobs for the engine.
 
 The receiver's fields are generated from the protocol definition
-(:mod:`molxbar.firmware.protocol`): the field being received is one bit of a one-hot
+(:mod:`molxbar.protocol.spec`): the field being received is one bit of a one-hot
 register, and each element of it is collected (little-endian) from a window on the byte
 stream, a whole element per cycle when its bytes are there. A cycle later the element is
 checked against the field's valid ranges and stored in a field register or a buffer memory;
@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
-from molxbar.firmware.protocol import (
+from molxbar.protocol.spec import (
     COMMANDS,
     Layout,
     Opcode,

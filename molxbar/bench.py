@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
+from molxbar.emulator.device import energy_report
+from molxbar.emulator.workloads import run_dft
+
 from .emulator import Crossbar, preset
-from .emulator.device import energy_report
-from .emulator.workloads import run_dft
 
 __all__ = ["run_benchmarks", "vmm_throughput"]
 
@@ -96,11 +97,12 @@ def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dic
 def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, float]:
     """Cycles of the 64x64 engine with ``lanes`` lanes in the Amaranth simulator, streams
     never stalled: one VMM's accumulation, and the steady-state cycles per batch vector."""
+    from molxbar.hdl.engine import Engine
+    from molxbar.protocol.golden_engine import GoldenEngine
+    from molxbar.protocol.spec import Layout, Opcode, encode_command
+    from molxbar.sim.simulate import simulate_engine
+
     from .emulator import CrossbarConfig
-    from .firmware.golden_engine import GoldenEngine
-    from .firmware.protocol import Layout, Opcode, encode_command
-    from .hdl.engine import Engine
-    from .hdl.simulate import simulate_engine
 
     config = CrossbarConfig(lanes=lanes)
     layout = Layout(config)

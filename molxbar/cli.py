@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .backends import BACKENDS, run_commands
+from molxbar import __version__
+from molxbar.emulator.checks import check_codes
+from molxbar.emulator.workloads import SIGNAL_KINDS, run_dft
+from molxbar.host.programs import decode_outputs, vmm_program
+from molxbar.sim.backends import BACKENDS, run_stream
+
 from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
-from .emulator.checks import check_codes
-from .emulator.workloads import SIGNAL_KINDS, run_dft
-from .firmware.programs import decode_outputs, vmm_program
 
 __all__ = ["main"]
 
@@ -97,11 +98,11 @@ def cmd_vmm(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         try:
-            responses = run_commands(
+            responses = run_stream(
                 config, commands, args.backend, progress=progress, waves=args.waves
-            )
+            ).responses
         except RuntimeError as error:
-            from .cosim import CosimError  # a simulator missing, failing or disagreeing
+            from molxbar.sim.cosim import CosimError  # a simulator missing, failing or disagreeing
 
             if not isinstance(error, CosimError):
                 raise
@@ -119,7 +120,7 @@ def cmd_vmm(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .hdl.generate import generate
+    from molxbar.hdl.generate import generate
 
     changes = {
         name: getattr(args, name)
@@ -131,9 +132,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.no_leakage_hardware:
         changes.update(leakage_hardware=False, rect_shift=None)
     config = preset(args.preset, **changes)
-    text = generate(
-        config, args.format, stream_bytes=args.stream_bytes, product_stages=args.product_stages
-    )
+    build_options = {
+        name: getattr(args, name)
+        for name in ("stream_bytes", "product_stages")
+        if getattr(args, name) is not None
+    }
+    text = generate(config, args.format, **build_options)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -182,7 +186,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.gateware:
         report["gateware"] = gateware_table(args.lanes, out=table)
     if args.cosim:
-        from .cosim.bench import cosim_table
+        from molxbar.sim.cosim.bench import cosim_table
 
         report["cosim"] = cosim_table(out=table)
     if args.json:
@@ -353,9 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="product_stages",
         type=int,
         choices=(1, 2),
-        default=1,
-        help="registers after each lane's multipliers: 2 gives a large FPGA's multiplier "
-        "outputs a cycle to reach their lane (one cycle more per VMM)",
+        help="registers after each lane's multipliers (default 1): 2 gives a large FPGA's "
+        "multiplier outputs a cycle to reach their lane (one cycle more per VMM)",
     )
     gen.add_argument("--format", choices=["verilog", "rtlil"], default="verilog")
     gen.add_argument(
@@ -430,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(run=cmd_demo)
 
-    from .boards.commands import add_board_commands
+    from molxbar.boards.commands import add_board_commands
 
     add_board_commands(commands)  # build, program
     return parser

@@ -24,20 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import BACKENDS, RunResult, run_stream
-from .emulator import CrossbarConfig, preset
-from .emulator.device import HOROWITZ_45NM, PAPER_TOPS_PER_W, RU_AZO_2024, energy_report
-from .emulator.mapping import MappedMatrix, complex_to_real
-from .emulator.metrics import enob, snr_db
-from .emulator.workloads import ComplexTransform, astro_image, dft_matrix, idft2_blocks
-from .firmware.driver import CrossbarDriver
-from .firmware.programs import idft2_on_crossbars, image_blocks, image_from_blocks
-from .firmware.transports import (
-    AmaranthTransport,
+from molxbar.emulator.device import HOROWITZ_45NM, PAPER_TOPS_PER_W, RU_AZO_2024, energy_report
+from molxbar.emulator.mapping import MappedMatrix, complex_to_real
+from molxbar.emulator.metrics import enob, snr_db
+from molxbar.emulator.workloads import ComplexTransform, astro_image, dft_matrix, idft2_blocks
+from molxbar.host.driver import CrossbarDriver
+from molxbar.host.programs import idft2_on_crossbars, image_blocks, image_from_blocks
+from molxbar.host.transports import (
     CheckedTransport,
     GoldenTransport,
     ReplayTransport,
 )
+from molxbar.sim.backends import BACKENDS, RunResult
+from molxbar.sim.backends import backend as backend_named
+from molxbar.sim.transport import AmaranthTransport
+
+from .emulator import CrossbarConfig, preset
 
 __all__ = ["DEFAULT_BACKEND", "PAPER_SNR_DB", "run_demo", "print_summary"]
 
@@ -81,17 +83,16 @@ class _Link:
         self.simulated: list[AmaranthTransport] = []
         self.replayed: list[RunResult] = []  # the one-pass runs of simulator backends
         self.transports = []
+        runs_on = BACKENDS[backend]
         for _ in range(crossbars):
             if replay:
                 transport = ReplayTransport(config, self._runner)
             elif backend == "golden":
-                transport = GoldenTransport(config)
-            elif backend == "amaranth":
-                sim = AmaranthTransport(config)
+                transport = runs_on.transport(config)
+            else:  # a live simulator, checked against the golden engine as it runs
+                sim = runs_on.transport(config)
                 self.simulated.append(sim)
                 transport = CheckedTransport(sim, GoldenTransport(config))
-            else:
-                raise ValueError(f"backend {backend!r} runs whole command streams only: replay")
             self.transports.append(transport)
         self.drivers = [CrossbarDriver(t) for t in self.transports]
 
@@ -101,7 +102,7 @@ class _Link:
             def update(done: int) -> None:
                 bar.update(done - bar.n)
 
-            result = run_stream(self.config, commands, self.backend, progress=update)
+            result = BACKENDS[self.backend].run(self.config, commands, progress=update)
         self.replayed.append(result)
         return result.responses
 
@@ -110,18 +111,23 @@ class _Link:
         if self.backend == "golden" and not self.replay:
             return {"checked": False, "bit_exact": None, "reference": "golden engine itself"}
         compared = mismatches = 0
+        first = None
         for transport in self.transports:
             if isinstance(transport, ReplayTransport):
                 transport.check()
+                first = first or transport.difference
             compared += transport.bytes_compared
             mismatches += transport.mismatches
-        return {
+        report = {
             "checked": True,
             "bit_exact": mismatches == 0,
             "bytes_compared": compared,
             "mismatched_bytes": mismatches,
             "mode": "replayed in one pass" if self.replay else "live",
         }
+        if first is not None:
+            report["first_difference"] = first
+        return report
 
     def cycles(self, vmms: int) -> dict | None:
         runs = self.simulated + [r for r in self.replayed if r.cycles is not None]
@@ -340,7 +346,7 @@ def run_demo(
     Parameters
     ----------
     backend
-        Where the crossbar runs (``molxbar.backends.BACKENDS``). ``golden`` and
+        Where the crossbar runs (``molxbar.sim.backends.BACKENDS``). ``golden`` and
         ``amaranth`` are driven call by call (the Amaranth simulation checked byte for byte
         against the golden engine as it runs); other backends get the recorded command
         stream afterwards, in one pass, and are compared with the golden engine's bytes.
@@ -359,8 +365,7 @@ def run_demo(
     Returns the report (also written as JSON).
     """
     started = time.perf_counter()
-    if backend not in BACKENDS:
-        raise ValueError(f"backend = {backend!r} is unknown: choose one of {', '.join(BACKENDS)}")
+    runs_on = backend_named(backend)  # checks the name
     block = BLOCK if size >= BLOCK else size
     if size % block:
         raise ValueError(f"size = {size} must be a multiple of {BLOCK} or less than {BLOCK}")
@@ -386,7 +391,7 @@ def run_demo(
     )
 
     if replay is None:
-        replay = backend not in ("golden", "amaranth")
+        replay = not runs_on.live
     link = _Link(backend, config, crossbars, progress, replay)
     batches: list = []
     expected = 2 * 2 * len(blocks) * block * n_tiles  # passes, input phases, vectors, tiles

@@ -1,1 +1,0 @@
-"""Command protocol, golden engine and host programs (NumPy only, no Amaranth)."""

@@ -1,0 +1,57 @@
+"""How an engine is built, as opposed to what it computes (its
+:class:`~molxbar.emulator.config.CrossbarConfig`): one frozen set of options with its
+defaults defined here, taken by the engine, the Verilog generator, the board builds and the
+co-simulation cache."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from molxbar.emulator.noise import SPECK64_ROUNDS
+from molxbar.protocol.beats import count_bits
+
+from .mac import check_product_stages
+
+__all__ = ["DEFAULT_SPECK_UNROLL", "EngineOptions"]
+
+#: Speck rounds per cycle of the noise generator unless told otherwise.
+DEFAULT_SPECK_UNROLL = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """Build options of an :class:`~molxbar.hdl.engine.Engine`; every response byte and
+    every VMM's result are the same whatever they are.
+
+    Parameters
+    ----------
+    stream_bytes
+        Bytes per beat on both streams (1 .. 16); ``None``: the fewest that keep a batch of
+        VMMs compute-bound for the configuration
+        (:func:`~molxbar.hdl.engine.balanced_stream_bytes`).
+    speck_unroll
+        Speck rounds per cycle of the noise generator (1 .. 27): area against the time a
+        noisy operation spends making its words.
+    product_stages
+        Registers after each lane's multipliers, 1 or 2 (a cycle more per VMM, for a large
+        FPGA whose multipliers are far from the rest of the lane).
+    """
+
+    stream_bytes: int | None = None
+    speck_unroll: int = DEFAULT_SPECK_UNROLL
+    product_stages: int = 1
+
+    def __post_init__(self) -> None:
+        if self.stream_bytes is not None:
+            count_bits(self.stream_bytes)  # checks the range, naming the value
+        unroll = self.speck_unroll
+        if isinstance(unroll, bool) or unroll not in range(1, SPECK64_ROUNDS + 1):
+            raise ValueError(f"speck_unroll = {unroll!r} must be an int in [1, {SPECK64_ROUNDS}]")
+        check_product_stages(self.product_stages)
+
+    def replace(self, **changes) -> EngineOptions:
+        """A copy with ``changes`` (checked again)."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,423 @@
+"""Board logic end to end over bit-serial UART lines, PLL settings, reports, build trees and
+bitstreams."""
+
+import gc
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from molxbar.boards.build import (
+    ToolchainError,
+    build_board,
+    lane_multiplier_sites,
+    parse_nextpnr_log,
+    parse_nextpnr_report,
+    parse_yosys_cells,
+    throughput,
+    toolchain_env,
+)
+from molxbar.boards.clocks import ecp5_pll, ice40_pll
+from molxbar.boards.targets import BOARDS, board_config
+from molxbar.cli import main
+from molxbar.emulator import CrossbarConfig
+from molxbar.protocol.golden_engine import GoldenEngine
+from molxbar.protocol.spec import Layout, Opcode, encode_command
+from molxbar.sim.bridge import answer_points, simulate_bridge
+from tests.support.stimulus import program_rows, random_commands
+
+SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
+NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)
+QUIET = SMALL.replace(noise_hardware=False)
+
+
+def stream(config, seed, count=25):
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, config.levels, (config.rows, config.cols))
+    return program_rows(config, levels) + random_commands(
+        config, rng, count, noise=config.noise_hardware
+    )
+
+
+# End to end: host bytes -> UART frames -> engine -> UART frames -> host --------------------
+
+
+@pytest.mark.parametrize(("config", "seed"), [(NOISY, 1), (QUIET, 2)])
+def test_bridge_answers_like_the_golden_engine(config, seed):
+    commands = stream(config, seed)
+    result = simulate_bridge(config, commands, divisor=4, fifo_depth=64)
+    expected = GoldenEngine(config).execute(commands)
+    assert result.responses == expected, f"seed {seed}"
+    assert not result.frame_error and not result.overrun
+
+
+@pytest.mark.parametrize("host_rate", [0.97, 1.03])
+def test_bridge_tolerates_a_host_baud_rate_off_by_3_percent(host_rate):
+    layout = Layout(QUIET)
+    commands = b"".join(
+        encode_command(layout, Opcode.SYNC, value=v) for v in (0x00, 0xFF, 0x55, 0xAA, 0x0F)
+    ) + encode_command(layout, Opcode.STATUS)
+    result = simulate_bridge(QUIET, commands, divisor=8, fifo_depth=16, host_rate=host_rate)
+    assert result.responses == GoldenEngine(QUIET).execute(commands)
+    assert not result.frame_error and not result.overrun
+
+
+def test_bridge_reports_an_overrun_when_the_host_ignores_flow_control():
+    # Each vector is 16 command bytes and 50 response bytes: responses back up, the engine
+    # stops taking commands, the FIFO fills, and a host that keeps sending loses bytes.
+    layout = Layout(QUIET)
+    x = np.arange(12 * QUIET.rows).reshape(12, QUIET.rows)
+    commands = encode_command(layout, Opcode.RUN_BATCH, count=12, x=x)
+    expected = GoldenEngine(QUIET).execute(commands)
+    careless = simulate_bridge(
+        QUIET, commands, divisor=4, fifo_depth=8, window=1 << 20, stop_on_error=True
+    )
+    assert careless.overrun and not careless.frame_error
+    assert len(careless.responses) < len(expected)
+    careful = simulate_bridge(QUIET, commands, divisor=4, fifo_depth=32)
+    assert careful.responses == expected and not careful.overrun
+
+
+@pytest.mark.parametrize("lanes", [2, 8])
+def test_bridge_with_the_board_window_answers_a_long_batch(lanes):
+    """The board's 512-byte FIFO and window hold seven vectors of an 8x8 crossbar: the engine
+    computes them while the UART sends the responses a byte at a time, and the vectors in
+    flight must wait for the line, not overtake or lose their responses."""
+    from molxbar.boards.bridge import DEFAULT_FIFO_DEPTH
+
+    c = QUIET.replace(lanes=lanes)
+    layout = Layout(c)
+    rng = np.random.default_rng(lanes)
+    x = rng.integers(c.x_min, c.x_max + 1, (40, c.rows))
+    commands = encode_command(layout, Opcode.RUN_BATCH, count=40, x=x)
+    commands += encode_command(layout, Opcode.SYNC, value=0x77)
+    result = simulate_bridge(c, commands, divisor=4, fifo_depth=DEFAULT_FIFO_DEPTH)
+    assert result.responses == GoldenEngine(c).execute(commands)
+    assert not result.frame_error and not result.overrun
+
+
+def test_bridge_parameters_are_checked():
+    from molxbar.boards.bridge import UARTBridge
+
+    with pytest.raises(ValueError, match="fifo_depth = 1"):
+        UARTBridge(QUIET, divisor=4, fifo_depth=1)
+    with pytest.raises(ValueError, match="divisor = 2"):
+        UARTBridge(QUIET, divisor=2)
+    with pytest.raises(ValueError, match="lanes = 12 must be a power of two"):
+        UARTBridge(CrossbarConfig(rows=4, cols=12, lanes=12), divisor=4)
+    gc.collect()  # nothing rejected may warn later that it was never used
+
+
+def test_answer_points_follow_command_boundaries():
+    layout = Layout(QUIET)
+    sync = encode_command(layout, Opcode.SYNC, value=1)  # 2 bytes, answered by 3
+    batch = encode_command(layout, Opcode.RUN_BATCH, count=2, x=np.ones((2, QUIET.rows)))
+    need = answer_points(QUIET, sync + batch + sync[:1])
+    vector = QUIET.rows * layout.input_bytes
+    answer = 2 + QUIET.cols * layout.output_bytes
+    assert need[:2] == [3, 3]
+    # The batch header and first vector are answered by the first response, and so on.
+    assert set(need[2 : 2 + 3 + vector]) == {3 + answer}
+    assert set(need[2 + 3 + vector : 2 + 3 + 2 * vector]) == {3 + 2 * answer}
+    assert need[-1] > 1 << 60  # an unfinished command is never answered
+    with pytest.raises(ValueError, match="does not fit the window"):
+        simulate_bridge(QUIET, sync + batch, fifo_depth=8)
+
+
+# Clocks --------------------------------------------------------------------------------------
+
+
+def test_pll_settings_match_icepll_and_ecppll():
+    ice = ice40_pll(12e6, 48e6)  # icepll -i 12 -o 48
+    assert (ice.divr, ice.divf, ice.divq, ice.filter_range) == (0, 63, 4, 1)
+    assert ice.f_out == 48e6
+    ecp = ecp5_pll(25e6, 100e6)  # ecppll -i 25 -o 100
+    assert (ecp.clki_div, ecp.clkfb_div, ecp.clkop_div) == (1, 4, 6)
+    assert ecp.f_out == 100e6
+
+
+@pytest.mark.parametrize("mhz", [16, 24, 30, 36, 40, 42, 48, 60, 72, 100])
+def test_ice40_pll_settings_stay_in_the_devices_ranges(mhz):
+    ice = ice40_pll(12e6, mhz * 1e6)
+    assert 10e6 <= ice.f_pfd <= 133e6 and 533e6 <= ice.f_vco <= 1066e6
+    assert abs(ice.f_out - mhz * 1e6) <= 0.02 * mhz * 1e6
+    with pytest.raises(ValueError, match="no iCE40 PLL setting"):
+        ice40_pll(12e6, 1e9)
+
+
+@pytest.mark.parametrize("mhz", [25, 30, 40, 50, 60, 75, 100, 125, 150])
+def test_ecp5_pll_settings_stay_in_the_devices_ranges(mhz):
+    ecp = ecp5_pll(25e6, mhz * 1e6)
+    assert 3.125e6 <= ecp.f_in / ecp.clki_div and 400e6 <= ecp.f_vco <= 800e6
+    assert ecp.f_out == mhz * 1e6
+
+
+# Reports -------------------------------------------------------------------------------------
+
+
+def test_yosys_statistics_in_both_styles():
+    new = "   8711 cells\n     26   $scopeinfo\n   1177   SB_CARRY\n   4642   SB_LUT4\n\n  x\n"
+    old = "   Number of cells:   300\n     SB_LUT4   200\n     SB_DFF    100\n"
+    assert parse_yosys_cells("9 cells\n 9 SB_IO\n" + new) == {"SB_CARRY": 1177, "SB_LUT4": 4642}
+    assert parse_yosys_cells(old) == {"SB_LUT4": 200, "SB_DFF": 100}
+    assert parse_yosys_cells("no statistics") == {}
+
+
+def test_nextpnr_report_and_log(tmp_path):
+    report = {
+        "utilization": {"ICESTORM_LC": {"used": 100, "available": 5280}},
+        "fmax": {"clk": {"achieved": 41.5, "constraint": 36.0}},
+        "critical_paths": [
+            {
+                "from": "posedge clk",
+                "to": "posedge clk",
+                "path": [
+                    {"delay": 1.0, "type": "clk-to-q", "from": {"cell": "a"}, "to": {"cell": "a"}},
+                    {"delay": 2.5, "type": "routing", "from": {"cell": "a"}, "to": {"cell": "b"}},
+                    {"delay": 0.5, "type": "setup", "from": {"cell": "b"}, "to": {"cell": "b"}},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    parsed = parse_nextpnr_report(path)
+    assert parsed["fmax"] == {"clk": {"achieved_hz": 41_500_000, "constraint_hz": 36_000_000}}
+    assert parsed["critical_paths"][0] == {
+        "clocks": "posedge clk -> posedge clk",
+        "delay_ns": 4.0,
+        "logic_ns": 1.5,
+        "from": "a",
+        "to": "b",
+    }
+    log = (
+        "Info: Device utilisation:\nInfo: \t ICESTORM_LC:  6130/ 5280   116%\n"
+        "Info: \t ICESTORM_DSP:  9/  8  112%\n"
+    )
+    assert parse_nextpnr_log(log) == {
+        "ICESTORM_LC": {"used": 6130, "available": 5280},
+        "ICESTORM_DSP": {"used": 9, "available": 8},
+    }
+
+
+def test_throughput_of_the_board_configurations():
+    ice = throughput(board_config(BOARDS["icebreaker"], lanes=8), 36e6, 1_000_000)
+    assert ice["batch_cycles_per_vmm"] == 64 * 64 // 8
+    assert ice["engine_mac_per_s"] == pytest.approx(36e6 * 8, rel=1e-6)
+    # 64 lanes: the byte-wide response (2 + 64 outputs x 6 bytes) bounds a batch.
+    ulx = throughput(board_config(BOARDS["ulx3s-85f"]), 100e6, 1_000_000)
+    assert ulx["batch_cycles_per_vmm"] == 386
+    assert ulx["compute_mac_per_s"] == pytest.approx(100e6 * 64, rel=1e-6)
+    assert ulx["uart_vmm_per_s"] == pytest.approx(1e5 / 386, abs=0.1)
+
+
+def test_toolchain_environment(monkeypatch):
+    env = toolchain_env("ice40")
+    assert set(env) == {"YOSYS", "NEXTPNR_ICE40", "ICEPACK"}
+    assert all(os.path.basename(v).startswith("yowasp-") for v in env.values())
+    assert all(os.path.dirname(v) == os.path.dirname(sys.executable) for v in env.values())
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(ToolchainError, match="yosys \\(system\\) not found"):
+        toolchain_env("ecp5", "system")
+    with pytest.raises(ValueError, match="toolchain"):
+        toolchain_env("ecp5", "vivado")
+
+
+# Build trees, synthesis and bitstreams -------------------------------------------------------
+
+
+def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
+    out = tmp_path / "ice"
+    assert main(["build", "--board", "icebreaker", "--dry-run", "-o", str(out)]) == 0
+    for name in ("molxbar.il", "molxbar.pcf", "molxbar.ys", "build_molxbar.sh", "report.json"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["dry_run"] and report["lanes"] == BOARDS["icebreaker"].lanes
+    assert report["config"]["noise_hardware"] is False
+    assert report["config"]["leakage_hardware"] is False
+    assert report["clock"]["engine_hz"] == 30e6
+    assert report["clock"]["pll"] == {"divr": 0, "divf": 79, "divq": 5, "filter_range": 1}
+    assert report["uart"] == {"baud": 1_000_000, "divisor": 30}
+    pcf = (out / "molxbar.pcf").read_text()
+    assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
+    assert "set_frequency clocks.engine_clk 30.0" in pcf
+    rtlil = (out / "molxbar.il").read_text()
+    assert "SB_PLL40_PAD" in rtlil and "DIVF" in rtlil
+    assert not (out / "molxbar.bin").exists()
+    script = (out / "molxbar.ys").read_text()
+    assert "synth_ice40 -dsp -device u" in script
+    assert 'setattr -set fsm_encoding "one-hot" w:*_state' in script
+    assert "keep" not in script  # a small die: the lanes share their input registers
+
+
+def test_dry_run_at_the_icebreaker_oscillator(tmp_path):
+    build_board("icebreaker", tmp_path, config=QUIET, clock_hz=12e6, dry_run=True)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["clock"]["engine_hz"] == 12e6 and report["clock"]["pll"] is None
+    assert report["uart"]["divisor"] == 12
+    assert "set_frequency clocks.engine_clk 12.0" in (tmp_path / "molxbar.pcf").read_text()
+    assert "SB_PLL40_PAD" not in (tmp_path / "molxbar.il").read_text()
+
+
+def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
+    result = build_board("ulx3s-85f", tmp_path, config=QUIET, clock_hz=100e6, dry_run=True)
+    assert result.bitstream is None
+    lpf = (tmp_path / "molxbar.lpf").read_text()
+    assert 'FREQUENCY NET "clocks.engine_clk" 100000000.0 HZ;' in lpf
+    assert 'LOCATE COMP "uart_0__rx__io" SITE "M1";' in lpf
+    rtlil = (tmp_path / "molxbar.il").read_text()
+    assert "EHXPLLL" in rtlil and "CLKFB_DIV" in rtlil
+    script = (tmp_path / "molxbar.ys").read_text()
+    assert "setattr -set keep 1 a:molxbar_per_lane" in script
+    assert rtlil.count("attribute \\molxbar_per_lane 1") == 5 * QUIET.lanes
+    # Each lane's multiplier at its site, after synthesis and before the netlist is written.
+    pins = [line for line in script.splitlines() if line.startswith("setattr -set BEL")]
+    assert len(pins) == QUIET.lanes
+    assert "datapath.lane1.* t:MULT18X18D %i" in pins[1]
+    assert script.index(pins[-1]) < script.index("write_json")
+
+
+def test_lane_multiplier_sites_are_spread_over_two_rows():
+    board = BOARDS["ulx3s-85f"]
+    rows = [set(row) for row in board.multiplier_rows]
+    for lanes in (1, 2, 8, 32, 64):
+        sites = lane_multiplier_sites(board, board_config(board, lanes=lanes))
+        assert len(set(sites)) == lanes
+        half = -(-lanes // 2)  # the first row takes the larger half, in lane order
+        assert all(site in rows[0] for site in sites[:half])
+        assert all(site in rows[1] for site in sites[half:])
+    sites = lane_multiplier_sites(board, board_config(board))
+    assert sites[0] == "X4/Y34/MULT18_0" and sites[-1] == "X4/Y58/MULT18_0"
+    # Lanes in sequence are at most two sites apart along a row.
+    order = [board.multiplier_rows[0].index(site) for site in sites[:32]]
+    assert all(0 < b - a <= 2 for a, b in zip(order, order[1:], strict=False))
+    # Two multipliers a lane (x*n with noise hardware), or none named: nextpnr places them.
+    noisy = board_config(board).replace(noise_hardware=True)
+    assert lane_multiplier_sites(board, noisy) == []
+    assert lane_multiplier_sites(BOARDS["icebreaker"], board_config(BOARDS["icebreaker"])) == []
+
+
+def test_build_rejects_a_bad_lane_count(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", "--board", "icebreaker", "--lanes", "3", "--dry-run", "-o", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "lanes = 3" in capsys.readouterr().err
+
+
+def test_program_explains_how_to_get_openfpgaloader(tmp_path, monkeypatch, capsys):
+    (tmp_path / "molxbar.bin").write_bytes(b"\0")
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    assert main(["program", "--board", "icebreaker", str(tmp_path)]) == 2
+    assert "apt install openfpgaloader" in capsys.readouterr().err
+    assert main(["program", "--board", "ulx3s-85f", str(tmp_path)]) == 2
+    assert "no bitstream" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_icebreaker_bitstream(tmp_path):
+    result = build_board("icebreaker", tmp_path)
+    report = result.report
+    assert result.bitstream.stat().st_size > 100_000  # an UP5K image is 104,090 bytes
+    assert report["fits"] and report["config"]["rows"] == report["config"]["cols"] == 64
+    assert report["resources"]["dsp"]["used"] >= report["lanes"]
+    assert report["timing_met"], report["fmax"]
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["fmax"] == report["fmax"]
+
+
+@pytest.mark.slow
+def test_ecp5_design_synthesizes(tmp_path):
+    config = board_config(BOARDS["ulx3s-85f"], lanes=8)
+    result = build_board("ulx3s-85f", tmp_path, config=config, synth_only=True)
+    synthesis = result.report["synthesis"]
+    assert result.bitstream is None
+    assert synthesis["dsp"]["used"] >= 8 and synthesis["lut4"]["used"] > 1000
+    assert result.report["fits"]
+    # Synthesis keeps each lane's copy of the shared stage-1 flip-flops (x alone is 16).
+    netlist = json.loads((tmp_path / "molxbar.json").read_text())
+    top = next(m for m in netlist["modules"].values() if m["attributes"].get("top"))
+    kept = [c for c in top["cells"].values() if c["attributes"].get("keep")]
+    assert len(kept) >= 8 * 16
+    # Each lane's multiplier carries its site, for nextpnr.
+    placed = {
+        name.split(".")[3]: cell["attributes"].get("BEL")
+        for name, cell in top["cells"].items()
+        if cell["type"] == "MULT18X18D"
+    }
+    sites = lane_multiplier_sites(BOARDS["ulx3s-85f"], config)
+    assert placed == {f"lane{p}": site for p, site in enumerate(sites)}
+
+
+def test_progress_line_on_a_terminal_and_in_a_log():
+    import time
+
+    from molxbar.boards.build import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    with Progress(terminal) as progress:
+        progress.begin("nextpnr-ice40")
+        progress.line("Info: routing...\n")
+        time.sleep(0.6)
+    shown = terminal.getvalue()
+    assert "\r\x1b[K" in shown and "nextpnr-ice40: Info: routing..." in shown
+    log = io.StringIO()
+    with Progress(log) as progress:
+        progress.begin("yosys")
+        progress.line("quiet detail")
+    assert log.getvalue() == "[0:00] running yosys\n"
+
+
+def test_a_design_that_does_not_fit_is_reported_by_how_much(tmp_path, monkeypatch):
+    # Stand-in tools: synthesis "succeeds", placement finds too few DSPs (as nextpnr does).
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "yosys").write_text(
+        "#!/bin/sh\nprintf '  100 cells\\n    90   SB_LUT4\\n     9   SB_MAC16\\n' > molxbar.stat\n"
+    )
+    (tools / "nextpnr").write_text(
+        "#!/bin/sh\nprintf 'Info: Device utilisation:\\nInfo: \\t ICESTORM_LC: 6130/ 5280 116%%\\n"
+        "Info: \\t ICESTORM_DSP:  9/  8  112%%\\n' > molxbar.tim\n"
+        "echo \"ERROR: Unable to place cell 'lane8', no BELs remaining\"\nexit 125\n"
+    )
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    env = {
+        "YOSYS": str(tools / "yosys"),
+        "NEXTPNR_ICE40": str(tools / "nextpnr"),
+        "ICEPACK": "false",
+    }
+    monkeypatch.setattr("molxbar.boards.build.toolchain_env", lambda family, toolchain: env)
+    out = tmp_path / "build"
+    with pytest.raises(ToolchainError, match="nextpnr-ice40 failed"):
+        build_board("icebreaker", out, config=QUIET, stream=io.StringIO())
+    report = json.loads((out / "report.json").read_text())
+    assert report["fits"] is False and "nextpnr-ice40 failed" in report["error"]
+    assert report["resources"]["lut"] == {"used": 6130, "available": 5280, "percent": 116.1}
+    assert report["resources"]["dsp"]["used"] == 9
+    assert report["synthesis"]["dsp"] == {"used": 9, "available": 8, "percent": 112.5}
+    assert set(report["seconds"]) >= {"yosys", "nextpnr-ice40", "tools"}
+    assert "no BELs remaining" in (out / "build.log").read_text()
+
+
+def test_program_runs_openfpgaloader_for_the_board(tmp_path, monkeypatch, capsys):
+    calls = tmp_path / "calls"
+    loader = tmp_path / "openFPGALoader"
+    loader.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    loader.chmod(0o755)
+    monkeypatch.setenv("OPENFPGALOADER", str(loader))
+    (tmp_path / "molxbar.bit").write_bytes(b"\0")
+    (tmp_path / "molxbar.bin").write_bytes(b"\0")
+    assert main(["program", "--board", "ulx3s-85f", str(tmp_path)]) == 0
+    assert main(["program", "--board", "icebreaker", "--flash", str(tmp_path)]) == 0
+    assert calls.read_text().splitlines() == [
+        f"-b ulx3s {tmp_path / 'molxbar.bit'}",
+        f"-b icebreaker -f {tmp_path / 'molxbar.bin'}",
+    ]

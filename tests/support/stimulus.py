@@ -1,0 +1,151 @@
+"""Random command streams for comparing backends with the golden engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from molxbar.protocol.spec import RECT_IDEAL, Layout, Opcode, encode_command
+
+__all__ = ["random_commands", "program_rows"]
+
+
+def program_rows(config: CrossbarConfig, levels: np.ndarray) -> bytes:
+    """WRITE_ROW commands for a whole level matrix."""
+    layout = Layout(config)
+    return b"".join(
+        encode_command(layout, Opcode.WRITE_ROW, row=r, levels=levels[r])
+        for r in range(config.rows)
+    )
+
+
+def _raw_field(rng: np.random.Generator, nbytes: int) -> int:
+    return int(rng.integers(0, 1 << (8 * nbytes)))
+
+
+def random_commands(
+    config: CrossbarConfig,
+    rng: np.random.Generator,
+    count: int,
+    *,
+    vmm_weight: float = 1.0,
+    max_batch: int = 3,
+    long_batch: int = 0,
+    noise: bool = True,
+) -> bytes:
+    """``count`` random commands: every opcode, valid and out-of-range fields, unknown opcodes.
+
+    Out-of-range values are drawn where the field width allows them; ``noise`` allows
+    SET_NOISE to switch the noise on. A batch has up to ``max_batch`` vectors; with
+    ``long_batch`` one batch in five has ``max_batch + 1`` to ``long_batch`` instead.
+    """
+    c, layout = config, Layout(config)
+    out = bytearray()
+
+    def row(bad=0.1):
+        return (
+            int(rng.integers(c.rows, 1 << 16)) if rng.random() < bad else int(rng.integers(c.rows))
+        )
+
+    def col(bad=0.1):
+        return (
+            int(rng.integers(c.cols, 1 << 16)) if rng.random() < bad else int(rng.integers(c.cols))
+        )
+
+    def level(bad=0.05):
+        top = (1 << (8 * layout.level_bytes)) - 1
+        if rng.random() < bad and top > c.g_max:
+            return int(rng.integers(c.g_max + 1, top + 1))
+        edge = rng.random()
+        if edge < 0.1:
+            return 0
+        if edge < 0.2:
+            return c.g_max
+        return int(rng.integers(0, c.levels))
+
+    def inputs(n, bad=0.03):
+        x = rng.integers(c.x_min, c.x_max + 1, size=n)
+        edge = rng.random()
+        if edge < 0.15:
+            x[rng.random(n) < 0.5] = c.x_max
+        elif edge < 0.3:
+            x[rng.random(n) < 0.5] = c.x_min
+        elif edge < 0.45:
+            x = np.abs(x)  # one phase of a signed input
+        low, high = -(1 << (8 * layout.input_bytes - 1)), (1 << (8 * layout.input_bytes - 1)) - 1
+        if rng.random() < bad and (low < c.x_min or high > c.x_max):
+            x[int(rng.integers(n))] = high if high > c.x_max else low
+        return x
+
+    opcodes = list(Opcode)
+    weights = np.array(
+        [vmm_weight if op in (Opcode.RUN_VMM, Opcode.RUN_BATCH) else 1.0 for op in opcodes]
+    )
+    weights /= weights.sum()
+    for _ in range(count):
+        if rng.random() < 0.03:
+            out.append(int(rng.choice([0x00, 0x03, 0x7F, 0x99, 0xFF])))
+            continue
+        op = opcodes[int(rng.choice(len(opcodes), p=weights))]
+        if op is Opcode.SYNC:
+            cmd = encode_command(layout, op, value=int(rng.integers(256)))
+        elif op in (Opcode.STATUS, Opcode.RUN_VMM):
+            cmd = encode_command(layout, op)
+        elif op is Opcode.WRITE_CELL:
+            cmd = encode_command(layout, op, row=row(), col=col(), level=level())
+        elif op is Opcode.WRITE_ROW:
+            levels = [level(bad=0.01) for _ in range(c.cols)]
+            cmd = encode_command(layout, op, row=row(), levels=levels)
+        elif op is Opcode.PULSE_CELL:
+            span = 1 << (8 * layout.pulse_bytes - 1)
+            count_ = (
+                int(rng.integers(-span, span))
+                if rng.random() < 0.1
+                else int(rng.integers(c.pulse_min, c.pulse_max + 1))
+            )
+            cmd = encode_command(layout, op, row=row(), col=col(), count=count_)
+        elif op is Opcode.UPDATE_RANK1:
+            scale = int(rng.integers(1, c.x_bits + 1))
+            a = inputs(c.rows, bad=0.05) >> scale
+            b = inputs(c.cols, bad=0.05) >> scale
+            cmd = encode_command(layout, op, a=a, b=b)
+        elif op in (Opcode.READ_CELL,):
+            cmd = encode_command(layout, op, row=row(), col=col())
+        elif op is Opcode.READ_ROW:
+            cmd = encode_command(layout, op, row=row())
+        elif op is Opcode.LOAD_INPUT:
+            cmd = encode_command(layout, op, x=inputs(c.rows))
+        elif op is Opcode.RUN_BATCH:
+            n = int(rng.integers(0, max_batch + 1))
+            if long_batch > max_batch and rng.random() < 0.2:
+                n = int(rng.integers(max_batch + 1, long_batch + 1))
+            vectors = np.array([inputs(c.rows) for _ in range(n)]).reshape(n, c.rows)
+            cmd = encode_command(layout, op, count=n, x=vectors)
+        elif op is Opcode.SET_ADC:
+            bits = int(rng.choice([0, 0, 1, 2, 8, 12, 20, 40, 63, 64, 200]))
+            shift = int(rng.choice([0, 0, 1, 3, 7, 12, 20, 40, 63, 64]))
+            cmd = encode_command(layout, op, bits=bits, shift=shift)
+        elif op is Opcode.SET_RECT:
+            shift = int(rng.choice([RECT_IDEAL, RECT_IDEAL, 0, 1, 4, 13, 63, 64, 100]))
+            cmd = encode_command(layout, op, shift=shift)
+        elif op is Opcode.SET_UPDATE_SHIFT:
+            cmd = encode_command(layout, op, shift=int(rng.choice([0, 2, 8, 16, 30, 63, 64])))
+        elif op is Opcode.SET_NOISE:
+            flags = int(rng.integers(0, 4)) if noise else 0
+            if rng.random() < 0.1:
+                flags = int(rng.choice([4, 8, 0x80]))
+            cmd = encode_command(layout, op, flags=flags)
+        elif op is Opcode.SET_SIGMA:
+            scale = rng.integers(0, 1 << SIGMA_SCALE_BITS, size=SIGMA_SEGMENTS)
+            if rng.random() < 0.5:
+                scale >>= int(rng.integers(0, SIGMA_SCALE_BITS))
+            table = int(rng.choice([0, 1, 1, 2])) if rng.random() < 0.95 else 7
+            if rng.random() < 0.05:
+                scale[int(rng.integers(SIGMA_SEGMENTS))] = 1 << SIGMA_SCALE_BITS
+            cmd = encode_command(layout, op, table=table, scale=scale)
+        elif op is Opcode.SEED:
+            cmd = encode_command(layout, op, seed=_raw_field(rng, 4))
+        else:  # pragma: no cover
+            raise AssertionError(op)
+        out += cmd
+    return bytes(out)
