@@ -23,12 +23,14 @@ from .checks import check_codes
 from .config import CrossbarConfig
 
 __all__ = ["DeviceModel", "DigitalBaseline", "RU_AZO_2024", "HOROWITZ_45NM", "energy_report"]
-__all__ += ["PAPER_TOPS_PER_W", "PAPER_ENERGY_RATIO"]
+__all__ += ["PAPER_TOPS_PER_W", "PAPER_ENERGY_RATIO", "PAPER_SNR_DB"]
 
 #: Press figure for the crossbar's efficiency, tera-operations per second per watt.
 PAPER_TOPS_PER_W = 4.1
 #: "460x less energy than digital computers" (abstract); the digital system is not specified.
 PAPER_ENERGY_RATIO = 460.0
+#: The SNR of the paper's vector-matrix multiplies and Fourier transforms: "> 73 dB", in dB.
+PAPER_SNR_DB = 73.0
 
 
 def _check_shift(rect_shift: int | None, config: CrossbarConfig) -> float:

@@ -12,6 +12,8 @@ import numpy as np
 
 from molxbar import __version__
 from molxbar.emulator.checks import check_codes
+from molxbar.emulator.device import PAPER_SNR_DB
+from molxbar.emulator.mapping import split_signed
 from molxbar.emulator.workloads import SIGNAL_KINDS, run_dft
 from molxbar.host.programs import decode_outputs, vmm_program
 from molxbar.sim.backends import BACKENDS, run_stream
@@ -19,9 +21,6 @@ from molxbar.sim.backends import BACKENDS, run_stream
 from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
 
 __all__ = ["main"]
-
-#: The paper's reported accuracy of its crossbar Fourier transform.
-PAPER_SNR_DB = 73.0
 
 
 class CliError(Exception):
@@ -81,7 +80,7 @@ def cmd_vmm(args: argparse.Namespace) -> int:
                 f"--signed-inputs applies negative inputs as a positive phase: input code "
                 f"{config.x_min} has no positive counterpart; use [{-config.x_max}, {config.x_max}]"
             )
-        phases = np.concatenate([np.maximum(inputs, 0), np.maximum(-inputs, 0)])
+        phases = np.concatenate(split_signed(inputs))
     else:
         phases = inputs
     commands = vmm_program(
@@ -110,7 +109,7 @@ def cmd_vmm(args: argparse.Namespace) -> int:
     if args.waves is not None:
         print(f"wrote {args.waves}: waveform of the {args.backend} run", file=sys.stderr)
     outputs = decode_outputs(config, responses)
-    if args.signed_inputs:
+    if args.signed_inputs and len(outputs) > len(inputs):  # a negative phase ran too
         outputs = outputs[: len(inputs)] - outputs[len(inputs) :]
     np.save(args.out, outputs)
     print(

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from molxbar.emulator.device import HOROWITZ_45NM, PAPER_TOPS_PER_W, RU_AZO_2024, energy_report
+from molxbar.emulator.device import (
+    HOROWITZ_45NM,
+    PAPER_SNR_DB,
+    PAPER_TOPS_PER_W,
+    RU_AZO_2024,
+    energy_report,
+)
 from molxbar.emulator.mapping import MappedMatrix, complex_to_real
 from molxbar.emulator.metrics import enob, snr_db
 from molxbar.emulator.workloads import ComplexTransform, astro_image, dft_matrix, idft2_blocks
@@ -41,12 +47,10 @@ from molxbar.sim.transport import AmaranthTransport
 
 from .emulator import CrossbarConfig, preset
 
-__all__ = ["DEFAULT_BACKEND", "PAPER_SNR_DB", "run_demo", "print_summary"]
+__all__ = ["DEFAULT_BACKEND", "run_demo", "print_summary"]
 
 #: The backend ``molxbar demo`` uses unless told otherwise.
 DEFAULT_BACKEND = "verilator"
-#: The paper's reported accuracy of its crossbar Fourier transform, dB.
-PAPER_SNR_DB = 73.0
 #: Signal processing on earlier memristor crossbars: 5-8 bits, about 33 dB (Li et al. 2018).
 PRIOR_ART_SNR_DB = 33.0
 #: Crossbar side and DFT block size.
@@ -282,7 +286,8 @@ def _figures(out: Path, image, recon, sweep, staircase, energy, config) -> list[
         ru = sweep["devices"]["ru_azo_2024"]
         right.plot([math.log2(ru["levels"])], [ru["snr_db"][0]], "r*", ms=12, label="ru_azo_2024")
         right.axhspan(0, PRIOR_ART_SNR_DB, color="0.85", label="prior memristors (5-8 bits)")
-        right.axhline(PAPER_SNR_DB, color="k", lw=0.8, ls=":", label="paper > 73 dB")
+        paper = f"paper > {PAPER_SNR_DB:.0f} dB"
+        right.axhline(PAPER_SNR_DB, color="k", lw=0.8, ls=":", label=paper)
         right.set_xlabel("conductance levels (bits)")
         right.set_ylabel("SNR (dB)")
         right.set_title("SNR against conductance levels")

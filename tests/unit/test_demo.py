@@ -5,7 +5,8 @@ import json
 import pytest
 
 from molxbar.cli import main
-from molxbar.demo import DEFAULT_BACKEND, PAPER_SNR_DB, run_demo
+from molxbar.demo import DEFAULT_BACKEND, run_demo
+from molxbar.emulator.device import PAPER_SNR_DB
 
 FIGURES = {"images.png", "snr_sweep.png", "pulses.png", "energy.png"}
 

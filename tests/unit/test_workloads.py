@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from molxbar.emulator import preset
+from molxbar.emulator.device import PAPER_SNR_DB
 from molxbar.emulator.metrics import enob, snr_db
 from molxbar.emulator.workloads import (
     ComplexTransform,
@@ -16,8 +17,6 @@ from molxbar.emulator.workloads import (
     predicted_snr_db,
     run_dft,
 )
-
-PAPER_SNR_DB = 73.0
 
 
 def test_dft_matrix_matches_numpy():
