@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,33 @@ def _load_array(path: str, what: str) -> np.ndarray:
     return array
 
 
+def _output_file(path: str, what: str) -> Path:
+    """``path`` as a file to write, checked before any work: its folder exists and is
+    writable, and it is not a folder itself."""
+    file = Path(path)
+    folder = file.parent
+    if file.is_dir():
+        raise CliError(f"{what} {path!r} is a folder, not a file")
+    if not folder.is_dir():
+        raise CliError(f"{what} {path!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (file.exists() and not os.access(file, os.W_OK)):
+        raise CliError(f"{what} {path!r} cannot be written (permission denied)")
+    return file
+
+
+def _output_folder(path: str, what: str) -> Path:
+    """``path`` as a folder to write into (made if missing), checked before any work."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"{what} {path!r} is a file, not a folder")
+    parent = folder if folder.is_dir() else folder.parent
+    if not parent.is_dir():
+        raise CliError(f"{what} {path!r}: the folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CliError(f"{what} {path!r} cannot be written (permission denied)")
+    return folder
+
+
 def _config_for(args: argparse.Namespace, rows: int, cols: int) -> CrossbarConfig:
     changes: dict[str, object] = {"rows": rows, "cols": cols}
     base = preset(args.preset)
@@ -55,6 +83,9 @@ def _progress(total: int, desc: str, unit: str):
 
 
 def cmd_vmm(args: argparse.Namespace) -> int:
+    out = _output_file(args.out, "--out")
+    if args.waves is not None:
+        _output_file(args.waves, "--waves")
     levels = _load_array(args.levels, "levels")
     inputs = _load_array(args.inputs, "inputs")
     if levels.ndim != 2 or 0 in levels.shape:
@@ -111,7 +142,8 @@ def cmd_vmm(args: argparse.Namespace) -> int:
     outputs = decode_outputs(config, responses)
     if args.signed_inputs and len(outputs) > len(inputs):  # a negative phase ran too
         outputs = outputs[: len(inputs)] - outputs[len(inputs) :]
-    np.save(args.out, outputs)
+    with open(out, "wb") as file:  # the name as given: np.save would add .npy
+        np.save(file, outputs)
     print(
         f"wrote {args.out}: {outputs.shape[0]} x {outputs.shape[1]} int64 outputs", file=sys.stderr
     )
@@ -130,6 +162,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         changes.update(noise_hardware=False, read_noise=False, write_noise=False)
     if args.no_leakage_hardware:
         changes.update(leakage_hardware=False, rect_shift=None)
+    output = None if args.output == "-" else _output_file(args.output, "-o")
     config = preset(args.preset, **changes)
     build_options = {
         name: getattr(args, name)
@@ -140,7 +173,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        output.write_text(text)
         print(
             f"wrote {args.output}: {args.format}, {config.rows}x{config.cols}, "
             f"{config.lanes} lanes",
@@ -196,6 +229,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import print_summary, run_demo
 
+    _output_folder(args.output, "-o")
     report = run_demo(
         args.backend,
         args.output,

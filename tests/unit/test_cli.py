@@ -124,6 +124,51 @@ def test_vmm_missing_file(tmp_path, capsys):
     assert "levels file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "target", "message"),
+    [
+        ("--out", "missing/Y.npy", r"--out '.*missing/Y.npy': the folder '.*missing' does not"),
+        ("--out", ".", r"--out '.*' is a folder, not a file"),
+        ("--waves", "missing/run.vcd", r"--waves '.*missing/run.vcd': the folder .* does not"),
+    ],
+)
+def test_vmm_checks_its_output_paths_first(arrays, capsys, monkeypatch, option, target, message):
+    """A path that cannot be written stops the command before it loads or runs anything:
+    one line, exit 2, nothing written."""
+    _, _, paths = arrays
+    monkeypatch.setattr("molxbar.cli.run_stream", lambda *a, **k: pytest.fail("it ran"))
+    target = str(paths["out"].parent / target)
+    args = ["vmm", "--levels", str(paths["levels"]), "--inputs", str(paths["inputs"])]
+    args += ["--out", target if option == "--out" else str(paths["out"])]
+    if option == "--waves":
+        args += ["--backend", "amaranth", "--waves", target]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.match("molxbar: error: " + message, err), err
+    assert not paths["out"].exists()
+
+
+def test_vmm_writes_the_name_it_was_given(arrays, capsys):
+    _, _, paths = arrays
+    paths["out"] = paths["out"].with_suffix(".txt")
+    assert run_vmm(paths) == 0
+    assert paths["out"].is_file() and not paths["out"].with_suffix(".txt.npy").exists()
+    assert np.load(paths["out"]).shape == (5, 12)
+    assert f"wrote {paths['out']}" in capsys.readouterr().err
+
+
+def test_generate_and_demo_check_their_output_paths_first(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["generate", "--rows", "4", "--cols", "4", "-o", str(tmp_path / "no" / "e.v")])
+    assert stop.value.code == 2 and "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--backend", "golden", "-o", str(tmp_path / "file")])
+    assert stop.value.code == 2 and "is a file, not a folder" in capsys.readouterr().err
+
+
 def test_dft_json(capsys):
     assert main(["dft", "--json", "--batch", "16"]) == 0
     report = json.loads(capsys.readouterr().out)
