@@ -1,6 +1,5 @@
 """The host driver on every transport available here, against the golden model."""
 
-import inspect
 import time
 
 import numpy as np
@@ -175,10 +174,6 @@ def test_amaranth_keeps_state_under_back_pressure_and_matches_golden():
         tested.receive(1)  # nothing more will come
 
 
-@pytest.mark.skipif(
-    "stream_bytes" not in inspect.signature(Engine).parameters,
-    reason="the engine has byte-wide streams only",
-)
 def test_amaranth_wide_beats():
     rng = np.random.default_rng(6)
     c = SMALL
