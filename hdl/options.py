@@ -44,9 +44,9 @@ class EngineOptions:
     def __post_init__(self) -> None:
         if self.stream_bytes is not None:
             count_bits(self.stream_bytes)  # checks the range, naming the value
-        unroll = self.speck_unroll
-        if isinstance(unroll, bool) or unroll not in range(1, SPECK64_ROUNDS + 1):
-            raise ValueError(f"speck_unroll = {unroll!r} must be an int in [1, {SPECK64_ROUNDS}]")
+        unroll, rounds = self.speck_unroll, SPECK64_ROUNDS
+        if isinstance(unroll, bool) or not isinstance(unroll, int) or not 1 <= unroll <= rounds:
+            raise ValueError(f"speck_unroll = {unroll!r} must be an int in [1, {rounds}]")
         check_product_stages(self.product_stages)
 
     def replace(self, **changes) -> EngineOptions:
