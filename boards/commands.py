@@ -106,6 +106,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             f"wrote the build tree to {out}/ (run 'sh build_molxbar.sh' there to build)",
             file=sys.stderr,
         )
+        if args.json:
+            print(json.dumps({**result.report, "dry_run": True}, indent=2))
         return 0
     if args.json:
         print(json.dumps(result.report, indent=2))
@@ -144,9 +146,19 @@ def cmd_program(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def _positive_mhz(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frequency in MHz") from None
+    if not value > 0:  # (NaN too)
+        raise argparse.ArgumentTypeError(f"{text} MHz must be > 0")
+    return value
+
+
 def add_board_commands(commands) -> None:
     """Add ``build`` and ``program`` to the subcommand set ``commands``."""
-    from .targets import DEFAULT_BAUD
+    from .targets import BOARDS, DEFAULT_BAUD
 
     boards = _board_names()
     build = commands.add_parser(
@@ -181,10 +193,12 @@ def add_board_commands(commands) -> None:
     )
     build.add_argument(
         "--clock-mhz",
-        type=float,
+        type=_positive_mhz,
         default=None,
         help="engine clock: the oscillator's frequency runs without the PLL, any other "
-        "comes from the PLL (default: the board's, 24 or 25 MHz)",
+        "comes from the PLL (default: the board's, "
+        + ", ".join(f"{name} {BOARDS[name].clock_hz / 1e6:g} MHz" for name in boards)
+        + ")",
     )
     build.add_argument(
         "--baud", type=int, default=DEFAULT_BAUD, help=f"UART bit rate (default {DEFAULT_BAUD})"

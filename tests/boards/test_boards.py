@@ -307,6 +307,31 @@ def test_build_rejects_a_bad_lane_count(tmp_path, capsys):
     assert "lanes = 3" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("mhz", ["0", "-5", "nan", "fast"])
+def test_build_rejects_a_clock_that_is_no_frequency(tmp_path, capsys, mhz):
+    args = ["build", "--board", "icebreaker", "--clock-mhz", mhz, "--dry-run", "-o", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert "--clock-mhz" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_build_help_names_each_boards_default_clock(capsys):
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "icebreaker 30 MHz" in text and "ulx3s-85f 75 MHz" in text
+
+
+def test_dry_run_prints_its_report_as_json(tmp_path, capsys):
+    out = tmp_path / "tree"
+    assert main(["build", "--board", "icebreaker", "--dry-run", "--json", "-o", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] is True and report["board"] == "icebreaker"
+    assert report == json.loads((out / "report.json").read_text())
+
+
 def test_program_explains_how_to_get_openfpgaloader(tmp_path, monkeypatch, capsys):
     (tmp_path / "molxbar.bin").write_bytes(b"\0")
     monkeypatch.setenv("PATH", "")
