@@ -58,8 +58,9 @@ class UARTBridge(wiring.Component):
         A command is being received or executed, or response bytes are still to go out.
     frame_error, overrun : ``Out(1)``
         Sticky until reset: a frame with a low stop bit, or a byte lost because the FIFO was
-        full, has been seen. Either means the command stream is out of step; a ``SYNC``
-        after a pause finds the framing again (see the protocol).
+        full, has been seen. Either means the command stream may be out of step, and nothing
+        on this link finds the command boundaries again: the engine must be reset (the
+        board reconfigured) before its answers can be trusted.
     """
 
     def __init__(
