@@ -80,13 +80,28 @@ def speck64_round_keys(l2, l1, l0, k0) -> np.ndarray:
 
 def speck64_encrypt(round_keys: np.ndarray, x, y) -> tuple[np.ndarray, np.ndarray]:
     """Encrypt the blocks ``(x, y)`` (``uint32``) with ``round_keys`` from
-    :func:`speck64_round_keys`; everything broadcasts."""
-    x = np.asarray(x, dtype=_U32)
-    y = np.asarray(y, dtype=_U32)
-    with np.errstate(over="ignore"):
-        for key in round_keys:
-            x = (_ror(x, 8) + y) ^ key
-            y = _rol(y, 3) ^ x
+    :func:`speck64_round_keys`; everything broadcasts.
+
+    Each round is computed in place on two ``uint32`` arrays (no temporaries per operation):
+    the 27 rounds of a large batch of blocks are the noise generator's main cost.
+    """
+    shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(round_keys)[1:])
+    x = np.array(np.broadcast_to(np.asarray(x, dtype=_U32), shape))
+    y = np.array(np.broadcast_to(np.asarray(y, dtype=_U32), shape))
+    spare = np.empty(shape, dtype=_U32)
+    eight, twenty_four, three, twenty_nine = _U32(8), _U32(24), _U32(3), _U32(29)
+    for key in round_keys:
+        # x = (ror(x, 8) + y) ^ key (additions wrap modulo 2**32 by definition)
+        np.right_shift(x, eight, out=spare)
+        np.left_shift(x, twenty_four, out=x)
+        np.bitwise_or(x, spare, out=x)
+        np.add(x, y, out=x)
+        np.bitwise_xor(x, key, out=x)
+        # y = rol(y, 3) ^ x
+        np.left_shift(y, three, out=spare)
+        np.right_shift(y, twenty_nine, out=y)
+        np.bitwise_or(y, spare, out=y)
+        np.bitwise_xor(y, x, out=y)
     return x, y
 
 
@@ -94,16 +109,18 @@ def axis_words(seed: int, counters, rows: int, cols: int) -> tuple[np.ndarray, n
     """The 64-bit row and column words of the operations numbered ``counters``.
 
     Returns ``(row_words, col_words)`` of shapes ``(*counters.shape, rows)`` and
-    ``(*counters.shape, cols)``, dtype ``uint64``.
+    ``(*counters.shape, cols)``, dtype ``uint64``, both C-contiguous.
     """
     counters = np.asarray(counters, dtype=np.uint64) & np.uint64(0xFFFFFFFF)
-    keys = speck64_round_keys(NOISE_KEY_DOMAIN, 0, seed, counters.astype(_U32))
-    keys = keys[..., None]  # broadcast over the blocks
+    keys = speck64_round_keys(NOISE_KEY_DOMAIN, 0, seed, counters.astype(_U32).ravel())
+    # Blocks along the first axis and operations along the last: every round is a few long,
+    # contiguous passes whose key row broadcasts over the blocks.
     axis = np.repeat(np.array([AXIS_ROW, AXIS_COL], dtype=_U32), (rows, cols))
     index = np.concatenate([np.arange(rows, dtype=_U32), np.arange(cols, dtype=_U32)])
-    x, y = speck64_encrypt(keys, axis, index)
+    x, y = speck64_encrypt(keys, axis[:, None], index[:, None])
     words = (x.astype(np.uint64) << np.uint64(32)) | y.astype(np.uint64)
-    return words[..., :rows], words[..., rows:]
+    words = np.ascontiguousarray(words.T).reshape(*counters.shape, rows + cols)
+    return np.ascontiguousarray(words[..., :rows]), np.ascontiguousarray(words[..., rows:])
 
 
 def cell_deviates(row_words: np.ndarray, col_words: np.ndarray) -> np.ndarray:
