@@ -27,28 +27,29 @@ from collections.abc import Sequence
 import numpy as np
 
 from .checks import check_codes, check_index, check_range
-from .config import MAX_ADC_BITS, NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
+from .config import (
+    MAX_ADC_BITS,
+    NOISE_FRAC_BITS,
+    SIGMA_SCALE_BITS,
+    SIGMA_SEGMENTS,
+    Z_MAX,
+    CrossbarConfig,
+)
 from .fixedpoint import round_shift, saturate
 from .noise import axis_words, cell_deviates
 
 __all__ = ["Crossbar"]
 
 _FLOAT_EXACT_BITS = 53
-# Cells per chunk of a batched noisy or leaky VMM: large enough to amortise NumPy's per-call
-# overhead, small enough for the temporaries to stay in cache.
-_CHUNK_CELLS = 1 << 17
-# Operations whose row and column words are hashed in one go.
-_HASH_BLOCK = 4096
-
-
-def _exact_matmul(x: np.ndarray, w: np.ndarray, bound_bits: int) -> np.ndarray:
-    """``x @ w`` for int64 operands whose exact result fits ``bound_bits`` signed bits.
-
-    Float64 BLAS is exact while every partial sum stays below 2**53.
-    """
-    if bound_bits <= _FLOAT_EXACT_BITS:
-        return (x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
-    return x @ w
+# Input vectors per chunk of a streamed batch: every temporary of a chunk (the float copy of
+# its inputs, its products, its noise words) stays in the core's cache, and a batch of any
+# length needs only its output array plus one chunk of scratch.
+_CHUNK_VECTORS = 512
+# Cells per sub-chunk of a noisy or leaky VMM: large enough to amortise NumPy's per-call
+# overhead, small enough for the per-cell temporaries to stay in cache.
+_CHUNK_CELLS = 1 << 15
+# Largest popcount of a 64-bit noise word: the deviate is z = popcount - Z_MAX.
+_POPCOUNT_MAX = 2 * Z_MAX
 
 
 class Crossbar:
@@ -65,6 +66,7 @@ class Crossbar:
         if not isinstance(self.config, CrossbarConfig):
             raise TypeError(f"config must be a CrossbarConfig, not {self.config!r}")
         self._levels = np.zeros((self.config.rows, self.config.cols), dtype=np.int64)
+        self._levels_changed()
         self.reset_registers()
 
     # Registers ----------------------------------------------------------------------------
@@ -165,12 +167,35 @@ class Crossbar:
         view.flags.writeable = False
         return view
 
+    def _levels_changed(self) -> None:
+        """Drop the values derived from the levels; every change of ``_levels`` calls this."""
+        self._levels_float: np.ndarray | None = None
+        self._read_scale: tuple[tuple[int, ...], np.ndarray] | None = None
+
+    def _float_levels(self) -> np.ndarray:
+        """The levels as float64 (exact: ``g_bits <= 24``), converted once per change."""
+        if self._levels_float is None:
+            self._levels_float = self._levels.astype(np.float64)
+        return self._levels_float
+
+    def _read_noise_scale(self) -> np.ndarray:
+        """Each cell's read-noise amplitude ``r[g >> segment_shift]``, int64 ``(rows, cols)``.
+
+        Cached for the current levels and amplitude table.
+        """
+        table = tuple(self.read_sigma_table)
+        if self._read_scale is None or self._read_scale[0] != table:
+            scale = np.asarray(table, dtype=np.int64)[self._levels >> self.config.segment_shift]
+            self._read_scale = (table, scale)
+        return self._read_scale[1]
+
     def _store(self, row: int, cols: np.ndarray, requested: np.ndarray) -> None:
         if self.write_noise:
             requested = np.clip(
                 requested + self._write_errors(row, cols, requested), 0, self.config.g_max
             )
         self._levels[row, cols] = requested
+        self._levels_changed()
 
     def write_cell(self, row: int, col: int, level: int) -> None:
         """Direct write of one cell."""
@@ -201,12 +226,14 @@ class Crossbar:
         col = check_index("col", col, c.cols)
         count = check_range("count", count, c.pulse_min, c.pulse_max)
         self._levels[row, col] = min(max(self._levels[row, col] + count, 0), c.g_max)
+        self._levels_changed()
 
     def pulse(self, counts) -> None:
         """A pulse count for every cell at once, shape ``(rows, cols)``."""
         c = self.config
         counts = check_codes("counts", counts, c.pulse_min, c.pulse_max, (c.rows, c.cols))
         np.clip(self._levels + counts, 0, c.g_max, out=self._levels)
+        self._levels_changed()
 
     def update_rank1(self, a, b, shift: int | None = None) -> None:
         """Rank-1 pulse update: ``g_ij += round(a_i * b_j / 2**shift)``, saturating.
@@ -222,6 +249,7 @@ class Crossbar:
         shift = check_range("shift", shift, 0, c.max_shift)
         delta = round_shift(a[:, None] * b[None, :], shift)
         np.clip(self._levels + delta, 0, c.g_max, out=self._levels)
+        self._levels_changed()
 
     def read_cell(self, row: int, col: int) -> int:
         """The level code of one cell."""
@@ -244,33 +272,69 @@ class Crossbar:
     def vmm_batch(self, inputs) -> np.ndarray:
         """A batch of VMMs: ``(batch, rows)`` input codes to ``(batch, cols)`` outputs.
 
-        Identical to calling :meth:`vmm` on each row in turn (noise counters included).
+        Identical to calling :meth:`vmm` on each row in turn (noise counters included). The
+        batch streams through in chunks of ``_CHUNK_VECTORS`` vectors: besides the int64
+        output, memory stays bounded by one chunk's scratch, whatever the batch length.
         """
-        c = self.config
-        inputs = np.asarray(inputs)
-        if inputs.ndim != 2 or inputs.shape[1] != c.rows:
-            raise ValueError(f"inputs has shape {inputs.shape}, expected (batch, {c.rows})")
-        x = check_codes("inputs", inputs, c.x_min, c.x_max, None)
-        return self._vmm(x)
+        return self._vmm(self._batch_codes(np.asarray(inputs)))
 
     def accumulate(self, inputs) -> np.ndarray:
         """The exact noise-free column sums ``acc`` (before noise and ADC), ``(batch, cols)``.
 
         Reads no noise and changes nothing.
         """
-        c = self.config
-        inputs = np.atleast_2d(inputs)
-        if inputs.ndim != 2 or inputs.shape[1] != c.rows:
-            raise ValueError(f"inputs has shape {inputs.shape}, expected (batch, {c.rows})")
-        x = check_codes("inputs", inputs, c.x_min, c.x_max, None)
-        return self._accumulate(x, self._levels, c.acc_bits)
+        x = self._batch_codes(np.atleast_2d(inputs))
+        out = np.empty((x.shape[0], self.config.cols), dtype=np.int64)
+        for start, chunk in self._chunks(x):
+            self._accumulate(chunk, out[start : start + chunk.shape[0]])
+        return out
 
-    def _accumulate(self, x: np.ndarray, weights: np.ndarray, bound_bits: int) -> np.ndarray:
-        """``sum_i contrib(x_bi, w_ij)`` for a weight matrix shared by the batch."""
-        acc = _exact_matmul(np.maximum(x, 0), weights, bound_bits)
+    def _batch_codes(self, array: np.ndarray) -> np.ndarray:
+        """A ``(batch, rows)`` batch of input codes, range-checked later chunk by chunk.
+
+        Integer arrays pass as they are (no int64 copy); anything else goes through
+        :func:`check_codes`, which converts whole-number floats and rejects the rest.
+        """
+        c = self.config
+        if array.ndim != 2 or array.shape[1] != c.rows:
+            raise ValueError(f"inputs has shape {array.shape}, expected (batch, {c.rows})")
+        if np.issubdtype(array.dtype, np.integer):
+            return array
+        return check_codes("inputs", array, c.x_min, c.x_max, None)
+
+    def _chunks(self, x: np.ndarray):
+        """``(start, chunk)`` over the batch ``x`` after checking every chunk's range.
+
+        Each chunk's minimum and maximum are checked while it is still in cache; an
+        out-of-range code raises :func:`check_codes`'s error for the whole batch (first bad
+        index) before the caller has changed any state.
+        """
+        c = self.config
+        for start in range(0, x.shape[0], _CHUNK_VECTORS):
+            chunk = x[start : start + _CHUNK_VECTORS]
+            if chunk.size and (chunk.min() < c.x_min or chunk.max() > c.x_max):
+                check_codes("inputs", x, c.x_min, c.x_max, None)
+            yield start, chunk
+
+    def _accumulate(self, x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+        """``out = sum_i contrib(x_bi, g_ij)`` for one chunk of checked input codes.
+
+        Returns the chunk's rectified inputs ``max(x, 0)`` as float64 when the float path
+        was exact (the noise reuses them), else ``None``.
+        """
+        c = self.config
+        positive = None
+        if c.acc_bits <= _FLOAT_EXACT_BITS:
+            # Integers below 2**53 are exact in float64, and so is every partial sum: the
+            # ideal rectification max(x, 0) happens in the same pass as the conversion.
+            positive = np.maximum(x, 0, dtype=np.float64)
+            np.copyto(out, positive @ self._float_levels(), casting="unsafe")
+        else:
+            np.matmul(np.maximum(x.astype(np.int64, copy=False), 0), self._levels, out=out)
         if self.rect_shift is not None:
-            acc += self._leakage(x, weights[None], self.rect_shift)
-        return acc
+            x64 = x.astype(np.int64, copy=False)
+            out += self._leakage(x64, self._levels[None], self.rect_shift)
+        return positive
 
     def _leakage(self, x: np.ndarray, weights: np.ndarray, shift: int) -> np.ndarray:
         """``sum_{i: x_bi < 0} (x_bi * w_bij) >> shift``.
@@ -291,46 +355,77 @@ class Crossbar:
         return out
 
     def _vmm(self, x: np.ndarray) -> np.ndarray:
+        """ADC outputs of a batch of input codes, chunk by chunk; one noise counter a vector."""
         c = self.config
-        acc = self._accumulate(x, self._levels, c.acc_bits)
-        shift = self.adc_shift
-        if self.read_noise:
-            acc = (acc << NOISE_FRAC_BITS) + self._read_noise(x)
-            shift += NOISE_FRAC_BITS
-        return saturate(round_shift(acc, shift), self.adc_bits)
-
-    def _read_noise(self, x: np.ndarray) -> np.ndarray:
-        """``sum_i contrib(x_bi, n_bij)`` for a batch, drawing one counter per vector."""
-        c = self.config
-        counters = self._take_counters(x.shape[0])
-        scale = np.asarray(self.read_sigma_table, dtype=np.int64)[self._levels >> c.segment_shift]
-        exact_float = c.noise_acc_bits <= _FLOAT_EXACT_BITS
-        scale_f = scale.astype(np.float64)
-        positive = np.maximum(x, 0)
-        leaky = self.rect_shift is not None and (x < 0).any()
         out = np.empty((x.shape[0], c.cols), dtype=np.int64)
-        step = max(1, _CHUNK_CELLS // (c.rows * c.cols))
-        for block in range(0, x.shape[0], _HASH_BLOCK):
-            # The words of many operations are hashed together; the cells in small chunks.
-            row_words, col_words = axis_words(
-                self.noise_seed, counters[block : block + _HASH_BLOCK], c.rows, c.cols
-            )
-            for offset in range(0, row_words.shape[0], step):
-                start = block + offset
-                stop = block + min(offset + step, row_words.shape[0])
-                z = cell_deviates(
-                    row_words[offset : offset + step], col_words[offset : offset + step]
+        shift = self.adc_shift + (NOISE_FRAC_BITS if self.read_noise else 0)
+        first_counter = self.noise_counter
+        for start, chunk in self._chunks(x):
+            acc = out[start : start + chunk.shape[0]]
+            positive = self._accumulate(chunk, acc)
+            if self.read_noise:
+                counters = (first_counter + start + np.arange(chunk.shape[0], dtype=np.uint64)) & (
+                    np.uint64(0xFFFFFFFF)
                 )
-                xp = positive[start:stop]
-                if exact_float:
-                    # sum_i x_i * z_ij * s_ij, all exact in float64.
-                    noise = z.astype(np.float64)
-                    noise *= scale_f
-                    part = np.matmul(xp[:, None, :].astype(np.float64), noise)[:, 0, :]
-                    out[start:stop] = part.astype(np.int64)
-                else:
-                    out[start:stop] = np.einsum("bi,bij->bj", xp, z.astype(np.int64) * scale)
-                if leaky:
-                    n = z.astype(np.int64) * scale
-                    out[start:stop] += self._leakage(x[start:stop], n, self.rect_shift)
+                acc <<= NOISE_FRAC_BITS
+                acc += self._read_noise(chunk, positive, counters)
+            if shift or self.adc_bits is not None:
+                acc[...] = saturate(round_shift(acc, shift), self.adc_bits)
+        if self.read_noise:
+            self.noise_counter = (first_counter + x.shape[0]) & 0xFFFFFFFF
+        return out
+
+    def _read_noise(
+        self, x: np.ndarray, positive: np.ndarray | None, counters: np.ndarray
+    ) -> np.ndarray:
+        """``sum_i contrib(x_bi, n_bij)`` for one chunk; vector ``b`` uses ``counters[b]``.
+
+        With ``z = popcount(R_i ^ C_j) - 32`` and ``n_ij = z_ij * s_ij``, the positive part is
+        ``sum_i x_i s_ij popcount_ij - 32 * sum_i x_i s_ij``: the first term is one small
+        matrix product per vector, the second a single product for the whole chunk.
+        """
+        c = self.config
+        scale = self._read_noise_scale()
+        row_words, col_words = axis_words(self.noise_seed, counters, c.rows, c.cols)
+        leaky = self.rect_shift is not None and bool((x < 0).any())
+        x64 = x.astype(np.int64, copy=False)
+        # sum_i x_i * s_ij * popcount_ij is at most twice the noise sum's bound.
+        exact_float = positive is not None and c.noise_acc_bits + 1 <= _FLOAT_EXACT_BITS
+        if exact_float:
+            scale_f = scale.astype(np.float64)
+            total = np.empty((x.shape[0], 1, c.cols), dtype=np.float64)
+        else:
+            positive_int = np.maximum(x64, 0)
+            out = np.empty((x.shape[0], c.cols), dtype=np.int64)
+        if leaky:
+            leak = np.empty((x.shape[0], c.cols), dtype=np.int64)
+        # Scratch for one sub-chunk, allocated once: fresh large temporaries per sub-chunk
+        # would cost page faults that take as long as the arithmetic.
+        step = max(1, _CHUNK_CELLS // (c.rows * c.cols))
+        words = np.empty((min(step, x.shape[0]), c.rows, c.cols), dtype=np.uint64)
+        popcount = np.empty(words.shape, dtype=np.uint8)
+        weights = np.empty(words.shape, dtype=np.float64)
+        for start in range(0, x.shape[0], step):
+            stop = min(start + step, x.shape[0])
+            n = stop - start
+            np.bitwise_xor(
+                row_words[start:stop, :, None], col_words[start:stop, None, :], out=words[:n]
+            )
+            np.bitwise_count(words[:n], out=popcount[:n])
+            if exact_float:
+                np.copyto(weights[:n], popcount[:n])
+                np.multiply(weights[:n], scale_f, out=weights[:n])
+                np.matmul(positive[start:stop, None, :], weights[:n], out=total[start:stop])
+            if leaky or not exact_float:
+                noise = (popcount[:n].astype(np.int64) - Z_MAX) * scale
+            if not exact_float:
+                out[start:stop] = np.einsum("bi,bij->bj", positive_int[start:stop], noise)
+            if leaky:
+                leak[start:stop] = self._leakage(x64[start:stop], noise, self.rect_shift)
+        if exact_float:
+            total = total[:, 0, :]
+            total -= Z_MAX * (positive @ scale_f)
+            out = total.astype(np.int64)
+        if leaky:
+            out += leak
         return out
