@@ -28,6 +28,8 @@ with write noise on) uses the current ``k`` and then increments it (mod ``2**32`
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 __all__ = [
@@ -109,7 +111,7 @@ def axis_words(seed: int, counters, rows: int, cols: int) -> tuple[np.ndarray, n
     """The 64-bit row and column words of the operations numbered ``counters``.
 
     Returns ``(row_words, col_words)`` of shapes ``(*counters.shape, rows)`` and
-    ``(*counters.shape, cols)``, dtype ``uint64``, both C-contiguous.
+    ``(*counters.shape, cols)``, dtype ``uint64`` (views of one array).
     """
     counters = np.asarray(counters, dtype=np.uint64) & np.uint64(0xFFFFFFFF)
     keys = speck64_round_keys(NOISE_KEY_DOMAIN, 0, seed, counters.astype(_U32).ravel())
@@ -118,9 +120,14 @@ def axis_words(seed: int, counters, rows: int, cols: int) -> tuple[np.ndarray, n
     axis = np.repeat(np.array([AXIS_ROW, AXIS_COL], dtype=_U32), (rows, cols))
     index = np.concatenate([np.arange(rows, dtype=_U32), np.arange(cols, dtype=_U32)])
     x, y = speck64_encrypt(keys, axis[:, None], index[:, None])
-    words = (x.astype(np.uint64) << np.uint64(32)) | y.astype(np.uint64)
-    words = np.ascontiguousarray(words.T).reshape(*counters.shape, rows + cols)
-    return np.ascontiguousarray(words[..., :rows]), np.ascontiguousarray(words[..., rows:])
+    # R = x' * 2**32 + y': the two halves are interleaved straight into the transposed
+    # (operations, blocks) layout of native uint64 words, one strided copy each.
+    halves = np.empty((keys.shape[1], rows + cols, 2), dtype=_U32)
+    high, low = (0, 1) if sys.byteorder == "big" else (1, 0)
+    halves[:, :, high] = x.T
+    halves[:, :, low] = y.T
+    words = halves.view(np.uint64).reshape(*counters.shape, rows + cols)
+    return words[..., :rows], words[..., rows:]
 
 
 def cell_deviates(row_words: np.ndarray, col_words: np.ndarray) -> np.ndarray:
