@@ -285,8 +285,9 @@ class Crossbar:
         """
         x = self._batch_codes(np.atleast_2d(inputs))
         out = np.empty((x.shape[0], self.config.cols), dtype=np.int64)
+        scratch = self._scratch(x.shape[0])
         for start, chunk in self._chunks(x):
-            self._accumulate(chunk, out[start : start + chunk.shape[0]])
+            self._accumulate(chunk, out[start : start + chunk.shape[0]], scratch)
         return out
 
     def _batch_codes(self, array: np.ndarray) -> np.ndarray:
@@ -316,25 +317,38 @@ class Crossbar:
                 check_codes("inputs", x, c.x_min, c.x_max, None)
             yield start, chunk
 
-    def _accumulate(self, x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+    def _accumulate(
+        self, x: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """``out = sum_i contrib(x_bi, g_ij)`` for one chunk of checked input codes.
 
         Returns the chunk's rectified inputs ``max(x, 0)`` as float64 when the float path
-        was exact (the noise reuses them), else ``None``.
+        was exact (the noise reuses them), else ``None``. ``scratch`` is an optional float64
+        ``(2, chunk, max(rows, cols))`` buffer reused from chunk to chunk: fresh temporaries
+        of a chunk's size would come from new pages, each first touch a page fault.
         """
         c = self.config
         positive = None
         if c.acc_bits <= _FLOAT_EXACT_BITS:
+            if scratch is None:
+                scratch = self._scratch(x.shape[0])
+            n = x.shape[0]
             # Integers below 2**53 are exact in float64, and so is every partial sum: the
             # ideal rectification max(x, 0) happens in the same pass as the conversion.
-            positive = np.maximum(x, 0, dtype=np.float64)
-            np.copyto(out, positive @ self._float_levels(), casting="unsafe")
+            positive = np.maximum(x, 0, dtype=np.float64, out=scratch[0, :n, : c.rows])
+            product = np.matmul(positive, self._float_levels(), out=scratch[1, :n, : c.cols])
+            np.copyto(out, product, casting="unsafe")
         else:
             np.matmul(np.maximum(x.astype(np.int64, copy=False), 0), self._levels, out=out)
         if self.rect_shift is not None:
             x64 = x.astype(np.int64, copy=False)
             out += self._leakage(x64, self._levels[None], self.rect_shift)
         return positive
+
+    def _scratch(self, vectors: int) -> np.ndarray:
+        """Float64 scratch for :meth:`_accumulate` of up to ``vectors`` vectors a chunk."""
+        c = self.config
+        return np.empty((2, min(vectors, _CHUNK_VECTORS), max(c.rows, c.cols)))
 
     def _leakage(self, x: np.ndarray, weights: np.ndarray, shift: int) -> np.ndarray:
         """``sum_{i: x_bi < 0} (x_bi * w_bij) >> shift``.
@@ -360,23 +374,36 @@ class Crossbar:
         out = np.empty((x.shape[0], c.cols), dtype=np.int64)
         shift = self.adc_shift + (NOISE_FRAC_BITS if self.read_noise else 0)
         first_counter = self.noise_counter
+        scratch = self._scratch(x.shape[0])
+        cells = self._noise_scratch(x.shape[0]) if self.read_noise else None
         for start, chunk in self._chunks(x):
             acc = out[start : start + chunk.shape[0]]
-            positive = self._accumulate(chunk, acc)
+            positive = self._accumulate(chunk, acc, scratch)
             if self.read_noise:
                 counters = (first_counter + start + np.arange(chunk.shape[0], dtype=np.uint64)) & (
                     np.uint64(0xFFFFFFFF)
                 )
                 acc <<= NOISE_FRAC_BITS
-                acc += self._read_noise(chunk, positive, counters)
+                acc += self._read_noise(chunk, positive, counters, cells)
             if shift or self.adc_bits is not None:
                 acc[...] = saturate(round_shift(acc, shift), self.adc_bits)
         if self.read_noise:
             self.noise_counter = (first_counter + x.shape[0]) & 0xFFFFFFFF
         return out
 
+    def _noise_scratch(self, vectors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-cell scratch of :meth:`_read_noise`: XOR words, popcounts, float weights."""
+        c = self.config
+        step = max(1, _CHUNK_CELLS // (c.rows * c.cols))
+        shape = (min(step, vectors), c.rows, c.cols)
+        return np.empty(shape, np.uint64), np.empty(shape, np.uint8), np.empty(shape)
+
     def _read_noise(
-        self, x: np.ndarray, positive: np.ndarray | None, counters: np.ndarray
+        self,
+        x: np.ndarray,
+        positive: np.ndarray | None,
+        counters: np.ndarray,
+        cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """``sum_i contrib(x_bi, n_bij)`` for one chunk; vector ``b`` uses ``counters[b]``.
 
@@ -402,9 +429,9 @@ class Crossbar:
         # Scratch for one sub-chunk, allocated once: fresh large temporaries per sub-chunk
         # would cost page faults that take as long as the arithmetic.
         step = max(1, _CHUNK_CELLS // (c.rows * c.cols))
-        words = np.empty((min(step, x.shape[0]), c.rows, c.cols), dtype=np.uint64)
-        popcount = np.empty(words.shape, dtype=np.uint8)
-        weights = np.empty(words.shape, dtype=np.float64)
+        if cells is None:
+            cells = self._noise_scratch(x.shape[0])
+        words, popcount, weights = cells
         for start in range(0, x.shape[0], step):
             stop = min(start + step, x.shape[0])
             n = stop - start
