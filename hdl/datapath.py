@@ -25,7 +25,7 @@ from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, Cro
 from molxbar.protocol.spec import Layout, Status
 
 from .beats import beat_layout
-from .mac import PER_LANE, AdcStage, MacLane, shift_bits
+from .mac import AdcStage, MacLane, shift_bits
 
 __all__ = ["HEADERS_QUEUED", "VmmDatapath", "deviate"]
 
@@ -162,8 +162,7 @@ class VmmDatapath(wiring.Component):
             Signal(signed(c.noise_acc_bits), name=f"latch_noise{p}") for p in range(lanes)
         ]
         # Every decision below starts at flip-flops: ``latch_full`` (taken, not yet released),
-        # ``draining`` (sums left to write), ``left`` (how many), ``held`` (a finished group
-        # waits in the lanes for the latch).
+        # ``draining`` (sums left to write), ``left`` (how many).
         latch_full = Signal()
         draining = Signal()
         left = Signal(range(lanes + 1))
@@ -171,8 +170,17 @@ class VmmDatapath(wiring.Component):
         in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
         take_lanes = Signal()
         m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | ~draining))
+        # ``draining`` as it will be in the next cycle (set by a take, cleared by the last write).
+        draining_next = Signal()
+        m.d.sync += draining.eq(draining_next)
         with m.If(take_lanes):
-            m.d.sync += left.eq(lanes)
+            for p, lane in enumerate(mac_lanes):
+                m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+            m.d.sync += [latch_full.eq(1), left.eq(lanes)]
+        with m.If(lanes_done & ~take_lanes):
+            m.d.sync += held.eq(1)
+        with m.Elif(take_lanes):
+            m.d.sync += held.eq(0)
         m.d.sync += in_flight.eq(in_flight + self.group_issued - lanes_done)
         m.d.comb += [
             self.free.eq(~held & ~latch_full & (in_flight == 0)),
@@ -196,6 +204,7 @@ class VmmDatapath(wiring.Component):
         # too, as it reaches every lane's latch.
         room_next = results.level < results.depth - 1
         write_sum = Signal()
+        m.d.sync += write_sum.eq(draining_next & room_next)
         m.d.comb += [
             results.w_en.eq(write_sum),
             results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
@@ -207,44 +216,17 @@ class VmmDatapath(wiring.Component):
             adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
             results.r_en.eq(adc.i.ready),
         ]
+        # (A take and the last write never coincide: the latch is full while it drains.)
+        m.d.comb += draining_next.eq(take_lanes | (draining & ~(results.w_en & (left == 1))))
         with m.If(results.w_en):
             m.d.sync += left.eq(left - 1)
-        # The control registers as they will be in the next cycle. A take sets ``latch_full``
-        # and ``draining``; the last write clears ``draining``, and ``latch_full`` a cycle
-        # later; a group finished while the latch is busy is ``held`` until taken. (A take
-        # and the last write never coincide: the latch is full while it drains.)
-        draining_next = take_lanes | (draining & ~(results.w_en & (left == 1)))
-        latch_full_next = take_lanes | (latch_full & draining)
-        held_next = ~take_lanes & (lanes_done | held)
-        write_sum_next = draining_next & room_next
-        m.d.sync += [
-            draining.eq(draining_next),
-            latch_full.eq(latch_full_next),
-            held.eq(held_next),
-            write_sum.eq(write_sum_next),
-        ]
-        # Each lane's latch decides from its own copies of those registers (PER_LANE: a large
-        # FPGA keeps them beside the lane), so that no one flip-flop drives the ~50 latch bits
-        # of every lane across the die; they hold the same values as the shared ones.
-        for p, lane in enumerate(mac_lanes):
-            lane_full, lane_draining, lane_held, lane_shift = (
-                Signal(name=f"{name}{p}", attrs=PER_LANE)
-                for name in ("latch_full", "draining", "held", "latch_shift")
-            )
-            m.d.sync += [
-                lane_full.eq(latch_full_next),
-                lane_draining.eq(draining_next),
-                lane_held.eq(held_next),
-                lane_shift.eq(write_sum_next),
-            ]
-            with m.If((lane.done | lane_held) & (~lane_full | ~lane_draining)):
-                m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
-            if p + 1 < lanes:  # (the last lane's sums stay while the latch shifts)
-                with m.Elif(lane_shift):
-                    m.d.sync += [
-                        latch_acc[p].eq(latch_acc[p + 1]),
-                        latch_noise[p].eq(latch_noise[p + 1]),
-                    ]
+            for p in range(lanes - 1):  # (the latch is draining: take_lanes is low)
+                m.d.sync += [
+                    latch_acc[p].eq(latch_acc[p + 1]),
+                    latch_noise[p].eq(latch_noise[p + 1]),
+                ]
+        with m.If(latch_full & ~draining & ~take_lanes):
+            m.d.sync += latch_full.eq(0)
 
         # Response chunks: each started VMM queues a header (opcode, OK); a header goes out
         # once the previous vector's outputs are all sent, then the vector's outputs follow.

@@ -272,8 +272,7 @@ def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
     assert "EHXPLLL" in rtlil and "CLKFB_DIV" in rtlil
     script = (tmp_path / "molxbar.ys").read_text()
     assert "setattr -set keep 1 a:molxbar_per_lane" in script
-    # Per lane: five stage-1 registers of its MacLane, four latch control copies.
-    assert rtlil.count("attribute \\molxbar_per_lane 1") == (5 + 4) * QUIET.lanes
+    assert rtlil.count("attribute \\molxbar_per_lane 1") == 5 * QUIET.lanes
     # Each lane's multiplier at its site, after synthesis and before the netlist is written.
     pins = [line for line in script.splitlines() if line.startswith("setattr -set BEL")]
     assert len(pins) == QUIET.lanes
