@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 from molxbar.boards.bridge import UARTBridge
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.hdl.options import EngineOptions
-from molxbar.protocol.framing import CommandFramer
+from molxbar.protocol.framing import CommandFramer, Unit
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import Layout
 
@@ -40,13 +40,20 @@ def answer_points(config: CrossbarConfig, commands: bytes) -> list[int]:
     counts as answered: the golden engine's response total once the unit of the byte (its
     command, or batch vector: :mod:`molxbar.protocol.framing`) has been answered. Bytes of
     an unfinished command at the end are never answered (a very large number)."""
+    return _answered(config, commands)[1]
+
+
+def _answered(config: CrossbarConfig, commands: bytes) -> tuple[list[Unit], list[int], bytes]:
+    """The units of ``commands``, their :func:`answer_points` and the golden responses, from
+    one pass of the framer and the golden engine."""
     golden = GoldenEngine(config)
+    units = CommandFramer(Layout(config)).feed(commands)
     need = [1 << 62] * len(commands)
-    total = 0
-    for unit in CommandFramer(Layout(config)).feed(commands):
-        total += len(golden.execute(commands[unit.start : unit.end]))
-        need[unit.start : unit.end] = [total] * (unit.end - unit.start)
-    return need
+    responses = bytearray()
+    for unit in units:
+        responses += golden.execute(commands[unit.start : unit.end])
+        need[unit.start : unit.end] = [len(responses)] * (unit.end - unit.start)
+    return units, need, bytes(responses)
 
 
 def simulate_bridge(
@@ -86,9 +93,7 @@ def simulate_bridge(
         How the bridge's engine is built (:class:`~molxbar.hdl.options.EngineOptions`).
     """
     window = fifo_depth if window is None else window
-    need = answer_points(config, commands)
-    expected = GoldenEngine(config).execute(commands)
-    units = CommandFramer(Layout(config)).feed(commands)
+    units, need, expected = _answered(config, commands)
     longest = max((unit.end - unit.start for unit in units), default=0)
     if longest > window:
         raise ValueError(
