@@ -17,7 +17,7 @@ The engine issues one row per cycle to all ``lanes``; this block turns each grou
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -27,7 +27,7 @@ from molxbar.protocol.spec import Layout, Status
 from .beats import beat_layout
 from .mac import AdcStage, MacLane, shift_bits
 
-__all__ = ["HEADERS_QUEUED", "VmmDatapath", "deviate"]
+__all__ = ["HEADERS_QUEUED", "VmmDatapath", "deviate", "issue_signature", "settings_layout"]
 
 #: Started VMMs that may wait for their response header at once. The result FIFO, the ADC and
 #: the outputs FIFO hold several vectors' sums when the array has few columns, so the start of
@@ -52,6 +52,54 @@ def deviate(word_a, word_b):
     return Cat(count, Const(0, 8 - len(count))).as_signed() - Z_MAX
 
 
+def issue_signature(config: CrossbarConfig) -> wiring.Signature:
+    """The executor's port on the datapath (members from the executor's side).
+
+    ``start_vmm`` with ``header_op``: a VMM starts, queue its header ``(header_op, OK)``.
+    ``term_valid``, ``term_first``, ``term_last``, ``x``: a row's term for every lane this
+    cycle (the first and last row of a group), with the row's input code. ``group_issued``:
+    the last row of a group was issued this cycle. ``last_group``: the VMM's last group is
+    issued (ends the ``vmm_cycles`` count at its sums).
+
+    ``free``: nothing in flight and the latch empty, a new group may start right after this
+    one. ``can_start``: a group may start now, any group still in flight will find the latch
+    empty. ``vmm_room``: a VMM may start now, fewer than :data:`HEADERS_QUEUED` started VMMs
+    wait for their response header (registered, from the count as it will be after this
+    cycle). ``drained``: every started VMM has sent its whole response (registered: one cycle
+    late in turning high).
+    """
+    return wiring.Signature(
+        {
+            "start_vmm": Out(1),
+            "header_op": Out(8),
+            "term_valid": Out(1),
+            "term_first": Out(1),
+            "term_last": Out(1),
+            "x": Out(signed(config.x_bits)),
+            "group_issued": Out(1),
+            "last_group": Out(1),
+            "free": In(1),
+            "can_start": In(1),
+            "vmm_room": In(1, init=1),
+            "drained": In(1),
+        }
+    )
+
+
+def settings_layout(config: CrossbarConfig) -> data.StructLayout:
+    """The engine's registers that a VMM uses (:mod:`molxbar.hdl.registers`)."""
+    return data.StructLayout(
+        {
+            "read_noise": 1,
+            "read_table": data.ArrayLayout(unsigned(SIGMA_SCALE_BITS), SIGMA_SEGMENTS),
+            "rect_ideal": 1,
+            "rect_shift": shift_bits(config),
+            "adc_shift": shift_bits(config),
+            "adc_bits": shift_bits(config),
+        }
+    )
+
+
 class VmmDatapath(wiring.Component):
     """Group sums to response bytes.
 
@@ -59,32 +107,14 @@ class VmmDatapath(wiring.Component):
 
     Members
     -------
-    term_valid, term_first, term_last : ``In(1)``
-        A row's term for every lane this cycle; the first and last row of a group.
-    x : ``In(signed(x_bits))``
-        The row's input code.
+    issue : ``In(issue_signature(config))``
+        The executor's port.
     levels : ``In(unsigned(g_bits * lanes))``
         The row's level for each lane (lane ``p`` in bits ``p*g_bits ...``).
     row_word, col_words : ``In(64)``, ``In(64 * lanes)``
         The row's noise word and the group's column words.
-    read_noise, read_table, rect_ideal, rect_shift, adc_shift, adc_bits : ``In(...)``
+    settings : ``In(settings_layout(config))``
         The engine's registers; they only change while the datapath is drained.
-    group_issued : ``In(1)``
-        The last row of a group was issued this cycle.
-    start_vmm, header_op : ``In(1)``, ``In(8)``
-        A VMM starts: queue its header ``(header_op, OK)``.
-    last_group : ``In(1)``
-        The VMM's last group is issued (ends the ``vmm_cycles`` count at its sums).
-    free : ``Out(1)``
-        Nothing in flight and the latch empty: a new group may start right after this one.
-    can_start : ``Out(1)``
-        A group may start now: any group still in flight will find the latch empty.
-    vmm_room : ``Out(1)``
-        A VMM may start now: fewer than :data:`HEADERS_QUEUED` started VMMs wait for their
-        response header (registered, from the count as it will be after this cycle).
-    drained : ``Out(1)``
-        Every started VMM has sent its whole response (registered: one cycle late in turning
-        high).
     vmm_cycles : ``Out(32)``
         Cycles from the last VMM's start to its last group's sums.
     rsp : ``Out(stream.Signature(beat_layout(chunk_bytes)))``
@@ -100,27 +130,11 @@ class VmmDatapath(wiring.Component):
         c = config
         super().__init__(
             {
-                "term_valid": In(1),
-                "term_first": In(1),
-                "term_last": In(1),
-                "x": In(signed(c.x_bits)),
+                "issue": In(issue_signature(c)),
                 "levels": In(unsigned(c.g_bits * c.lanes)),
                 "row_word": In(64),
                 "col_words": In(64 * c.lanes),
-                "read_noise": In(1),
-                "read_table": In(unsigned(SIGMA_SCALE_BITS * SIGMA_SEGMENTS)),
-                "rect_ideal": In(1),
-                "rect_shift": In(shift_bits(c)),
-                "adc_shift": In(shift_bits(c)),
-                "adc_bits": In(shift_bits(c)),
-                "group_issued": In(1),
-                "start_vmm": In(1),
-                "header_op": In(8),
-                "last_group": In(1),
-                "free": Out(1),
-                "can_start": Out(1),
-                "vmm_room": Out(1, init=1),
-                "drained": Out(1),
+                "settings": In(settings_layout(c)),
                 "vmm_cycles": Out(32),
                 "rsp": Out(stream.Signature(beat_layout(chunk_bytes))),
             }
@@ -128,6 +142,7 @@ class VmmDatapath(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         c, chunk_bytes = self.config, self.chunk_bytes
+        issue, settings = self.issue, self.settings
         m = Module()
         lanes = c.lanes
         out_bytes = Layout(c).output_bytes
@@ -139,20 +154,21 @@ class VmmDatapath(wiring.Component):
             g = self.levels.word_select(p, c.g_bits)
             if c.noise_hardware:
                 z = deviate(self.row_word, self.col_words.word_select(p, 64))
-                scale = self.read_table.word_select(g >> c.segment_shift, SIGMA_SCALE_BITS)
+                table = settings.read_table.as_value()
+                scale = table.word_select(g >> c.segment_shift, SIGMA_SCALE_BITS)
                 noise = z * scale
             else:
                 noise = 0
             m.d.comb += [
-                lane.i.valid.eq(self.term_valid),
-                lane.i.payload.x.eq(self.x),
+                lane.i.valid.eq(issue.term_valid),
+                lane.i.payload.x.eq(issue.x),
                 lane.i.payload.g.eq(g),
                 lane.i.payload.n.eq(noise),
-                lane.i.payload.clear.eq(self.term_first),
-                lane.i.payload.last.eq(self.term_last),
-                lane.noise_en.eq(self.read_noise),
-                lane.rect_ideal.eq(self.rect_ideal),
-                lane.rect_shift.eq(self.rect_shift),
+                lane.i.payload.clear.eq(issue.term_first),
+                lane.i.payload.last.eq(issue.term_last),
+                lane.noise_en.eq(settings.read_noise),
+                lane.rect_ideal.eq(settings.rect_ideal),
+                lane.rect_shift.eq(settings.rect_shift),
             ]
         lanes_done = mac_lanes[0].done  # the lanes run in lockstep
 
@@ -181,10 +197,10 @@ class VmmDatapath(wiring.Component):
             m.d.sync += held.eq(1)
         with m.Elif(take_lanes):
             m.d.sync += held.eq(0)
-        m.d.sync += in_flight.eq(in_flight + self.group_issued - lanes_done)
+        m.d.sync += in_flight.eq(in_flight + issue.group_issued - lanes_done)
         m.d.comb += [
-            self.free.eq(~held & ~latch_full & (in_flight == 0)),
-            self.can_start.eq(~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))),
+            issue.free.eq(~held & ~latch_full & (in_flight == 0)),
+            issue.can_start.eq(~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))),
         ]
 
         # The latch drains one sum per cycle (shifting towards its head) into a FIFO that holds
@@ -208,9 +224,9 @@ class VmmDatapath(wiring.Component):
         m.d.comb += [
             results.w_en.eq(write_sum),
             results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
-            adc.noise_en.eq(self.read_noise),
-            adc.adc_shift.eq(self.adc_shift),
-            adc.adc_bits.eq(self.adc_bits),
+            adc.noise_en.eq(settings.read_noise),
+            adc.adc_shift.eq(settings.adc_shift),
+            adc.adc_bits.eq(settings.adc_bits),
             adc.i.valid.eq(results.r_rdy),
             adc.i.payload.acc.eq(results.r_data[: c.acc_bits]),
             adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
@@ -238,17 +254,17 @@ class VmmDatapath(wiring.Component):
         header_op = Signal(8)
         vector_left = Signal(range(c.cols + 1))  # outputs of the vector still to load
         header_sent = Signal()
-        with m.If(self.start_vmm):
-            m.d.sync += header_op.eq(self.header_op)
-        headers_due_next = headers_due + self.start_vmm - header_sent
+        with m.If(issue.start_vmm):
+            m.d.sync += header_op.eq(issue.header_op)
+        headers_due_next = headers_due + issue.start_vmm - header_sent
         m.d.sync += [
             headers_due.eq(headers_due_next),
-            self.vmm_room.eq(headers_due_next < HEADERS_QUEUED),
+            issue.vmm_room.eq(headers_due_next < HEADERS_QUEUED),
         ]
         # Registered: a cycle late in turning high, never late in turning low (a VMM's start
         # is the only way out of the drained state).
-        m.d.sync += self.drained.eq(
-            (headers_due == 0) & (vector_left == 0) & (item_left == 0) & ~self.start_vmm
+        m.d.sync += issue.drained.eq(
+            (headers_due == 0) & (vector_left == 0) & (item_left == 0) & ~issue.start_vmm
         )
         n = Mux(item_left > chunk_bytes, chunk_bytes, item_left)
         m.d.comb += [
@@ -280,11 +296,11 @@ class VmmDatapath(wiring.Component):
         # Diagnostic: cycles from a VMM's start to its last group's sums.
         counting = Signal()
         last_group_out = Signal()  # the counted VMM's last group is in flight
-        with m.If(self.start_vmm):
+        with m.If(issue.start_vmm):
             m.d.sync += [self.vmm_cycles.eq(1), counting.eq(1), last_group_out.eq(0)]
         with m.Elif(counting):
             m.d.sync += self.vmm_cycles.eq(self.vmm_cycles + 1)
-            with m.If(self.last_group):
+            with m.If(issue.last_group):
                 m.d.sync += last_group_out.eq(1)
             with m.If(last_group_out & lanes_done & (in_flight == 1)):
                 m.d.sync += [counting.eq(0), last_group_out.eq(0)]

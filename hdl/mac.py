@@ -20,6 +20,8 @@ from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
 
+from .rounding import halve_rounding
+
 __all__ = [
     "shift_bits",
     "check_product_stages",
@@ -407,7 +409,7 @@ class AdcStage(wiring.Component):
                 s3_mask.eq(s2_mask),
             ]
 
-        # Stage 4: rounded = (t >> 1) + (t & 1) = (t + 1) >> 1 = (t0 + 1 - d) >> 1.
+        # Stage 4: rounded = (t + 1) >> 1 = (t0 + 1 - d) >> 1 (:mod:`molxbar.hdl.rounding`).
         s4_valid = Signal()
         s4_rounded = Signal(signed(width), reset_less=True)
         s4_saturate = Signal(reset_less=True)
@@ -415,7 +417,7 @@ class AdcStage(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 s4_valid.eq(s3_valid),
-                s4_rounded.eq((s3_t0 + ~s3_d).shift_right(1)),
+                s4_rounded.eq(halve_rounding(s3_t0, borrow=s3_d)),
                 s4_saturate.eq(s3_saturate),
                 s4_mask.eq(s3_mask),
             ]

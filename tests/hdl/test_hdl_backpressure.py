@@ -123,7 +123,7 @@ def test_a_started_vmm_always_has_a_header_place(rng):
     async def testbench(ctx):
         for cycle in range(4000):
             await streams.cycle(ctx, ready=cycle >= 2000)  # nothing leaves for 2000 cycles
-            if ctx.get(dut.datapath.start_vmm):
+            if ctx.get(dut.datapath.issue.start_vmm):
                 starts.append(cycle)
 
     sim = Simulator(dut)

@@ -1,0 +1,312 @@
+"""The engine's components, each on its own bench: the job enumerations, the registers and
+their STATUS image, the response sender, the level banks, the rank-1 unit and the noise
+words. The whole engine is checked against the golden engine in test_hdl_engine.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from molxbar.emulator import noise
+from molxbar.emulator.config import CrossbarConfig
+from molxbar.emulator.fixedpoint import round_shift
+from molxbar.hdl import jobs
+from molxbar.hdl.banks import LevelBanks
+from molxbar.hdl.noise_words import NoiseWords
+from molxbar.hdl.rank1 import Rank1Unit
+from molxbar.hdl.registers import REGISTERS, EngineRegisters, status_length
+from molxbar.hdl.sender import ResponseSender
+from molxbar.protocol import spec
+from molxbar.protocol.golden_engine import GoldenEngine
+
+SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
+
+
+def simulate(dut, testbench) -> None:
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+@pytest.mark.parametrize("name", ["Opcode", "Status"])
+def test_job_enumerations_are_the_protocols(name: str) -> None:
+    protocol, shaped = getattr(spec, name), getattr(jobs, name)
+    assert [(m.name, m.value) for m in shaped] == [(m.name, m.value) for m in protocol]
+    assert shaped.as_shape().width == 8
+
+
+# Registers ----------------------------------------------------------------------------------
+
+
+def _status_bytes(ctx, dut: EngineRegisters) -> bytes:
+    return ctx.get(dut.status).to_bytes(status_length(dut.config), "little")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [SMALL, CrossbarConfig(rows=16, cols=8, lanes=4, adc_bits=9, adc_shift=3, rect_shift=2,
+                           read_noise=True, seed=77)],  # fmt: skip
+    ids=["small", "settings"],
+)
+def test_registers_reset_to_the_configuration_and_report_like_the_golden_engine(config) -> None:
+    dut = EngineRegisters(config)
+    layout = spec.Layout(config)
+    want = GoldenEngine(config).execute(spec.encode_command(layout, spec.Opcode.STATUS))
+
+    async def bench(ctx):
+        assert _status_bytes(ctx, dut) == want
+        for r in REGISTERS:
+            value = ctx.get(getattr(dut, r.name))
+            init = r.init(config)
+            assert (list(value) if isinstance(init, list) else value) == init, r.name
+
+    simulate(dut, bench)
+
+
+# Each write as the executor makes it: the job (checked OK) with its fields, for one cycle.
+WRITES = [
+    (spec.Opcode.SET_ADC, {"bits": 12, "shift": 5}),
+    (spec.Opcode.SET_RECT, {"shift": 3}),
+    (spec.Opcode.SET_RECT, {"shift": spec.RECT_IDEAL}),
+    (spec.Opcode.SET_UPDATE_SHIFT, {"shift": 9}),
+    (spec.Opcode.SET_NOISE, {"flags": spec.NOISE_READ | spec.NOISE_WRITE}),
+    (spec.Opcode.SET_NOISE, {"flags": spec.NOISE_WRITE}),
+    (spec.Opcode.SEED, {"seed": 0xC0FFEE42}),
+]
+
+
+def test_register_writes_match_the_golden_engines_status() -> None:
+    config = SMALL
+    layout = spec.Layout(config)
+    dut = EngineRegisters(config)
+    golden = GoldenEngine(config)
+    status = spec.encode_command(layout, spec.Opcode.STATUS)
+
+    async def bench(ctx):
+        for opcode, fields in WRITES:
+            golden.execute(spec.encode_command(layout, opcode, **fields))
+            ctx.set(dut.port.job.opcode, jobs.Opcode[opcode.name])
+            ctx.set(dut.port.job.ok, 1)
+            for name, value in fields.items():
+                ctx.set(dut.fields[name], value)
+            ctx.set(dut.port.write, 1)
+            await ctx.tick()
+            ctx.set(dut.port.write, 0)
+            # A job that is not written (the executor's ``write`` low) changes nothing.
+            ctx.set(dut.fields.shift, 1)
+            ctx.set(dut.fields.bits, 2)
+            await ctx.tick()
+            assert _status_bytes(ctx, dut) == golden.execute(status), opcode.name
+        # The counter counts noisy operations; SEED restarts it.
+        for _ in range(3):
+            ctx.set(dut.port.advance, 1)
+            await ctx.tick()
+        ctx.set(dut.port.advance, 0)
+        assert ctx.get(dut.counter) == 3
+
+    simulate(dut, bench)
+
+
+def test_sigma_tables_are_written_whole_and_by_selector() -> None:
+    dut = EngineRegisters(SMALL)
+    table = [(37 * k + 5) % 4096 for k in range(16)]
+
+    async def bench(ctx):
+        ctx.set(dut.port.job.opcode, jobs.Opcode.SET_SIGMA)
+        ctx.set(dut.port.job.ok, 1)
+        ctx.set(dut.sigma, table)
+        ctx.set(dut.fields.table, spec.TABLE_WRITE)
+        ctx.set(dut.port.write, 1)
+        await ctx.tick()
+        assert list(ctx.get(dut.write_table)) == table
+        assert list(ctx.get(dut.read_table)) == list(SMALL.read_sigma_table)
+        assert list(ctx.get(dut.port.write_table)) == table
+
+    simulate(dut, bench)
+
+
+# Response sender ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 4])
+def test_sender_sends_short_and_long_responses_and_passes_vmm_bytes(chunk_bytes, rng) -> None:
+    short, long = 7, 23
+    dut = ResponseSender(chunk_bytes, short, long)
+    message = rng.integers(0, 256, short).astype(np.uint8).tobytes()
+    image = rng.integers(0, 256, long).astype(np.uint8).tobytes()
+
+    async def take(ctx, port_states) -> bytes:
+        """Send until the last chunk, refusing one cycle in three; returns the bytes."""
+        got = bytearray()
+        cycle = 0
+        while True:
+            ready = cycle % 3 != 2
+            cycle += 1
+            ctx.set(dut.o.ready, ready)
+            ctx.set(dut.port.send, 1)
+            await ctx.delay(1e-9)
+            if ready:
+                assert ctx.get(dut.o.valid) and ctx.get(dut.port.taken)
+                count = ctx.get(dut.o.payload.count) or chunk_bytes
+                data = ctx.get(dut.o.payload.data).to_bytes(chunk_bytes, "little")
+                got += data[:count]
+                last = ctx.get(dut.port.last)
+                await port_states(ctx, last)
+                if last:
+                    ctx.set(dut.port.send, 0)
+                    return bytes(got)
+            else:
+                assert not ctx.get(dut.port.taken)
+                await ctx.tick()
+
+    async def plain(ctx, last):
+        await ctx.tick()
+
+    async def long_chunks(ctx, last):
+        await ctx.tick()
+        if not last:  # the next chunk of the image, a cycle before it is sent
+            ctx.set(dut.port.send, 0)
+            ctx.set(dut.port.next_long, 1)
+            await ctx.tick()
+            ctx.set(dut.port.next_long, 0)
+
+    async def bench(ctx):
+        ctx.set(dut.port.load, 1)
+        ctx.set(dut.port.data, int.from_bytes(message, "little"))
+        ctx.set(dut.port.length, short)
+        await ctx.tick()
+        ctx.set(dut.port.load, 0)
+        assert await take(ctx, plain) == message
+
+        ctx.set(dut.long, int.from_bytes(image, "little"))
+        ctx.set(dut.port.load_long, 1)
+        await ctx.tick()
+        ctx.set(dut.port.load_long, 0)
+        ctx.set(dut.port.next_long, 1)
+        await ctx.tick()
+        ctx.set(dut.port.next_long, 0)
+        assert await take(ctx, long_chunks) == image
+
+        # The datapath's bytes pass as they are, with their ready.
+        ctx.set(dut.vmm.valid, 1)
+        ctx.set(dut.vmm.payload.data, 0xA5)
+        ctx.set(dut.vmm.payload.count, 1)
+        for ready in (0, 1):
+            ctx.set(dut.o.ready, ready)
+            await ctx.delay(1e-9)
+            assert ctx.get(dut.o.valid) and ctx.get(dut.vmm.ready) == ready
+            assert ctx.get(dut.o.payload.data) == 0xA5
+
+    simulate(dut, bench)
+
+
+# Level banks --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 8])
+def test_banks_store_cells_and_read_rows_by_group(lanes, rng) -> None:
+    config = CrossbarConfig(rows=4, cols=8, lanes=lanes)
+    dut = LevelBanks(config)
+    levels = rng.integers(0, config.levels, (config.rows, config.cols))
+
+    async def bench(ctx):
+        for i in range(config.rows):
+            for j in range(config.cols):
+                ctx.set(dut.cell.row, i)
+                ctx.set(dut.cell.col, j)
+                ctx.set(dut.cell.new_level, int(levels[i, j]))
+                ctx.set(dut.cell.write, 1)
+                await ctx.tick()
+        ctx.set(dut.cell.write, 0)
+        await ctx.tick()  # (the write is stored in the cycle after)
+        for i in range(config.rows):
+            for j in range(config.cols):
+                ctx.set(dut.cell.row, i)
+                ctx.set(dut.cell.col, j)
+                await ctx.tick()
+                # ``levels``: the group of column j, one cycle after the address.
+                row = ctx.get(dut.levels)
+                group = j - j % lanes
+                for p in range(lanes):
+                    want = int(levels[i, group + p])
+                    assert (row >> (p * config.g_bits)) & (config.levels - 1) == want
+                await ctx.tick()
+                # ``level``: the cell, two cycles after the address.
+                assert ctx.get(dut.cell.level) == levels[i, j]
+
+    simulate(dut, bench)
+
+
+# Rank-1 unit --------------------------------------------------------------------------------
+
+
+def test_rank1_unit_rounds_like_the_golden_model(rng) -> None:
+    config = CrossbarConfig(rows=4, cols=4, lanes=1)
+    dut = Rank1Unit(config)
+    limit = 1 << (config.x_bits - 1)
+    cases = [(-limit, -limit, 0), (-limit, limit - 1, 63), (-3, 5, 1), (3, -5, 1), (0, 7, 4)]
+    for _ in range(60):
+        a, b = (int(v) for v in rng.integers(-limit, limit, 2))
+        cases.append((a, b, int(rng.integers(0, config.max_shift + 1))))
+
+    async def bench(ctx):
+        for a, b, shift in cases:
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            ctx.set(dut.shift, shift)
+            ctx.set(dut.port.start, 1)
+            await ctx.tick()
+            ctx.set(dut.port.start, 0)
+            ctx.set(dut.a, 0)  # (taken at start)
+            cycles = 1
+            while not ctx.get(dut.port.done):
+                await ctx.tick()
+                cycles += 1
+            assert cycles == config.x_bits + 4  # (the documented latency)
+            await ctx.tick()
+            assert ctx.get(dut.port.delta) == int(round_shift(a * b, shift)), (a, b, shift)
+
+    simulate(dut, bench)
+
+
+# Noise words --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_noise_words_are_the_golden_words(lanes) -> None:
+    config = CrossbarConfig(rows=8, cols=8, lanes=lanes)
+    dut = NoiseWords(config, unroll=9)
+    seed, counter, row = 0x1234, 5, 6
+    rows_want, cols_want = noise.axis_words(seed, counter, config.rows, config.cols)
+
+    async def bench(ctx):
+        ctx.set(dut.seed, seed)
+        ctx.set(dut.counter, counter)
+        ctx.set(dut.row, row)
+        ctx.set(dut.port.start, 1)
+        await ctx.tick()
+        ctx.set(dut.port.start, 0)
+        dones = 0
+        for _ in range(2000):
+            await ctx.tick()
+            dones += ctx.get(dut.port.done)
+            if dones:
+                break
+        assert dones == 1
+        await ctx.tick()
+        assert ctx.get(dut.port.r_word) == int(rows_want[row])
+        for i in range(config.rows):
+            ctx.set(dut.row_addr, i)
+            await ctx.tick()
+            assert ctx.get(dut.row_word) == int(rows_want[i])
+        for group in range(config.cols // lanes):
+            ctx.set(dut.group, group)
+            await ctx.tick()
+            words = ctx.get(dut.port.col_words)
+            for p in range(lanes):
+                want = int(cols_want[group * lanes + p])
+                assert (words >> (64 * p)) & (2**64 - 1) == want
+
+    simulate(dut, bench)
