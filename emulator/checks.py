@@ -41,12 +41,19 @@ def check_codes(
     array = np.asarray(values)
     integral = np.issubdtype(array.dtype, np.integer) and array.dtype != bool
     if not integral and array.size:
-        if not (
-            np.issubdtype(array.dtype, np.floating)
-            and np.all(np.isfinite(array))
-            and np.all(array == np.round(array))
-        ):
+        if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"{name} must hold integers, not {array.dtype} values")
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(array) & (array == np.round(array))
+        if not whole.all():
+            index = tuple(int(i) for i in np.argwhere(~whole)[0])
+            where = index[0] if len(index) == 1 else index
+            value = array[index]
+            text = "NaN" if np.isnan(value) else repr(float(value))
+            raise ValueError(
+                f"{name} value {text} at index {where} is not a whole number: codes are "
+                f"integers (floats that hold whole numbers are accepted)"
+            )
     if shape is not None and array.shape != shape:
         raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
     if array.size:

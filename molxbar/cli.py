@@ -6,8 +6,12 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -28,11 +32,28 @@ class CliError(Exception):
     """A user error: printed as ``molxbar: error: ...`` with exit status 2."""
 
 
+#: The first bytes of every .npy file.
+_NPY_MAGIC = b"\x93NUMPY"
+
+#: What this run created (folders, partial files): removed if it stops on an error or Ctrl-C.
+_created: list[Path] = []
+
+
 def _load_array(path: str, what: str) -> np.ndarray:
     try:
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as file:
+            magic = file.read(len(_NPY_MAGIC))
     except FileNotFoundError:
         raise CliError(f"{what} file {path!r} does not exist") from None
+    except OSError as error:
+        raise CliError(f"{what} file {path!r} cannot be read: {error.strerror}") from None
+    if magic != _NPY_MAGIC:
+        raise CliError(
+            f"{what} file {path!r} is not a .npy file (no NumPy header): save the array "
+            f"with numpy.save"
+        )
+    try:
+        array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise CliError(f"{what} file {path!r} is not a readable .npy array: {error}") from None
     if not isinstance(array, np.ndarray):
@@ -64,7 +85,34 @@ def _output_folder(path: str, what: str) -> Path:
         raise CliError(f"{what} {path!r}: the folder {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK):
         raise CliError(f"{what} {path!r} cannot be written (permission denied)")
+    if not folder.exists():
+        _created.append(folder)
     return folder
+
+
+def _write_file(file: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``file`` through ``write`` into a neighbour, renamed when complete: an
+    interrupted run leaves no partial file."""
+    partial = file.with_name(f".{file.name}.partial")
+    _created.append(partial)
+    with open(partial, "wb") as stream:
+        write(stream)
+    os.replace(partial, file)
+    _created.remove(partial)
+
+
+def _abandon() -> None:
+    """Stop the run: remove what it created, newest first, and let the designs it left half
+    built go without a warning."""
+    from amaranth.hdl import UnusedElaboratable
+
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)
+    while _created:
+        path = _created.pop()
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _config_for(args: argparse.Namespace, rows: int, cols: int) -> CrossbarConfig:
@@ -91,6 +139,8 @@ def cmd_vmm(args: argparse.Namespace) -> int:
     if levels.ndim != 2 or 0 in levels.shape:
         raise CliError(f"levels must be a (rows, cols) array, not shape {levels.shape}")
     rows, cols = levels.shape
+    if inputs.size == 0:
+        raise CliError(f"inputs has no vectors (shape {inputs.shape})")
     if inputs.ndim == 1:
         inputs = inputs[None]
     if inputs.ndim != 2 or inputs.shape[1] != rows:
@@ -142,8 +192,7 @@ def cmd_vmm(args: argparse.Namespace) -> int:
     outputs = decode_outputs(config, responses)
     if args.signed_inputs and len(outputs) > len(inputs):  # a negative phase ran too
         outputs = outputs[: len(inputs)] - outputs[len(inputs) :]
-    with open(out, "wb") as file:  # the name as given: np.save would add .npy
-        np.save(file, outputs)
+    _write_file(out, lambda stream: np.save(stream, outputs))  # (np.save(name) adds .npy)
     print(
         f"wrote {args.out}: {outputs.shape[0]} x {outputs.shape[1]} int64 outputs", file=sys.stderr
     )
@@ -173,7 +222,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        _write_file(output, lambda stream: stream.write(text.encode()))
         print(
             f"wrote {args.output}: {args.format}, {config.rows}x{config.cols}, "
             f"{config.lanes} lanes",
@@ -473,12 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line: a user error is one line and exit status 2, Ctrl-C one line
+    and 130; either removes what the run created."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _created.clear()
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        _abandon()
+        parser.exit(130, "molxbar: interrupted\n")
     except (CliError, ValueError) as error:
+        _abandon()
         parser.exit(2, f"molxbar: error: {error}\n")
+    finally:
+        _created.clear()
     return 1
 
 

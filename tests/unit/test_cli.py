@@ -95,7 +95,14 @@ def test_vmm_preset_noise_is_deterministic_and_can_be_switched_off(arrays):
             r"inputs must have shape \(16,\) or \(batch, 16\)",
         ),
         ({"inputs": np.full(16, 2**15)}, r"inputs value 32768 at index \(0, 0\) is out of range"),
-        ({"inputs": np.full(16, 0.5)}, "must hold integers"),
+        (
+            {"inputs": np.array([[3.0] * 16, [2.0] * 7 + [0.5] + [1.0] * 8])},
+            r"inputs value 0.5 at index \(1, 7\) is not a whole number",
+        ),
+        ({"inputs": np.full(16, np.nan)}, r"inputs value NaN at index \(0, 0\)"),
+        ({"inputs": np.array(["a"] * 16)}, "inputs must hold integers, not <U1 values"),
+        ({"inputs": np.zeros((0, 16), dtype=int)}, r"inputs has no vectors \(shape \(0, 16\)\)"),
+        ({"inputs": np.zeros(0, dtype=int)}, r"inputs has no vectors \(shape \(0,\)\)"),
     ],
 )
 def test_vmm_errors(arrays, capsys, change, message):
@@ -116,6 +123,23 @@ def test_vmm_signed_inputs_reject_the_most_negative_code(arrays, capsys):
     with pytest.raises(SystemExit):
         run_vmm(paths, "--signed-inputs")
     assert "input code -32768 has no positive counterpart" in capsys.readouterr().err
+
+
+def test_vmm_accepts_floats_that_hold_whole_numbers(arrays):
+    levels, inputs, paths = arrays
+    np.save(paths["inputs"], inputs.astype(np.float64))
+    assert run_vmm(paths) == 0
+    np.testing.assert_array_equal(np.load(paths["out"]), np.maximum(inputs, 0) @ levels)
+
+
+def test_vmm_names_a_file_that_is_not_npy(arrays, capsys):
+    _, _, paths = arrays
+    paths["inputs"].write_text("1 2 3\n")
+    with pytest.raises(SystemExit) as stop:
+        run_vmm(paths)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "is not a .npy file (no NumPy header)" in err and "pickle" not in err
 
 
 def test_vmm_missing_file(tmp_path, capsys):
@@ -196,3 +220,41 @@ def test_bench_quick_json(capsys):
     assert all(v["vmm_per_s"] > 0 for v in report["vmm"])
     assert all(d["snr_db"] > 73 for d in report["dft"])
     assert report["energy"]["device_energy_per_vmm_j"] > 0
+
+
+def _interrupt(args: list[str], started) -> subprocess.CompletedProcess:
+    """Run ``molxbar args`` and send it Ctrl-C (SIGINT) once ``started()`` is true."""
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "molxbar", *args], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not started() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, process.returncode, None, err)
+
+
+def test_ctrl_c_in_the_demo_removes_the_folder_it_made(tmp_path):
+    out = tmp_path / "demo"
+    run = _interrupt(["demo", "--backend", "golden", "-o", str(out)], out.exists)
+    assert run.returncode == 130 and run.stderr.endswith("molxbar: interrupted\n"), run.stderr
+    assert "Traceback" not in run.stderr
+    assert not out.exists()
+
+
+def test_ctrl_c_in_vmm_leaves_no_output(arrays, tmp_path):
+    _, _, paths = arrays
+    import time
+
+    start = time.monotonic()
+    args = ["vmm", "--levels", str(paths["levels"]), "--inputs", str(paths["inputs"])]
+    args += ["--out", str(paths["out"]), "--backend", "amaranth"]
+    run = _interrupt(args, lambda: time.monotonic() - start > 4)
+    assert run.returncode == 130 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.splitlines()[-1] == "molxbar: interrupted"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["L.npy", "X.npy"]
