@@ -34,6 +34,7 @@ __all__ = [
     "fixed_width",
     "response_length",
     "split_commands",
+    "whole_commands",
 ]
 
 _OPCODES = frozenset(int(op) for op in Opcode)
@@ -159,6 +160,19 @@ def split_commands(layout: Layout, data: bytes) -> list[bytes]:
         starts.append(framer.offset)  # a partial command at the end
     starts.append(len(data))
     return [bytes(data[a:b]) for a, b in zip(starts, starts[1:], strict=False)]
+
+
+def whole_commands(layout: Layout, data: bytes) -> int:
+    """Bytes of ``data`` that are whole commands: all of it, or up to the start of a
+    trailing partial command (one cut inside its fields, or a RUN_BATCH with vectors still
+    to come)."""
+    framer = CommandFramer(layout)
+    last_start = 0  # where the last command framed began
+    last_command = -1
+    for unit in framer.feed(data):
+        if unit.command != last_command:
+            last_command, last_start = unit.command, unit.start
+    return last_start if framer.in_batch else framer.offset
 
 
 def response_length(layout: Layout | None, opcode: int, status: int) -> int | None:

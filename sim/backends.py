@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.protocol.framing import whole_commands
+from molxbar.protocol.spec import Layout
 
 __all__ = ["BACKENDS", "Backend", "RunResult", "backend", "run_stream"]
 
@@ -21,11 +23,15 @@ __all__ = ["BACKENDS", "Backend", "RunResult", "backend", "run_stream"]
 @dataclass(frozen=True)
 class RunResult:
     """The response bytes of a command stream and, on a simulator, the clock cycles the run
-    took and the engine's ``vmm_cycles`` count of its last VMM (``None`` on ``golden``)."""
+    took and the engine's ``vmm_cycles`` count of its last VMM (``None`` on ``golden``).
+
+    ``partial`` holds the bytes of a trailing partial command that was not run (see
+    :meth:`Backend.run`); empty for a stream of whole commands."""
 
     responses: bytes
     cycles: int | None = None
     vmm_cycles: int | None = None
+    partial: bytes = b""
 
 
 Progress = Callable[[int], None] | None
@@ -68,7 +74,12 @@ class Backend:
         waves: str | os.PathLike | None = None,
     ) -> RunResult:
         """Run ``commands`` on a fresh engine; ``progress`` gets the command bytes consumed
-        so far, ``waves`` names a waveform file."""
+        so far, ``waves`` names a waveform file.
+
+        A stream that ends inside a command (cut in its fields, or a RUN_BATCH with vectors
+        missing) runs the same way on every backend: its whole commands run and are
+        answered, and the trailing partial command is not run but returned as
+        :attr:`RunResult.partial` (an engine given it would wait for the rest)."""
         if waves is not None:
             if not self.wave_suffixes:
                 raise ValueError("waves need a simulator backend: amaranth, verilator or icarus")
@@ -77,7 +88,11 @@ class Backend:
                     f"waves = {str(waves)!r}: {self.name} writes "
                     f"{' or '.join(self.wave_suffixes)} files"
                 )
-        return self._run(config, commands, progress, None if waves is None else str(waves))
+        whole = whole_commands(Layout(config), commands)
+        result = self._run(
+            config, commands[:whole], progress, None if waves is None else str(waves)
+        )
+        return replace(result, partial=bytes(commands[whole:]))
 
     def transport(self, config: CrossbarConfig):
         """A live transport to a fresh engine; ``ValueError`` for a one-pass backend."""

@@ -391,3 +391,25 @@ def test_cosim_bench_measures_a_steady_rate():
     assert figures["vectors"] == 18
     assert figures["vmm_per_s"] == figures["vectors"] / figures["sim_seconds"]
     assert figures["cycles_per_vector"] >= SMALL.rows * SMALL.cols / SMALL.lanes
+
+
+def test_a_stream_cut_inside_a_command_runs_alike_on_every_backend():
+    """The whole commands run and are answered; the trailing partial command is returned
+    unrun: cut in a row write's levels, in a batch's missing vectors, after a lone opcode."""
+    from molxbar.sim.backends import BACKENDS, run_stream
+
+    layout = Layout(SMALL)
+    head = encode_command(layout, Opcode.WRITE_CELL, row=2, col=3, level=1234)
+    head += encode_command(layout, Opcode.RUN_BATCH, count=1, x=np.arange(8)[None])
+    tails = [
+        encode_command(layout, Opcode.WRITE_ROW, row=1, levels=np.arange(8) * 3)[:-5],
+        encode_command(layout, Opcode.RUN_BATCH, count=3, x=np.ones((3, 8), dtype=int))[:-16],
+        bytes([Opcode.READ_CELL]),
+    ]
+    want = GoldenEngine(SMALL).execute(head)
+    for tail in tails:
+        for name in BACKENDS:
+            if name in ("verilator", "icarus") and simulator_missing(name):
+                continue
+            result = run_stream(SMALL, head + tail, name)
+            assert result.responses == want and result.partial == tail, (name, tail[:1])
