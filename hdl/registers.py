@@ -29,6 +29,7 @@ from molxbar.protocol.spec import (
     TABLE_READ,
     Layout,
     Status,
+    hardware_flags,
 )
 
 from .jobs import JOB_LAYOUT, Opcode, fields_layout
@@ -97,6 +98,8 @@ STATUS_REPORTS: dict[str, Callable[[CrossbarConfig, SimpleNamespace], Value | in
     "version": lambda c, r: PROTOCOL_VERSION,
     "rect_shift": lambda c, r: Mux(r.rect_ideal, RECT_IDEAL, r.rect_shift),
     "noise": lambda c, r: Mux(r.read_noise, NOISE_READ, 0) | Mux(r.write_noise, NOISE_WRITE, 0),
+    "output_bytes": lambda c, r: Layout(c).output_bytes,
+    "hardware": lambda c, r: hardware_flags(c),
 }
 
 

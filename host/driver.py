@@ -173,7 +173,14 @@ class CrossbarDriver:
         self.execute(Opcode.SET_ADC, bits=0 if bits is None else bits, shift=shift)
 
     def set_rect(self, shift: int | None = None) -> None:
-        """Reverse leakage of negative inputs, ``(x*g) >> shift``; ``None``: ideal cells."""
+        """Reverse leakage of negative inputs, ``(x*g) >> shift``; ``None``: ideal cells.
+        ``ValueError``, before anything is sent, for a shift on an engine without leakage
+        hardware."""
+        if shift is not None and not self.config.leakage_hardware:
+            raise ValueError(
+                f"shift = {shift}: the engine has no leakage hardware (its cells are ideal); "
+                f"only None is possible"
+            )
         self.execute(Opcode.SET_RECT, shift=RECT_IDEAL if shift is None else shift)
 
     def set_update_shift(self, shift: int) -> None:
@@ -181,7 +188,13 @@ class CrossbarDriver:
         self.execute(Opcode.SET_UPDATE_SHIFT, shift=shift)
 
     def set_noise(self, read: bool, write: bool) -> None:
-        """Switch the read noise and the write error on or off."""
+        """Switch the read noise and the write error on or off. ``ValueError``, before
+        anything is sent, for noise on an engine without noise hardware."""
+        if (read or write) and not self.config.noise_hardware:
+            raise ValueError(
+                f"read = {read}, write = {write}: the engine has no noise hardware (an ideal "
+                f"bitstream); only noise off is possible"
+            )
         self.execute(
             Opcode.SET_NOISE, flags=(NOISE_READ * bool(read)) | (NOISE_WRITE * bool(write))
         )

@@ -33,11 +33,14 @@ import numpy as np
 
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.protocol.difference import first_difference
+from molxbar.protocol.errors import ProtocolError
 from molxbar.protocol.framing import ANY_LAYOUT, CommandFramer, Unit, fixed_width, response_length
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.link import BOARD_BAUD, BOARD_FIFO_DEPTH
 from molxbar.protocol.spec import (
     COMMANDS,
+    HARDWARE_LEAKAGE,
+    HARDWARE_NOISE,
     Layout,
     Opcode,
     decode_response,
@@ -91,16 +94,27 @@ def _check_window(window: int | None, config: CrossbarConfig | None) -> int | No
 
 
 def config_from_status(fields: dict) -> CrossbarConfig:
-    """A configuration with the shape and widths of a STATUS response's ``fields``: what the
-    protocol's field widths depend on (registers and noise are left at their defaults)."""
-    return CrossbarConfig(
+    """A configuration with the shape, widths and hardware of a STATUS response's ``fields``:
+    what the protocol's field widths depend on, and what the engine can do (registers and
+    noise amplitudes are left at their defaults). ``ProtocolError`` if the output width the
+    engine reports is not the one its shape gives."""
+    config = CrossbarConfig(
         rows=fields["rows"],
         cols=fields["cols"],
         lanes=fields["lanes"],
         g_bits=fields["g_bits"],
         x_bits=fields["x_bits"],
         levels=fields["levels"],
+        noise_hardware=bool(fields["hardware"] & HARDWARE_NOISE),
+        leakage_hardware=bool(fields["hardware"] & HARDWARE_LEAKAGE),
     )
+    expected = Layout(config).output_bytes
+    if fields["output_bytes"] != expected:
+        raise ProtocolError(
+            f"the engine reports {fields['output_bytes']} bytes per output; its shape gives "
+            f"{expected}"
+        )
+    return config
 
 
 @runtime_checkable

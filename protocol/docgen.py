@@ -6,9 +6,16 @@ up to date.
 
 from __future__ import annotations
 
-from molxbar.emulator.config import CrossbarConfig
+from molxbar.emulator.config import (
+    NOISE_FRAC_BITS,
+    SIGMA_SCALE_BITS,
+    SIGMA_SEGMENTS,
+    Z_MAX,
+    Z_SIGMA,
+    CrossbarConfig,
+)
 
-from .spec import COMMANDS, STATUS_TEXT, FieldKind, Layout, Status
+from .spec import COMMANDS, RECT_IDEAL, STATUS_TEXT, FieldKind, Layout, Status
 
 __all__ = ["protocol_markdown"]
 
@@ -30,6 +37,64 @@ def _field_rows(layout: Layout, fields) -> list[str]:
             size = f"{size} × {f.repeat} ({layout.count(f)})"
         rows.append(f"| `{f.name}` | {size} | {f.kind.value} | {f.doc} |")
     return rows
+
+
+def _widths(config: CrossbarConfig) -> list[str]:
+    """How every field width follows from the configuration (checked against the golden
+    engine's for a sweep of configurations by the tests)."""
+    c = config
+    noise_max = Z_MAX * ((1 << SIGMA_SCALE_BITS) - 1)
+    return [
+        "## Widths",
+        "",
+        "Every width follows from `rows`, `g_bits`, `levels` and `x_bits` (STATUS reports "
+        "them, and the output width as `output_bytes`); `bitlen(n)` is the bits of the "
+        "positive integer `n` (`floor(log2 n) + 1`):",
+        "",
+        "- level codes `0 .. levels-1` (`g_max = levels - 1`): `ceil(g_bits/8)` bytes;",
+        "- pulse counts `-2^g_bits .. 2^g_bits - 1`: `ceil((g_bits+1)/8)` bytes;",
+        "- input codes `-2^(x_bits-1) .. 2^(x_bits-1) - 1`: `ceil(x_bits/8)` bytes;",
+        f"- VMM outputs: `acc_fine_bits = bitlen(rows * 2^(x_bits-1) * (g_max * "
+        f"2^{NOISE_FRAC_BITS} + {noise_max})) + 1` bits, signed, in `ceil(acc_fine_bits/8)` "
+        f"bytes (sign-extended), whatever the ADC setting: the noisy accumulator "
+        f"`acc * 2^{NOISE_FRAC_BITS} + noise` with `|noise| <= {noise_max}` per term "
+        f"({Z_MAX} × the largest amplitude {(1 << SIGMA_SCALE_BITS) - 1}). A configuration "
+        f"needs `acc_fine_bits <= 63`. For the crossbar above: "
+        f"`acc_fine_bits = {c.acc_fine_bits}`, {_bytes(c.acc_fine_bits)} bytes.",
+    ]
+
+
+def _bytes(bits: int) -> int:
+    return -(-bits // 8)
+
+
+def _behaviour() -> list[str]:
+    return [
+        "## Behaviour the commands share",
+        "",
+        "- **Power-on** (and reset): every level 0, the loaded input vector 0, the registers "
+        "at the configuration's values (STATUS reports them), the noise counter 0.",
+        "- **Signed fields** are read whole as two's complement of their width, then "
+        "range-checked: with `x_bits = 12` in 2 bytes, `0x0800` is 2048 (`BAD_INPUT`), "
+        "`0xF800` is -2048.",
+        "- **`RUN_BATCH`** computes on its own vectors: the vector `LOAD_INPUT` loaded "
+        "for `RUN_VMM` stays. A vector answered `BAD_INPUT` changes nothing and takes no "
+        "noise operation (the counter does not advance); the other vectors run.",
+        "- **The noise counter** advances once per noisy operation: a VMM with read noise "
+        "on, a `WRITE_CELL` or `WRITE_ROW` with write error on that passed its checks.",
+        f"- **Noise amplitudes**: the table entry `m` of {SIGMA_SEGMENTS} covers the levels "
+        f"`m * 2^s .. (m+1) * 2^s - 1` with `s = g_bits - {SIGMA_SEGMENTS.bit_length() - 1}`; "
+        f"a configuration's default entry is its sigma at the segment's midpoint "
+        f"`(m + 0.5) * 2^s`, `min(round(sigma(g_mid) * 2^{NOISE_FRAC_BITS} / {Z_SIGMA:g}), "
+        f"{(1 << SIGMA_SCALE_BITS) - 1})` (Python's `round`, half to even).",
+        "- **Hardware**: an engine built without noise hardware (STATUS `hardware` bit 0 "
+        "clear) answers `SET_NOISE` with any flag set `BAD_VALUE`; one without leakage "
+        "shifters (bit 1 clear) answers `SET_RECT` with any shift but "
+        f"`{RECT_IDEAL:#x}` `BAD_SHIFT`. The other statuses do not depend on the hardware.",
+        "- **A stream cut inside a command**: the engine waits for the rest; "
+        "`molxbar.sim.backends.run_stream` runs the whole commands and returns the partial "
+        "one unrun, on every backend.",
+    ]
 
 
 def protocol_markdown(config: CrossbarConfig | None = None) -> str:
@@ -62,7 +127,8 @@ def protocol_markdown(config: CrossbarConfig | None = None) -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{s.value:#04x}` | `{s.name}` | {STATUS_TEXT[s]} |" for s in Status]
-    lines += ["", "## Commands", ""]
+    lines += ["", *_widths(config), "", *_behaviour(), ""]
+    lines += ["## Commands", ""]
     lines += ["| opcode | command | bytes | response bytes |", "|---|---|---|---|"]
     for spec in COMMANDS.values():
         size = f"{layout.header_length(spec.opcode)}"

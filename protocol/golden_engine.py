@@ -22,6 +22,7 @@ from .spec import (
     Status,
     decode_command_fields,
     encode_response,
+    hardware_flags,
 )
 
 __all__ = ["GoldenEngine"]
@@ -149,6 +150,8 @@ class GoldenEngine:
             "noise": (NOISE_READ if xb.read_noise else 0) | (NOISE_WRITE if xb.write_noise else 0),
             "seed": xb.noise_seed,
             "counter": xb.noise_counter,
+            "output_bytes": self.layout.output_bytes,
+            "hardware": hardware_flags(c),
         }
 
     def _run_batch_vectors(self, buffer: bytearray, pos: int, out: bytearray) -> int:

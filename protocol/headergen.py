@@ -23,6 +23,8 @@ from molxbar.emulator.config import (
 
 from .spec import (
     COMMANDS,
+    HARDWARE_LEAKAGE,
+    HARDWARE_NOISE,
     MAX_BATCH,
     NOISE_READ,
     NOISE_WRITE,
@@ -94,6 +96,8 @@ def protocol_header(config: CrossbarConfig | None = None) -> str:
         _define("NOISE_WRITE", f"{NOISE_WRITE:#04x}u", "SET_NOISE flag: write error"),
         _define("TABLE_READ", TABLE_READ, "SET_SIGMA: read-noise table"),
         _define("TABLE_WRITE", TABLE_WRITE, "SET_SIGMA: write-error table"),
+        _define("HARDWARE_NOISE", f"{HARDWARE_NOISE:#04x}u", "STATUS hardware flag: noise"),
+        _define("HARDWARE_LEAKAGE", f"{HARDWARE_LEAKAGE:#04x}u", "STATUS hardware flag: leakage"),
         _define("MAX_SHIFT", MAX_SHIFT, "largest ADC, rectification or update shift"),
         _define("MAX_ADC_BITS", MAX_ADC_BITS, "widest ADC output; 0 is full precision"),
         _define("SIGMA_SEGMENTS", SIGMA_SEGMENTS, "entries of a noise amplitude table"),

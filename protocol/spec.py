@@ -43,6 +43,9 @@ __all__ = [
     "NOISE_WRITE",
     "TABLE_READ",
     "TABLE_WRITE",
+    "HARDWARE_NOISE",
+    "HARDWARE_LEAKAGE",
+    "hardware_flags",
     "MAX_SHIFT",
     "STATUS_TEXT",
     "Response",
@@ -54,7 +57,8 @@ __all__ = [
     "MAX_BATCH",
 ]
 
-PROTOCOL_VERSION = 1
+#: Version 2: STATUS reports the output width and the hardware present.
+PROTOCOL_VERSION = 2
 #: ``SET_RECT`` value for ideal unidirectional cells (no reverse leakage).
 RECT_IDEAL = 0xFF
 #: ``SET_NOISE`` flag bits.
@@ -63,6 +67,15 @@ NOISE_WRITE = 0x02
 #: ``SET_SIGMA`` table selectors.
 TABLE_READ = 0
 TABLE_WRITE = 1
+#: ``STATUS`` hardware flag bits: the engine has noise hardware (SET_NOISE accepts flags), and
+#: leakage shifters (SET_RECT accepts shifts).
+HARDWARE_NOISE = 0x01
+HARDWARE_LEAKAGE = 0x02
+
+
+def hardware_flags(config: CrossbarConfig) -> int:
+    """The ``STATUS`` hardware flags of an engine built for ``config``."""
+    return (HARDWARE_NOISE * config.noise_hardware) | (HARDWARE_LEAKAGE * config.leakage_hardware)
 #: Vectors per RUN_BATCH command (its count field is 16 bits).
 MAX_BATCH = 0xFFFF
 
@@ -183,6 +196,13 @@ COMMANDS: dict[Opcode, CommandSpec] = {
                 _F("noise", _K.U8, "noise flags (bit 0 read, bit 1 write)"),
                 _F("seed", _K.U32, "noise seed"),
                 _F("counter", _K.U32, "noise operation counter"),
+                _F("output_bytes", _K.U8, "bytes of each VMM output: ceil(acc_fine_bits/8)"),
+                _F(
+                    "hardware",
+                    _K.U8,
+                    f"hardware present: bit 0 noise ({HARDWARE_NOISE:#04x}), bit 1 leakage "
+                    f"({HARDWARE_LEAKAGE:#04x})",
+                ),
             ),
             (),
             "Report the configuration and the registers.",

@@ -12,7 +12,7 @@
 #ifndef MOLXBAR_PROTOCOL_H
 #define MOLXBAR_PROTOCOL_H
 
-#define MOLXBAR_PROTOCOL_VERSION 1
+#define MOLXBAR_PROTOCOL_VERSION 2
 
 /* Register values and limits. */
 #define MOLXBAR_RECT_IDEAL 0xffu                 /* SET_RECT: ideal cells, no leakage */
@@ -20,6 +20,8 @@
 #define MOLXBAR_NOISE_WRITE 0x02u                /* SET_NOISE flag: write error */
 #define MOLXBAR_TABLE_READ 0                     /* SET_SIGMA: read-noise table */
 #define MOLXBAR_TABLE_WRITE 1                    /* SET_SIGMA: write-error table */
+#define MOLXBAR_HARDWARE_NOISE 0x01u             /* STATUS hardware flag: noise */
+#define MOLXBAR_HARDWARE_LEAKAGE 0x02u           /* STATUS hardware flag: leakage */
 #define MOLXBAR_MAX_SHIFT 63                     /* largest ADC, rectification or update shift */
 #define MOLXBAR_MAX_ADC_BITS 63                  /* widest ADC output; 0 is full precision */
 #define MOLXBAR_SIGMA_SEGMENTS 16                /* entries of a noise amplitude table */
@@ -84,7 +86,7 @@ enum molxbar_status {
 #define MOLXBAR_CMD_LEN_SYNC 2
 #define MOLXBAR_RSP_LEN_SYNC 3
 #define MOLXBAR_CMD_LEN_STATUS 1
-#define MOLXBAR_RSP_LEN_STATUS 28
+#define MOLXBAR_RSP_LEN_STATUS 30
 #define MOLXBAR_CMD_LEN_WRITE_CELL 7
 #define MOLXBAR_RSP_LEN_WRITE_CELL 2
 #define MOLXBAR_CMD_LEN_WRITE_ROW 131
@@ -123,7 +125,7 @@ enum molxbar_status {
 #define MOLXBAR_SYNC_VALUE_WIDTH 1
 #define MOLXBAR_SYNC_RSP_VALUE_OFFSET 2          /* the same byte; unsigned */
 #define MOLXBAR_SYNC_RSP_VALUE_WIDTH 1
-#define MOLXBAR_STATUS_RSP_VERSION_OFFSET 2      /* protocol version (1); unsigned */
+#define MOLXBAR_STATUS_RSP_VERSION_OFFSET 2      /* protocol version (2); unsigned */
 #define MOLXBAR_STATUS_RSP_VERSION_WIDTH 1
 #define MOLXBAR_STATUS_RSP_ROWS_OFFSET 3         /* array rows; unsigned */
 #define MOLXBAR_STATUS_RSP_ROWS_WIDTH 2
@@ -151,6 +153,10 @@ enum molxbar_status {
 #define MOLXBAR_STATUS_RSP_SEED_WIDTH 4
 #define MOLXBAR_STATUS_RSP_COUNTER_OFFSET 24     /* noise operation counter; unsigned */
 #define MOLXBAR_STATUS_RSP_COUNTER_WIDTH 4
+#define MOLXBAR_STATUS_RSP_OUTPUT_BYTES_OFFSET 28 /* bytes of each VMM output: ceil(acc_fine_bits/8); unsigned */
+#define MOLXBAR_STATUS_RSP_OUTPUT_BYTES_WIDTH 1
+#define MOLXBAR_STATUS_RSP_HARDWARE_OFFSET 29    /* hardware present: bit 0 noise (0x01), bit 1 leakage (0x02); unsigned */
+#define MOLXBAR_STATUS_RSP_HARDWARE_WIDTH 1
 #define MOLXBAR_WRITE_CELL_ROW_OFFSET 1          /* row; unsigned */
 #define MOLXBAR_WRITE_CELL_ROW_WIDTH 2
 #define MOLXBAR_WRITE_CELL_COL_OFFSET 3          /* column; unsigned */

@@ -228,7 +228,11 @@ def _interrupt(args: list[str], started) -> subprocess.CompletedProcess:
     import time
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "molxbar", *args], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "molxbar", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        # (a test worker may ignore SIGINT, and its children would inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not started() and process.poll() is None and time.monotonic() < deadline:

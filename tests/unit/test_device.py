@@ -82,7 +82,7 @@ def test_conductance_rejects_bad_codes():
         DEV.conductance([0, 16520], RU_AZO)
     with pytest.raises(ValueError, match=r"levels value -1 .* must be >= 0"):
         DEV.conductance(-1)
-    with pytest.raises(ValueError, match="must hold integers"):
+    with pytest.raises(ValueError, match="levels value 0.5 at index 0 is not a whole number"):
         DEV.conductance([0.5])
 
 

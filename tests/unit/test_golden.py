@@ -819,6 +819,10 @@ def _dtype(name: str, dtype: str) -> str:
     return re.escape(f"{name} must hold integers, not {dtype} values")
 
 
+def _fraction(name: str, text: str, index) -> str:
+    return re.escape(f"{name} value {text} at index {index} is not a whole number")
+
+
 def _with(shape: tuple, index: tuple, value, dtype=np.int64) -> np.ndarray:
     array = np.zeros(shape, dtype=dtype)
     array[index] = value
@@ -852,7 +856,9 @@ _ERRORS = [
      _bad("read_table", 4096, 3, 0, 4095)),
     ("set_noise", {"write_table": [-1] + [0] * 15}, ValueError,
      _bad("write_table", -1, 0, 0, 4095)),
-    ("set_noise", {"write_table": [0.5] * 16}, ValueError, _dtype("write_table", "float64")),
+    ("set_noise", {"write_table": [0.5] * 16}, ValueError,
+     re.escape("write_table value 0.5 at index 0 is not a whole number")),
+    ("set_noise", {"write_table": ["a"] * 16}, ValueError, _dtype("write_table", "<U1")),
     ("set_noise", {"read": "yes"}, TypeError, re.escape("read must be a bool, not 'yes'")),
     ("set_noise", {"write": 1}, TypeError, re.escape("write must be a bool, not 1")),
     # A valid part must not be applied when another part is bad.
@@ -873,8 +879,8 @@ _ERRORS = [
     ("write_row", (0, [[0] * 6]), ValueError, _shape("levels", (1, 6), (6,))),
     ("write_row", (0, [0, 0, 256, 0, 0, 0]), ValueError, _bad("levels", 256, 2, 0, 255)),
     ("write_row", (0, [0, 0, 0, 0, 0, -7]), ValueError, _bad("levels", -7, 5, 0, 255)),
-    ("write_row", (0, [0.5] * 6), ValueError, _dtype("levels", "float64")),
-    ("write_row", (0, [np.nan] * 6), ValueError, _dtype("levels", "float64")),
+    ("write_row", (0, [0.5] * 6), ValueError, _fraction("levels", "0.5", 0)),
+    ("write_row", (0, [np.nan] * 6), ValueError, _fraction("levels", "NaN", 0)),
     ("write_row", (0, ["1"] * 6), ValueError, _dtype("levels", "<U1")),
     ("write_row", (0, [True] * 6), ValueError, _dtype("levels", "bool")),
     ("write_levels", (np.zeros((4, 5), dtype=int),), ValueError,
@@ -884,7 +890,7 @@ _ERRORS = [
      _bad("levels", -1, (2, 3), 0, 255)),
     ("write_levels", (_with((4, 6), (3, 5), 256),), ValueError,
      _bad("levels", 256, (3, 5), 0, 255)),
-    ("write_levels", (np.full((4, 6), 1.25),), ValueError, _dtype("levels", "float64")),
+    ("write_levels", (np.full((4, 6), 1.25),), ValueError, _fraction("levels", "1.25", (0, 0))),
     ("pulse_cell", (4, 0, 1), ValueError, _out("row", 4, 0, 3)),
     ("pulse_cell", (0, -1, 1), ValueError, _out("col", -1, 0, 5)),
     ("pulse_cell", (0, 0, 256), ValueError, _out("count", 256, -256, 255)),
@@ -895,7 +901,7 @@ _ERRORS = [
      _bad("counts", 256, (0, 1), -256, 255)),
     ("pulse", (_with((4, 6), (3, 0), -257),), ValueError,
      _bad("counts", -257, (3, 0), -256, 255)),
-    ("pulse", (np.full((4, 6), 0.5),), ValueError, _dtype("counts", "float64")),
+    ("pulse", (np.full((4, 6), 0.5),), ValueError, _fraction("counts", "0.5", (0, 0))),
     ("update_rank1", ([1] * 3, [1] * 6), ValueError, _shape("a", (3,), (4,))),
     ("update_rank1", ([1] * 4, [1] * 7), ValueError, _shape("b", (7,), (6,))),
     ("update_rank1", ([1, 1, -33, 1], [1] * 6), ValueError, _bad("a", -33, 2, -32, 31)),
@@ -903,7 +909,7 @@ _ERRORS = [
     ("update_rank1", ([1] * 4, [1] * 6, 64), ValueError, _out("shift", 64, 0, 63)),
     ("update_rank1", ([1] * 4, [1] * 6, -1), ValueError, _out("shift", -1, 0, 63)),
     ("update_rank1", ([1] * 4, [1] * 6, 1.0), TypeError, _type("shift", 1.0)),
-    ("update_rank1", ([0.5] * 4, [1] * 6), ValueError, _dtype("a", "float64")),
+    ("update_rank1", ([0.5] * 4, [1] * 6), ValueError, _fraction("a", "0.5", 0)),
     ("read_cell", (4, 0), ValueError, _out("row", 4, 0, 3)),
     ("read_cell", (0, 6), ValueError, _out("col", 6, 0, 5)),
     ("read_cell", ("0", 0), TypeError, _type("row", "0")),
@@ -913,7 +919,7 @@ _ERRORS = [
     ("vmm", ([[1] * 4],), ValueError, _shape("x", (1, 4), (4,))),
     ("vmm", ([0, 32, 0, 0],), ValueError, _bad("x", 32, 1, -32, 31)),
     ("vmm", ([0, 0, 0, -33],), ValueError, _bad("x", -33, 3, -32, 31)),
-    ("vmm", ([0.5, 0, 0, 0],), ValueError, _dtype("x", "float64")),
+    ("vmm", ([0.5, 0, 0, 0],), ValueError, _fraction("x", "0.5", 0)),
     ("vmm", ([1j, 0, 0, 0],), ValueError, _dtype("x", "complex128")),
     ("vmm_batch", ([1] * 4,), ValueError, _shape("inputs", (4,), "(batch, 4)")),
     ("vmm_batch", (np.zeros((2, 5), dtype=int),), ValueError,
@@ -922,11 +928,11 @@ _ERRORS = [
      _shape("inputs", (2, 4, 1), "(batch, 4)")),
     ("vmm_batch", (_with((3, 4), (1, 2), 32),), ValueError,
      _bad("inputs", 32, (1, 2), -32, 31)),
-    ("vmm_batch", (np.full((2, 4), 0.25),), ValueError, _dtype("inputs", "float64")),
+    ("vmm_batch", (np.full((2, 4), 0.25),), ValueError, _fraction("inputs", "0.25", (0, 0))),
     ("accumulate", (np.zeros((2, 5), dtype=int),), ValueError,
      _shape("inputs", (2, 5), "(batch, 4)")),
     ("accumulate", ([0, 0, -33, 0],), ValueError, _bad("inputs", -33, (0, 2), -32, 31)),
-    ("accumulate", ([0.5] * 4,), ValueError, _dtype("inputs", "float64")),
+    ("accumulate", ([0.5] * 4,), ValueError, _fraction("inputs", "0.5", (0, 0))),
 ]
 # fmt: on
 

@@ -126,7 +126,7 @@ class Reference:
     def status_fields(self) -> dict:
         c, xb = self.config, self.crossbar
         return {
-            "version": 1,
+            "version": 2,
             "rows": c.rows,
             "cols": c.cols,
             "lanes": c.lanes,
@@ -140,6 +140,8 @@ class Reference:
             "noise": int(xb.read_noise) | 2 * int(xb.write_noise),
             "seed": xb.noise_seed,
             "counter": xb.noise_counter,
+            "output_bytes": (c.acc_fine_bits + 7) // 8,
+            "hardware": int(c.noise_hardware) | 2 * int(c.leakage_hardware),
         }
 
     def _first_error(self, opcode: Opcode, f: dict) -> Status:
@@ -496,21 +498,23 @@ def test_literal_responses():
 def test_status_after_reset():
     expected = (
         b"\x02\x00"
-        b"\x01"  # version
+        b"\x02"  # version
         b"\x40\x00\x40\x00\x08\x00"  # rows, cols, lanes
         b"\x0e\x10"  # g_bits, x_bits
         b"\x00\x40\x00\x00"  # levels
         b"\x00\x00\xff\x00"  # adc_bits, adc_shift, rect_shift, update_shift
         b"\x00"  # noise
         b"\x00\x00\x00\x00\x00\x00\x00\x00"  # seed, counter
+        b"\x06\x03"  # output bytes (47-bit outputs), hardware: noise and leakage
     )
     assert GoldenEngine().execute(b"\x02") == expected
     assert GoldenEngine(CrossbarConfig()).execute(b"\x02") == expected
     ru_azo = (
-        b"\x02\x00\x01\x40\x00\x40\x00\x08\x00\x0f\x10"
+        b"\x02\x00\x02\x40\x00\x40\x00\x08\x00\x0f\x10"
         b"\x88\x40\x00\x00"  # 16520 levels
         b"\x00\x00\xff\x00\x03"  # noise: read and write
         b"\x24\x20\x00\x00\x00\x00\x00\x00"  # seed 0x2024, counter 0
+        b"\x06\x03"
     )
     assert GoldenEngine(preset("ru_azo_2024")).execute(b"\x02") == ru_azo
     small = CrossbarConfig(
@@ -518,8 +522,9 @@ def test_status_after_reset():
         rect_shift=1, update_shift=3, read_noise=True, seed=0xDEADBEEF,
     )  # fmt: skip
     assert GoldenEngine(small).execute(b"\x02") == (
-        b"\x02\x00\x01\x08\x00\x10\x00\x04\x00\x06\x05\x32\x00\x00\x00"
+        b"\x02\x00\x02\x08\x00\x10\x00\x04\x00\x06\x05\x32\x00\x00\x00"
         b"\x09\x02\x01\x03\x01\xef\xbe\xad\xde\x00\x00\x00\x00"
+        b"\x04\x03"  # 26-bit outputs
     )
 
 
@@ -534,16 +539,16 @@ def test_status_registers_and_counter():
         b"\x21\x21\x21"  # three VMMs: counter 3
         b"\x02"
     )
-    status = out[-28:]
+    status = out[-30:]
     assert status[:2] == b"\x02\x00"
-    assert status[15:] == b"\x0c\x05\xff\x07\x01\x78\x56\x34\x12\x03\x00\x00\x00"
+    assert status[15:] == b"\x0c\x05\xff\x07\x01\x78\x56\x34\x12\x03\x00\x00\x00\x05\x03"
     # A write with write noise on takes one counter; a pulse takes none.
     out = engine.execute(b"\x33\x02\x10\x00\x00\x00\x00\x05\x00\x12\x00\x00\x00\x00\x01\x00\x02")
     assert out[:6] == b"\x33\x00\x10\x00\x12\x00"
-    assert out[6:][15:] == b"\x0c\x05\xff\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00"
+    assert out[6:][15:] == b"\x0c\x05\xff\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00\x05\x03"
     out = engine.execute(b"\x31\x00\x30\x00\x3f\x02")
     assert out[:4] == b"\x31\x00\x30\x00"
-    assert out[4:][15:] == b"\x00\x3f\x00\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00"
+    assert out[4:][15:] == b"\x00\x3f\x00\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00\x05\x03"
 
 
 def test_literal_vmm():
@@ -612,7 +617,7 @@ def test_vmm_after_reset_uses_zero_input():
     vmm = engine.layout.response_length(Opcode.RUN_VMM)
     assert out[:16] == b"\x11\x00" * 8
     assert out[16 : 16 + vmm] == b"\x21\x00" + bytes(8 * engine.layout.output_bytes)
-    assert out[16 + vmm + 24 :] == b"\x01\x00\x00\x00"  # read noise on: one counter
+    assert out[16 + vmm + 24 : -2] == b"\x01\x00\x00\x00"  # read noise on: one counter
 
 
 # Errors -------------------------------------------------------------------------------------------
@@ -1033,7 +1038,7 @@ def test_batch_equals_vector_by_vector(noise):
             expected += b"\x22\x06"
     status = run(single, b"\x02")
     assert out == expected + status, f"seed {seed}"
-    counter = int.from_bytes(status[-4:], "little")
+    counter = int.from_bytes(status[-6:-2], "little")  # (output_bytes, hardware after it)
     assert counter == (int(valid.sum()) if noise else 0), f"seed {seed}"
 
 
@@ -1064,7 +1069,7 @@ def test_batch_rejected_vectors_take_no_counter():
     expected = b"\x22\x06" + encode_response(layout, Opcode.RUN_BATCH, y=y[0]) + b"\x22\x06" * 2
     expected += encode_response(layout, Opcode.RUN_BATCH, y=y[1]) + b"\x22\x06"
     assert out[: len(expected)] == expected
-    assert out[-4:] == b"\x02\x00\x00\x00"
+    assert out[-6:-2] == b"\x02\x00\x00\x00"  # the counter
 
 
 # LOAD_INPUT ---------------------------------------------------------------------------------------

@@ -99,9 +99,9 @@ def test_a_c_program_sees_the_protocol_values(tmp_path):
         str(layout.response_length(Opcode.RUN_VMM)),
     ]
     vector = layout.command_length(Opcode.RUN_BATCH) - layout.header_length(Opcode.RUN_BATCH)
-    # STATUS response: opcode, status, then version .. counter; the seed is the 4 bytes
-    # before the 4-byte counter at the end.
-    seed_offset = layout.response_length(Opcode.STATUS) - 8
+    # STATUS response: opcode, status, then version .. counter, output_bytes, hardware; the
+    # seed is the 4 bytes before the 4-byte counter.
+    seed_offset = layout.response_length(Opcode.STATUS) - 10
     assert lines[1].split() == [str(vector), str(seed_offset), "5"]
     assert lines[2].split() == [str(CrossbarConfig().x_min), str(int(Status.BAD_INPUT))]
     assert lines[3] == STATUS_TEXT[Status.BAD_SHIFT]

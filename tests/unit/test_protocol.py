@@ -17,9 +17,15 @@ import numpy as np
 import pytest
 
 from molxbar.emulator.config import SIGMA_SEGMENTS, CrossbarConfig, preset
+from molxbar.host.driver import CrossbarDriver
+from molxbar.host.transports import GoldenTransport
 from molxbar.protocol.docgen import protocol_markdown
+from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import (
     COMMANDS,
+    HARDWARE_LEAKAGE,
+    HARDWARE_NOISE,
+    PROTOCOL_VERSION,
     STATUS_TEXT,
     FieldKind,
     Layout,
@@ -198,7 +204,7 @@ def test_layout_lengths(name):
     y = documented_width(c, FieldKind.OUTPUT)
     commands = {
         Opcode.SYNC: (2, 3),
-        Opcode.STATUS: (1, 28),
+        Opcode.STATUS: (1, 30),
         Opcode.WRITE_CELL: (5 + level, 2),
         Opcode.WRITE_ROW: (3 + c.cols * level, 2),
         Opcode.PULSE_CELL: (5 + pulses, 2),
@@ -667,3 +673,66 @@ def test_doc_lists_every_command_and_status():
         section = doc.split(f"### {spec.opcode.name}\n", 1)[1].split("\n### ", 1)[0]
         assert f"Errors: {errors}." in section, spec.opcode
     assert "| `0x22` | [`RUN_BATCH`](#run_batch) | 3 + 128 per vector | 386 |" in doc
+
+
+def _documented_output_bits(rows: int, g_bits: int, levels: int, x_bits: int) -> int:
+    """``acc_fine_bits`` as docs/protocol.md writes it."""
+    inner = rows * 2 ** (x_bits - 1) * ((levels - 1) * 2**10 + 131040)
+    return inner.bit_length() + 1
+
+
+def test_the_documented_output_width_is_the_engines(rng):
+    """docs/protocol.md's formula against the golden engine's VMM response and STATUS, for
+    a sweep of shapes (the width depends on ``levels`` and the exact row count)."""
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    assert "`acc_fine_bits = bitlen(rows * 2^(x_bits-1) * (g_max * 2^10 + 131040)) + 1`" in text
+    checked = 0
+    row_counts = (*range(1, 18), 31, 32, 33, 63, 64, 65, 100, 128)
+    for rows in row_counts:
+        for g_bits in (4, 8, 14, 15, 20):
+            levels = int(rng.integers(2, 2**g_bits + 1))
+            for x_bits in (2, 8, 16):
+                config = CrossbarConfig(
+                    rows=rows, cols=2, lanes=1, g_bits=g_bits, levels=levels, x_bits=x_bits
+                )
+                bits = _documented_output_bits(rows, g_bits, levels, x_bits)
+                engine = GoldenEngine(config)
+                vmm = engine.execute(bytes([Opcode.RUN_VMM]))
+                status = decode_response(Layout(config), engine.execute(b"\x02"))[0].fields
+                assert len(vmm) == 2 + 2 * -(-bits // 8), config
+                assert status["output_bytes"] == -(-bits // 8)
+                assert status["hardware"] == HARDWARE_NOISE | HARDWARE_LEAKAGE
+                checked += 1
+    assert checked == len(row_counts) * 5 * 3
+
+
+def test_batch_vectors_leave_the_loaded_input_and_signed_fields_are_whole_words():
+    config = CrossbarConfig(rows=2, cols=2, lanes=1, g_bits=4, x_bits=12)
+    layout = Layout(config)
+    engine = GoldenEngine(config)
+    engine.execute(encode_command(layout, Opcode.WRITE_ROW, row=0, levels=[3, 5]))
+    engine.execute(encode_command(layout, Opcode.WRITE_ROW, row=1, levels=[7, 11]))
+    engine.execute(encode_command(layout, Opcode.LOAD_INPUT, x=[2, 1]))
+    engine.execute(encode_command(layout, Opcode.RUN_BATCH, count=1, x=[[100, 100]]))
+    y = decode_response(layout, engine.execute(bytes([Opcode.RUN_VMM])))[0].fields["y"]
+    assert list(y) == [2 * 3 + 7, 2 * 5 + 11]
+    # 0x0800 is 2048 (out of range for 12 bits), 0xF800 is -2048 (the lowest code).
+    assert engine.execute(b"\x20\x00\x08\x00\x00") == b"\x20" + bytes([Status.BAD_INPUT])
+    assert engine.execute(b"\x20\x00\xf8\x00\x00") == b"\x20\x00"
+
+
+def test_status_gives_a_driver_the_hardware_and_a_driver_refuses_what_is_missing():
+    ideal = CrossbarConfig(rows=4, cols=4, lanes=1, noise_hardware=False, leakage_hardware=False)
+    transport = GoldenTransport(ideal)
+    driver = CrossbarDriver(transport)  # (discovers the engine from STATUS)
+    assert not driver.config.noise_hardware and not driver.config.leakage_hardware
+    sent = driver.bytes_sent
+    with pytest.raises(ValueError, match="the engine has no noise hardware"):
+        driver.set_noise(read=True, write=False)
+    with pytest.raises(ValueError, match="the engine has no leakage hardware"):
+        driver.set_rect(3)
+    assert driver.bytes_sent == sent  # refused before anything was sent
+    driver.set_noise(read=False, write=False)
+    driver.set_rect(None)
+    fields = driver.status()
+    assert fields["hardware"] == 0 and fields["version"] == PROTOCOL_VERSION
