@@ -31,7 +31,7 @@ noise on, the ``rows + cols`` noise words are made first (see
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -46,7 +46,7 @@ from .beats import BeatPacker, BeatUnpacker, beat_layout
 from .construction import checking_arguments
 from .datapath import VmmDatapath
 from .executor import Executor, short_response_bytes
-from .jobs import INPUT_SLOTS, input_slot_bits
+from .jobs import buffer_shapes
 from .noise_words import NoiseWords
 from .options import EngineOptions
 from .rank1 import Rank1Unit
@@ -172,21 +172,12 @@ class Engine(wiring.Component):
         ]
 
         # The buffers the receiver fills and the executor reads.
-        def buffer(name, shape, depth, writer, reader):
-            mem = Memory(shape=shape, depth=depth, init=[])
-            m.submodules[name] = mem
-            wiring.connect(m, writer, mem.write_port())
-            read_port = mem.read_port()
-            wiring.connect(m, reader, read_port)
-            return read_port
-
-        slot_bits = input_slot_bits(c)
-        buffer("row_buf", unsigned(c.g_bits), c.cols, rx.row_buf, executor.row_buf)
-        a_buf = buffer("a_buf", signed(c.x_bits), c.rows, rx.a_buf, executor.a_buf)
-        b_buf = buffer("b_buf", signed(c.x_bits), c.cols, rx.b_buf, executor.b_buf)
-        buffer(
-            "in_buf", signed(c.x_bits), INPUT_SLOTS << slot_bits, rx.in_buf, executor.in_buf
-        )
+        reads = {}
+        for name, (shape, depth) in buffer_shapes(c).items():
+            m.submodules[name] = buffer = Memory(shape=shape, depth=depth, init=[])
+            wiring.connect(m, getattr(rx, name), buffer.write_port())
+            reads[name] = buffer.read_port()
+            wiring.connect(m, getattr(executor, name), reads[name])
 
         # The executor's components.
         wiring.connect(m, executor.registers, registers.port)
@@ -198,8 +189,8 @@ class Engine(wiring.Component):
         wiring.connect(m, executor.banks, banks.cell)
         wiring.connect(m, executor.rank1, rank1.port)
         m.d.comb += [
-            rank1.a.eq(a_buf.data),
-            rank1.b.eq(b_buf.data),
+            rank1.a.eq(reads["a_buf"].data),
+            rank1.b.eq(reads["b_buf"].data),
             rank1.shift.eq(registers.update_shift),
         ]
         wiring.connect(m, executor.noise, noise.port)

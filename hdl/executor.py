@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
@@ -28,7 +28,7 @@ from molxbar.protocol import spec
 
 from .banks import cell_port_signature
 from .datapath import deviate, issue_signature
-from .jobs import INPUT_SLOTS, JOB_LAYOUT, Opcode, fields_layout, input_slot_bits
+from .jobs import JOB_LAYOUT, Opcode, buffer_shapes, fields_layout, input_slot_bits
 from .noise_words import noise_port_signature
 from .rank1 import rank1_port_signature
 from .registers import register_port_signature, status_length
@@ -81,7 +81,6 @@ class Executor(wiring.Component):
     def __init__(self, config: CrossbarConfig, chunk_bytes: int) -> None:
         self.config = config
         c = config
-        slot_bits = input_slot_bits(c)
         super().__init__(
             {
                 "job": In(stream.Signature(JOB_LAYOUT)),
@@ -97,20 +96,10 @@ class Executor(wiring.Component):
                 "rank1": Out(rank1_port_signature(c)),
                 "noise": Out(noise_port_signature(c)),
                 "datapath": Out(issue_signature(c)),
-                "row_buf": In(
-                    ReadPort.Signature(addr_width=ceil_log2(c.cols), shape=unsigned(c.g_bits))
-                ),
-                "a_buf": In(
-                    ReadPort.Signature(addr_width=ceil_log2(c.rows), shape=signed(c.x_bits))
-                ),
-                "b_buf": In(
-                    ReadPort.Signature(addr_width=ceil_log2(c.cols), shape=signed(c.x_bits))
-                ),
-                "in_buf": In(
-                    ReadPort.Signature(
-                        addr_width=slot_bits + ceil_log2(INPUT_SLOTS), shape=signed(c.x_bits)
-                    )
-                ),
+                **{
+                    name: In(ReadPort.Signature(addr_width=ceil_log2(depth), shape=shape))
+                    for name, (shape, depth) in buffer_shapes(c).items()
+                },
             }
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum as py_enum
 
+from amaranth.hdl import ShapeLike, signed, unsigned
 from amaranth.lib import data, enum
 from amaranth.utils import ceil_log2
 
@@ -25,6 +26,7 @@ __all__ = [
     "SCALAR_FIELDS",
     "Status",
     "VECTOR_FIELDS",
+    "buffer_shapes",
     "fields_layout",
     "input_slot_bits",
 ]
@@ -82,3 +84,15 @@ def fields_layout() -> data.StructLayout:
 def input_slot_bits(config: CrossbarConfig) -> int:
     """Address bits of one input slot: input memory address = ``slot << bits | row``."""
     return max(1, ceil_log2(config.rows))
+
+
+def buffer_shapes(config: CrossbarConfig) -> dict[str, tuple[ShapeLike, int]]:
+    """The buffer memories the receiver fills and the executor reads, by name: the shape of
+    an element and the depth (rows to write, rank-1 factors, input slots)."""
+    c = config
+    return {
+        "row_buf": (unsigned(c.g_bits), c.cols),
+        "a_buf": (signed(c.x_bits), c.rows),
+        "b_buf": (signed(c.x_bits), c.cols),
+        "in_buf": (signed(c.x_bits), INPUT_SLOTS << input_slot_bits(c)),
+    }

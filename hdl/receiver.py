@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
@@ -34,9 +34,9 @@ from molxbar.protocol.spec import (
 )
 
 from .jobs import (
-    INPUT_SLOTS,
     JOB_LAYOUT,
     VECTOR_FIELDS,
+    buffer_shapes,
     fields_layout,
     input_slot_bits,
 )
@@ -79,7 +79,6 @@ class CommandReceiver(wiring.Component):
         self.layout = Layout(config)
         self.window_bytes = window_bytes
         c = config
-        slot_bits = input_slot_bits(c)
         super().__init__(
             {
                 "window": In(8 * window_bytes),
@@ -92,20 +91,10 @@ class CommandReceiver(wiring.Component):
                 "load_slot": Out(2),
                 "fields": Out(fields_layout()),
                 "sigma": Out(unsigned(SIGMA_SCALE_BITS * SIGMA_SEGMENTS)),
-                "row_buf": In(
-                    WritePort.Signature(addr_width=ceil_log2(c.cols), shape=unsigned(c.g_bits))
-                ),
-                "a_buf": In(
-                    WritePort.Signature(addr_width=ceil_log2(c.rows), shape=signed(c.x_bits))
-                ),
-                "b_buf": In(
-                    WritePort.Signature(addr_width=ceil_log2(c.cols), shape=signed(c.x_bits))
-                ),
-                "in_buf": In(
-                    WritePort.Signature(
-                        addr_width=slot_bits + ceil_log2(INPUT_SLOTS), shape=signed(c.x_bits)
-                    )
-                ),
+                **{
+                    name: In(WritePort.Signature(addr_width=ceil_log2(depth), shape=shape))
+                    for name, (shape, depth) in buffer_shapes(c).items()
+                },
             }
         )
 
