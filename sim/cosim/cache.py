@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,13 @@ from pathlib import Path
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.hdl.options import EngineOptions
 
-__all__ = ["cache_dir", "design_key", "source_digest", "verilog_file", "locked"]
+__all__ = ["announce", "cache_dir", "design_key", "source_digest", "verilog_file", "locked"]
+
+
+def announce(text: str) -> None:
+    """Say what a long step that runs once per design is doing (on standard error, where
+    the command line's progress goes too)."""
+    print(f"molxbar: {text}", file=sys.stderr, flush=True)
 
 
 def cache_dir() -> Path:
@@ -139,6 +146,10 @@ def verilog_file(config: CrossbarConfig, options: EngineOptions | None = None) -
     with locked(folder.with_suffix(".lock")):
         if path.is_file():  # made by another process while this one waited
             return path
+        announce(
+            f"generating the Verilog of the {config.rows}x{config.cols}, {config.lanes}-lane "
+            f"engine (once: then cached in {cache_dir()})"
+        )
         start = time.perf_counter()
         from molxbar.hdl.generate import generate
 

@@ -26,7 +26,7 @@ from molxbar.hdl.generate import TOP_NAME
 from molxbar.hdl.options import EngineOptions
 
 from ..backends import BACKENDS
-from .cache import cache_dir, design_key, locked, verilog_file
+from .cache import announce, cache_dir, design_key, locked, verilog_file
 from .job import Job, JobResult, Segment
 
 __all__ = [
@@ -263,6 +263,10 @@ def build(
         else:
             sources = [folder / verilog.name]
             sources[0].write_text(icarus_time_zero(verilog.read_text()))
+        announce(
+            f"compiling the design with {SIMULATOR_NAMES[simulator]} (once per design"
+            + ("; a few minutes for 64 lanes)" if simulator == "verilator" else ")")
+        )
         start = time.perf_counter()
         flags = VERILATOR_MAKE_FLAGS if simulator == "verilator" else ()
         try:
@@ -286,6 +290,10 @@ def build(
             _keep_only(folder, {TOP_NAME, "build.log", "ports.vlt"})
         stamp.write_text(json.dumps({"seconds": round(seconds, 2)}) + "\n")
     return Build(simulator, folder, verilog, waves, seconds, cached=False)
+
+
+#: The simulators' names as people write them.
+SIMULATOR_NAMES = {"verilator": "Verilator", "icarus": "Icarus Verilog"}
 
 
 def _keep_only(folder: Path, names: set[str]) -> None:

@@ -413,3 +413,18 @@ def test_a_stream_cut_inside_a_command_runs_alike_on_every_backend():
                 continue
             result = run_stream(SMALL, head + tail, name)
             assert result.responses == want and result.partial == tail, (name, tail[:1])
+
+
+def test_a_design_built_once_says_so_once(tmp_path, monkeypatch, capsys):
+    """The Verilog generation and the simulator build are named while they run, the first
+    time only."""
+    need("icarus")
+    monkeypatch.setenv("MOLXBAR_CACHE", str(tmp_path))
+    tiny = CrossbarConfig(rows=4, cols=4, lanes=2, g_bits=6, x_bits=6)
+    status = encode_command(Layout(tiny), Opcode.STATUS)
+    run_job(Job(tiny, [Segment(status)]), "icarus")
+    err = capsys.readouterr().err
+    assert "molxbar: generating the Verilog of the 4x4, 2-lane engine (once" in err
+    assert "molxbar: compiling the design with Icarus Verilog (once per design)" in err
+    run_job(Job(tiny, [Segment(status)]), "icarus")
+    assert "molxbar:" not in capsys.readouterr().err
