@@ -339,6 +339,13 @@ class CrossbarMatrix:
             return y[0] if x.ndim == 1 else y
         return self.tiled(x)
 
+    #: NumPy arrays leave ``x @ W`` to :meth:`__rmatmul__`.
+    __array_ufunc__ = None
+
+    def __rmatmul__(self, x) -> np.ndarray:
+        """``x @ W``: the same as ``W(x)``."""
+        return self(x)
+
     @property
     def vmms(self) -> int:
         """VMMs run on the crossbars so far (every tile and input phase counted)."""
