@@ -56,6 +56,28 @@ class ToolchainError(RuntimeError):
     """A tool is missing or failed; the message says which and where its log is."""
 
 
+class MissingToolError(ToolchainError):
+    """A tool is not installed: found out before anything is written."""
+
+
+def multipliers_per_lane(config: CrossbarConfig) -> int:
+    """DSP multipliers a MAC lane takes: ``x*g``, and with noise hardware ``x*n`` and
+    ``z*s`` too."""
+    return 3 if config.noise_hardware else 1
+
+
+def fit_warnings(board: Board, config: CrossbarConfig) -> list[str]:
+    """What makes ``config`` too large for ``board`` before any tool runs (the DSP blocks)."""
+    needed = config.lanes * multipliers_per_lane(config)
+    available = board.capacity.get("dsp")
+    if available is None or needed <= available:
+        return []
+    return [
+        f"{config.lanes} lanes need {needed} DSP multipliers and the {board.device} has "
+        f"{available}: this design will not fit ({board.name}'s default is {board.lanes} lanes)"
+    ]
+
+
 def toolchain_env(family: str, toolchain: str = "yowasp") -> dict[str, str]:
     """Environment variables that point Amaranth's build script at the tools.
 
@@ -76,7 +98,7 @@ def toolchain_env(family: str, toolchain: str = "yowasp") -> dict[str, str]:
             path = str(local) if local.exists() else shutil.which(f"yowasp-{name}")
             hint = f"pip install yowasp-{name.split('-')[0] if name == 'yosys' else name}"
         if path is None:
-            raise ToolchainError(f"{name} ({toolchain}) not found: {hint}")
+            raise MissingToolError(f"{name} ({toolchain}) not found: {hint}")
         env[var] = path
     return env
 
@@ -348,9 +370,12 @@ def build_board(
     options = EngineOptions() if options is None else options
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
+    env = {} if dry_run else toolchain_env(board.family, toolchain)  # (before any file)
+    warnings = fit_warnings(board, config)
+    for warning in warnings:
+        print(f"molxbar: warning: {warning}", file=stream or sys.stderr)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    env = {} if dry_run else toolchain_env(board.family, toolchain)
 
     top = BoardTop(
         config,
@@ -387,6 +412,7 @@ def build_board(
         "uart": {"baud": baud, "divisor": round(engine_hz / baud)},
         "throughput_at_engine_clock": throughput(config, engine_hz, baud),
         "seconds": {"elaborate": round(elaborate_s, 1)},
+        "warnings": warnings,
     }
     bitstream_name = f"{DESIGN}.{board.bitstream}"
     if dry_run:

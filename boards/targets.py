@@ -106,7 +106,7 @@ BOARDS: dict[str, Board] = {
             # Red (led 0): activity, steady on an error; green (led 1): heartbeat.
             leds=("busy_or_error", "heartbeat"),
             bitstream="bin",
-            loader_board="icebreaker",
+            loader_board="ice40_generic",  # (openFPGALoader has no "icebreaker")
             resources={
                 "lut": ("ICESTORM_LC",),
                 "dsp": ("ICESTORM_DSP",),

