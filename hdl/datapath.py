@@ -178,30 +178,33 @@ class VmmDatapath(wiring.Component):
             Signal(signed(c.noise_acc_bits), name=f"latch_noise{p}") for p in range(lanes)
         ]
         # Every decision below starts at flip-flops: ``latch_full`` (taken, not yet released),
-        # ``draining`` (sums left to write), ``left`` (how many).
+        # ``draining`` (sums left to write), ``left`` (how many), ``held`` (a finished group
+        # waits in the lanes for the latch).
         latch_full = Signal()
         draining = Signal()
         left = Signal(range(lanes + 1))
         held = Signal()
         in_flight = Signal(range(3))  # groups issued whose sums are not complete yet
+        # What reaches every lane's latch comes straight from flip-flops decided a cycle ahead
+        # (below): ``take_lanes`` (the latch takes the lanes' sums), ``write_sum`` (it writes
+        # its head and shifts) and ``latch_load`` (either). A take decided from ``draining``
+        # in its own cycle put a gate placed among the 64 lanes on the critical path.
         take_lanes = Signal()
-        m.d.comb += take_lanes.eq((lanes_done | held) & (~latch_full | ~draining))
-        # ``draining`` as it will be in the next cycle (set by a take, cleared by the last write).
-        draining_next = Signal()
-        m.d.sync += draining.eq(draining_next)
-        with m.If(take_lanes):
-            for p, lane in enumerate(mac_lanes):
-                m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
-            m.d.sync += [latch_full.eq(1), left.eq(lanes)]
-        with m.If(lanes_done & ~take_lanes):
-            m.d.sync += held.eq(1)
-        with m.Elif(take_lanes):
-            m.d.sync += held.eq(0)
+        write_sum = Signal()
+        latch_load = Signal()
         m.d.sync += in_flight.eq(in_flight + issue.group_issued - lanes_done)
         m.d.comb += [
             issue.free.eq(~held & ~latch_full & (in_flight == 0)),
             issue.can_start.eq(~held & ((in_flight == 0) | ((in_flight == 1) & ~latch_full))),
         ]
+
+        # ``lanes_done`` a cycle ahead: the lanes never stall, so it is the last term's flag
+        # one cycle less than their latency later.
+        lanes_ending = issue.term_valid & issue.term_last
+        for stage in range(mac_lanes[0].latency - 1):
+            ending = Signal(name=f"lanes_ending_{stage + 1}")
+            m.d.sync += ending.eq(lanes_ending)
+            lanes_ending = ending
 
         # The latch drains one sum per cycle (shifting towards its head) into a FIFO that holds
         # two vectors, so the lanes never wait for the (byte-serial) response while a vector is
@@ -216,11 +219,8 @@ class VmmDatapath(wiring.Component):
         m.submodules.outputs = outputs = SyncFIFOBuffered(width=c.acc_fine_bits, depth=3)
         wiring.connect(m, adc.o, outputs.w_stream)
         # Room for one more sum, known a cycle ahead (at most one is written per cycle). A sum is
-        # written, and the latch shifts, in the cycles ``draining & room``: that is a register
-        # too, as it reaches every lane's latch.
+        # written, and the latch shifts, in the cycles ``draining & room`` (``write_sum``).
         room_next = results.level < results.depth - 1
-        write_sum = Signal()
-        m.d.sync += write_sum.eq(draining_next & room_next)
         m.d.comb += [
             results.w_en.eq(write_sum),
             results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
@@ -232,17 +232,44 @@ class VmmDatapath(wiring.Component):
             adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
             results.r_en.eq(adc.i.ready),
         ]
-        # (A take and the last write never coincide: the latch is full while it drains.)
-        m.d.comb += draining_next.eq(take_lanes | (draining & ~(results.w_en & (left == 1))))
         with m.If(results.w_en):
             m.d.sync += left.eq(left - 1)
-            for p in range(lanes - 1):  # (the latch is draining: take_lanes is low)
-                m.d.sync += [
-                    latch_acc[p].eq(latch_acc[p + 1]),
-                    latch_noise[p].eq(latch_noise[p + 1]),
-                ]
-        with m.If(latch_full & ~draining & ~take_lanes):
-            m.d.sync += latch_full.eq(0)
+        with m.Elif(take_lanes):
+            m.d.sync += left.eq(lanes)
+
+        # The control registers as they will be in the next cycle. A take sets ``latch_full``
+        # and ``draining``; the last write clears ``draining``, and ``latch_full`` a cycle
+        # later; a group finished while the latch is busy is ``held`` until taken. (A take
+        # and the last write never coincide: the latch is full while it drains.) The take
+        # waits for the lanes' sums and for a latch that is empty or has drained.
+        draining_next = Signal()
+        latch_full_next = take_lanes | (latch_full & draining)
+        held_next = ~take_lanes & (lanes_done | held)
+        take_next = (lanes_ending | held_next) & (~latch_full_next | ~draining_next)
+        write_sum_next = draining_next & room_next
+        m.d.comb += draining_next.eq(take_lanes | (draining & ~(results.w_en & (left == 1))))
+        m.d.sync += [
+            draining.eq(draining_next),
+            latch_full.eq(latch_full_next),
+            held.eq(held_next),
+            take_lanes.eq(take_next),
+            write_sum.eq(write_sum_next),
+            latch_load.eq(take_next | write_sum_next),
+        ]
+        # ``latch_load`` is each latch register's enable, ``write_sum`` its multiplexer's select.
+        for p, lane in enumerate(mac_lanes):
+            if p + 1 < lanes:
+                with m.If(latch_load):
+                    with m.If(write_sum):
+                        m.d.sync += [
+                            latch_acc[p].eq(latch_acc[p + 1]),
+                            latch_noise[p].eq(latch_noise[p + 1]),
+                        ]
+                    with m.Else():
+                        m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+            else:  # (the last lane's sums stay while the latch shifts)
+                with m.If(take_lanes):
+                    m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
 
         # Response chunks: each started VMM queues a header (opcode, OK); a header goes out
         # once the previous vector's outputs are all sent, then the vector's outputs follow.
