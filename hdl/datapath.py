@@ -141,13 +141,17 @@ class VmmDatapath(wiring.Component):
         )
 
     def elaborate(self, platform) -> Module:
-        c, chunk_bytes = self.config, self.chunk_bytes
-        issue, settings = self.issue, self.settings
         m = Module()
-        lanes = c.lanes
-        out_bytes = Layout(c).output_bytes
+        mac_lanes = self._lanes(m)
+        outputs, in_flight = self._latch(m, mac_lanes)
+        self._response(m, outputs)
+        self._count_vmm_cycles(m, mac_lanes[0].done, in_flight)
+        return m
 
-        # Lanes: one term per cycle, read noise computed from the words.
+    def _lanes(self, m: Module) -> list[MacLane]:
+        """The MAC lanes: one term per cycle, read noise computed from the words."""
+        c, issue, settings = self.config, self.issue, self.settings
+        lanes = c.lanes
         mac_lanes = [MacLane(c, product_stages=self.product_stages) for _ in range(lanes)]
         for p, lane in enumerate(mac_lanes):
             m.submodules[f"lane{p}"] = lane
@@ -170,6 +174,13 @@ class VmmDatapath(wiring.Component):
                 lane.rect_ideal.eq(settings.rect_ideal),
                 lane.rect_shift.eq(settings.rect_shift),
             ]
+        return mac_lanes
+
+    def _latch(self, m: Module, mac_lanes: list[MacLane]) -> tuple[SyncFIFOBuffered, Signal]:
+        """The latch and the held sums, the result FIFO, the ADC and the outputs FIFO; returns
+        the outputs FIFO and the count of groups in flight."""
+        c, issue, settings = self.config, self.issue, self.settings
+        lanes = c.lanes
         lanes_done = mac_lanes[0].done  # the lanes run in lockstep
 
         # Latch and "held" sums. The latch is a shift register: lane 0's sums are at its head.
@@ -270,7 +281,12 @@ class VmmDatapath(wiring.Component):
             else:  # (the last lane's sums stay while the latch shifts)
                 with m.If(take_lanes):
                     m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+        return outputs, in_flight
 
+    def _response(self, m: Module, outputs: SyncFIFOBuffered) -> None:
+        """The response: each VMM's header, then its outputs, ``chunk_bytes`` at a time."""
+        c, chunk_bytes, issue = self.config, self.chunk_bytes, self.issue
+        out_bytes = Layout(c).output_bytes
         # Response chunks: each started VMM queues a header (opcode, OK); a header goes out
         # once the previous vector's outputs are all sent, then the vector's outputs follow.
         # An item (header or output) leaves ``chunk_bytes`` at a time, and the next one is
@@ -320,7 +336,9 @@ class VmmDatapath(wiring.Component):
         with m.Elif(self.rsp.ready):
             m.d.sync += [item.eq(item >> (n * 8)), item_left.eq(item_left - n)]
 
-        # Diagnostic: cycles from a VMM's start to its last group's sums.
+    def _count_vmm_cycles(self, m: Module, lanes_done: Signal, in_flight: Signal) -> None:
+        """Diagnostic: cycles from a VMM's start to its last group's sums."""
+        issue = self.issue
         counting = Signal()
         last_group_out = Signal()  # the counted VMM's last group is in flight
         with m.If(issue.start_vmm):
@@ -331,4 +349,3 @@ class VmmDatapath(wiring.Component):
                 m.d.sync += last_group_out.eq(1)
             with m.If(last_group_out & lanes_done & (in_flight == 1)):
                 m.d.sync += [counting.eq(0), last_group_out.eq(0)]
-        return m
