@@ -25,12 +25,12 @@ from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.engine import Engine
 from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
-from molxbar.protocol.link import BOARD_FIFO_DEPTH
+from molxbar.protocol.link import COMMAND_BUFFER_BYTES
 
 __all__ = ["UARTBridge", "DEFAULT_FIFO_DEPTH"]
 
-#: Command FIFO depth in bytes (:data:`molxbar.protocol.link.BOARD_FIFO_DEPTH`).
-DEFAULT_FIFO_DEPTH = BOARD_FIFO_DEPTH
+#: Command FIFO depth in bytes (:data:`molxbar.protocol.link.COMMAND_BUFFER_BYTES`).
+DEFAULT_FIFO_DEPTH = COMMAND_BUFFER_BYTES
 
 
 class UARTBridge(wiring.Component):
