@@ -25,7 +25,7 @@ control frames. A Verilog user who streams commands on-chip uses the
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -49,7 +49,6 @@ from .link import (
     LinkTransmitter,
     SlipEncoder,
     check_buffer_bytes,
-    entry_layout,
 )
 
 __all__ = ["UARTBridge", "ENGINE_SETTLE_CYCLES"]
@@ -57,8 +56,6 @@ __all__ = ["UARTBridge", "ENGINE_SETTLE_CYCLES"]
 #: Cycles the engine must be idle, with every byte of a frame taken and nothing to send,
 #: before the frame's response closes (its idle flag follows a taken byte within a cycle).
 ENGINE_SETTLE_CYCLES = 4
-#: Frames received and not yet answered that the bridge holds.
-ENTRY_FIFO_DEPTH = 4
 
 
 class UARTBridge(wiring.Component):
@@ -147,9 +144,6 @@ class UARTBridge(wiring.Component):
         m.submodules.counters = counters = self.counters
         m.submodules.encoder = encoder = self.encoder
         m.submodules.buffer = buffer = Memory(shape=8, depth=self.buffer_bytes, init=[])
-        m.submodules.entries = entries = fifo.SyncFIFOBuffered(
-            width=entry_layout(receiver.pointer_bits).size, depth=ENTRY_FIFO_DEPTH
-        )
 
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
 
@@ -157,15 +151,10 @@ class UARTBridge(wiring.Component):
         wiring.connect(m, uart_rx.data, receiver.data)
         wiring.connect(m, receiver.buffer, buffer.write_port())
         wiring.connect(m, reader.buffer, buffer.read_port())
-        m.d.comb += [
-            entries.w_data.eq(receiver.frames.payload.as_value()),
-            entries.w_en.eq(receiver.frames.valid),
-            receiver.frames.ready.eq(entries.w_rdy),
-            transmitter.frames.payload.eq(entries.r_data),
-            transmitter.frames.valid.eq(entries.r_rdy),
-            entries.r_en.eq(transmitter.frames.ready),
-            receiver.taken.eq(reader.taken),
-        ]
+        # The receiver holds the entry of the last frame while the transmitter answers the
+        # one before: two frames in hand, enough for a host that waits for each answer.
+        wiring.connect(m, receiver.frames, transmitter.frames)
+        m.d.comb += receiver.taken.eq(reader.taken)
 
         # The frame being answered: its bytes to the engine, one beat each.
         m.d.comb += [
@@ -234,7 +223,7 @@ class UARTBridge(wiring.Component):
             self.link_error.eq(sticky["link_error"]),
             self.busy.eq(
                 ~engine.idle
-                | entries.r_rdy
+                | receiver.frames.valid
                 | ~transmitter.frames.ready
                 | uart_tx.busy
                 | uart_rx.data.valid

@@ -441,7 +441,7 @@ class LinkTransmitter(wiring.Component):
     For a ``RUN`` entry it raises ``running`` with ``end`` the frame's payload end, passes
     the engine's response bytes on (and into the replay buffer), and closes the frame when
     ``engine_done``: the engine has taken every byte of the frame and has nothing left to
-    say. The credits are sampled when the frame closes.
+    say. The credits are sent as they are when the frame closes.
 
     Parameters
     ----------
@@ -499,7 +499,6 @@ class LinkTransmitter(wiring.Component):
         replay_len = Signal(range(replay_bytes + 1))
         replay_lost = Signal()
         index = Signal(range(max(replay_bytes, 2 * len(COUNTERS) + 2) + 1))
-        credits = Signal(16)
 
         o = self.o
         sending = Signal()  # a body byte goes out this cycle (CRC it)
@@ -593,12 +592,10 @@ class LinkTransmitter(wiring.Component):
                         m.d.comb += self.clear.eq(entry.action == Action.CLEAR)
                         m.next = "CREDITS_LO"
             with m.State("CREDITS_LO"):
-                m.d.comb += [o.valid.eq(1), o.payload.byte.eq(self.credits[:8]), sending.eq(1)]
-                with m.If(o.ready):
-                    m.d.sync += credits.eq(self.credits)
-                    m.next = "CREDITS_HI"
+                # The credits do not move while the engine is idle and no frame runs.
+                emit(self.credits[:8], "CREDITS_HI")
             with m.State("CREDITS_HI"):
-                emit(credits[8:], "CRC_HI")
+                emit(self.credits[8:], "CRC_HI")
             with m.State("CRC_HI"):
                 emit((crc ^ CRC_XOROUT)[8:], "CRC_LO", body=False)
             with m.State("CRC_LO"):

@@ -54,6 +54,10 @@ class BridgePort:
         The host's baud rate relative to the bridge's (``1.03``: 3 % fast).
     command_line, response_line
         Faults on either line, or ``None``.
+    line_flips
+        The chance that a command byte has one of its ten bit times (start and stop bits
+        included) inverted on the line: UART frame errors and lost start bits, which the
+        record cannot show (:attr:`line` then holds the bytes as sent).
 
     Attributes
     ----------
@@ -73,9 +77,14 @@ class BridgePort:
         host_rate: float = 1.0,
         command_line: FaultyLine | None = None,
         response_line: FaultyLine | None = None,
+        line_flips: float = 0.0,
+        rng: np.random.Generator | None = None,
         vcd: str | Path | None = None,
     ) -> None:
         self.dut = dut
+        self.line_flips = line_flips
+        self.flipped = 0
+        rng = np.random.default_rng(0) if rng is None else rng
         self.command_line = command_line
         self.response_line = response_line
         self.name = "bridge simulation"
@@ -111,7 +120,11 @@ class BridgePort:
                     self.line.append(IDLE)
                     continue
                 self.line.append(byte)
-                for level in (0, *((byte >> k) & 1 for k in range(8)), 1):
+                levels = [0, *((byte >> k) & 1 for k in range(8)), 1]
+                if self.line_flips and rng.random() < self.line_flips:
+                    levels[int(rng.integers(10))] ^= 1  # start and stop bits too
+                    self.flipped += 1
+                for level in levels:
                     ctx.set(dut.rx, level)
                     clock += bit_cycles
                     step = max(1, round(clock) - elapsed)
@@ -257,6 +270,8 @@ class BridgeResult:
     counters: Counters | None = None
     difference: str | None = None
     model_difference: str | None = None
+    #: The response line was compared with the model (not with bit flips on the line).
+    model_compared: bool = True
     stats: LinkStats = field(default_factory=LinkStats)
     faults: dict = field(default_factory=dict)
 
@@ -272,6 +287,7 @@ def simulate_bridge(
     host_rate: float = 1.0,
     fault_rate: float = 0.0,
     fault_kinds: tuple[str, ...] = FAULT_KINDS,
+    line_flips: float = 0.0,
     seed: int = 0,
     retries: int = 12,
     read_counters: bool = True,
@@ -293,6 +309,9 @@ def simulate_bridge(
     fault_rate, fault_kinds, seed
         Faults on both lines (:class:`~molxbar.sim.link_faults.FaultyLine`): the chance
         that a frame written, or a response byte, meets one.
+    line_flips
+        The chance that a command byte has one of its ten bit times inverted on the line
+        (:class:`BridgePort`); the response line is then not compared with the model.
     read_counters
         Read the board's counters at the end (over a fault-free line).
     options
@@ -315,7 +334,13 @@ def simulate_bridge(
         response_kinds = tuple(k for k in fault_kinds if k != "stall") or ("flip",)
         response_line = FaultyLine(rng, fault_rate / 50, response_kinds)
     port = BridgePort(
-        dut, host_rate=host_rate, command_line=command_line, response_line=response_line, vcd=vcd
+        dut,
+        host_rate=host_rate,
+        command_line=command_line,
+        response_line=response_line,
+        line_flips=line_flips,
+        rng=rng,
+        vcd=vcd,
     )
     serial = SerialTransport(
         port,
@@ -336,6 +361,7 @@ def simulate_bridge(
             for line in (command_line, response_line):
                 if line is not None:
                     line.rate = 0.0
+            port.line_flips = 0.0
             counters = serial.read_counters()
     finally:
         port.close()
@@ -344,6 +370,8 @@ def simulate_bridge(
         if line is not None:
             for kind, count in line.injected.items():
                 faults[kind] = faults.get(kind, 0) + count
+    if port.flipped:
+        faults["line_bit"] = port.flipped
     return BridgeResult(
         responses=responses,
         cycles=port.cycles,
@@ -351,13 +379,16 @@ def simulate_bridge(
         overrun=port.overrun,
         counters=counters,
         difference=first_difference(config, commands, responses),
-        model_difference=model_difference(
+        model_difference=None
+        if line_flips
+        else model_difference(
             config,
             port.line,
             bytes(port.answered),
             buffer_bytes=buffer_bytes,
             replay_bytes=replay_bytes,
         ),
+        model_compared=not line_flips,
         stats=serial.stats,
         faults=faults,
     )

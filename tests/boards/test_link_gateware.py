@@ -193,3 +193,39 @@ def test_slip_encoder_escapes_and_delimits():
     sim.add_testbench(sink)
     sim.run()
     assert bytes(sent) == slip_encode(body)
+
+
+def test_bit_flips_on_the_line_itself_are_counted_and_corrected():
+    """Flips of single bit times, start and stop bits included: the UART loses bytes or
+    frames, the link refuses what they damage, the host sends it again."""
+    rng = np.random.default_rng(3)
+    levels = rng.integers(0, QUIET.levels, (QUIET.rows, QUIET.cols))
+    commands = program_rows(QUIET, levels) + random_commands(QUIET, rng, 8, noise=False)
+    result = simulate_bridge(
+        QUIET, commands, buffer_bytes=64, replay_bytes=256, line_flips=0.02, seed=3
+    )
+    assert result.faults["line_bit"] >= 5 and not result.model_compared
+    assert result.difference is None, result.difference
+    counters = result.counters
+    assert counters.bad_crc + counters.bad_frame + counters.timeout > 0
+    assert result.stats.retries > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3, 8))
+def test_many_faults_on_the_bit_serial_bridge(seed):
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, QUIET.levels, (QUIET.rows, QUIET.cols))
+    commands = program_rows(QUIET, levels) + random_commands(QUIET, rng, 20, noise=False)
+    result = simulate_bridge(
+        QUIET,
+        commands,
+        buffer_bytes=64,
+        replay_bytes=256,
+        fault_rate=0.4,
+        line_flips=0.005 * (seed % 2),
+        seed=seed,
+    )
+    assert sum(result.faults.values()) >= 15, result.faults
+    assert result.difference is None, result.difference
+    assert result.model_difference is None, result.model_difference
