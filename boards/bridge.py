@@ -188,16 +188,31 @@ class UARTBridge(wiring.Component):
             m.d.sync += settle.eq(settle + 1)
         m.d.comb += transmitter.engine_done.eq(quiet & (settle == ENGINE_SETTLE_CYCLES))
 
-        # Credits: the buffer less what is committed and not yet read, less the CRC.
+        # Credits: the buffer less what is committed and not yet read, less the CRC; a cycle
+        # late (they are sent when the engine is idle, and then they stand still).
         unread = (receiver.committed - reader.taken)[: receiver.pointer_bits]
+        credits = Signal(16)
+        m.d.sync += credits.eq(self.buffer_bytes - CRC_BYTES - unread)
         m.d.comb += [
-            transmitter.credits.eq(self.buffer_bytes - CRC_BYTES - unread),
+            transmitter.credits.eq(credits),
             transmitter.counts.eq(counters.counts),
             transmitter.last_seq.eq(receiver.last_seq),
             transmitter.ran.eq(receiver.ran),
             counters.clear.eq(transmitter.clear),
         ]
-        wiring.connect(m, transmitter.o, encoder.i)
+        # A one-byte register between the transmitter and the encoder, so that the UART's
+        # ready does not run through the encoder into the transmitter's state.
+        held = Signal.like(transmitter.o.payload)
+        held_full = Signal()
+        m.d.comb += [
+            transmitter.o.ready.eq(~held_full),
+            encoder.i.valid.eq(held_full),
+            encoder.i.payload.eq(held),
+        ]
+        with m.If(transmitter.o.valid & ~held_full):
+            m.d.sync += [held.eq(transmitter.o.payload), held_full.eq(1)]
+        with m.Elif(encoder.i.ready):
+            m.d.sync += held_full.eq(0)
         wiring.connect(m, encoder.o, uart_tx.data)
 
         events = Signal(len(LinkCounter))
@@ -225,6 +240,7 @@ class UARTBridge(wiring.Component):
                 ~engine.idle
                 | receiver.frames.valid
                 | ~transmitter.frames.ready
+                | held_full
                 | uart_tx.busy
                 | uart_rx.data.valid
             ),

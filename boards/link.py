@@ -49,19 +49,56 @@ __all__ = [
     "SlipEncoder",
     "TX_BYTE_LAYOUT",
     "check_buffer_bytes",
-    "crc16_step",
+    "SerialCRC",
     "entry_layout",
 ]
 
 
-def crc16_step(crc, byte):
-    """The CRC register after ``byte`` (combinational; :func:`~molxbar.protocol.link_frames.
-    crc16_update` in gateware)."""
-    for k in reversed(range(8)):
-        top = crc[15] ^ byte[k]
-        crc = Cat(Const(0, 1), crc[:15]) ^ Mux(top, CRC_POLY, 0)
-        crc = crc[:16]
-    return crc
+class SerialCRC(wiring.Component):
+    """The link's CRC register, one bit per cycle: a byte loaded with ``load`` is in ``crc``
+    eight cycles later (``busy`` until then). A few LUTs where the byte-wide update takes
+    dozens and lies on the clock's critical path; bytes come from a UART, at least ten bit
+    times apart.
+
+    Members
+    -------
+    init : ``In(1)``
+        Set the register to :data:`~molxbar.protocol.link.CRC_INIT` (before ``load``).
+    load : ``In(1)``, ``byte`` : ``In(8)``
+        Start on ``byte``.
+    crc : ``Out(16)``
+        The register (before the final XOR).
+    busy : ``Out(1)``
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "init": In(1),
+                "load": In(1),
+                "byte": In(8),
+                "crc": Out(16, init=CRC_INIT),
+                "busy": Out(1),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        shift = Signal(8)
+        left = Signal(range(9))  # bits of the byte still to go
+        top = self.crc[15] ^ shift[7]
+        m.d.comb += self.busy.eq(left != 0)
+        with m.If(self.init):
+            m.d.sync += [self.crc.eq(CRC_INIT), left.eq(0)]
+        with m.Elif(self.load):
+            m.d.sync += [shift.eq(self.byte), left.eq(8)]
+        with m.Elif(left != 0):
+            m.d.sync += [
+                self.crc.eq(Cat(Const(0, 1), self.crc[:15]) ^ Mux(top, CRC_POLY, 0)),
+                shift.eq(shift << 1),
+                left.eq(left - 1),
+            ]
+        return m
 
 
 class Action(enum.Enum, shape=3):
@@ -157,13 +194,16 @@ class LinkReceiver(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         depth = self.buffer_bytes
-        # Decoded bytes of the frame so far, stopping at a value past the largest frame.
-        length_top = depth + MIN_FRAME_BYTES + 1
+        # Decoded bytes of the frame so far, stopping one past the shortest frame: all that
+        # is asked of it is < 2, < MIN_FRAME_BYTES or == MIN_FRAME_BYTES (the buffer's
+        # pointers measure the payload).
+        length_top = MIN_FRAME_BYTES + 1
         length = Signal(range(length_top + 1))
         escape = Signal()
         bad_escape = Signal()
         overflow = Signal()
-        crc = Signal(16, init=CRC_INIT)  # over all but the last two bytes
+        m.submodules.crc = crc_unit = SerialCRC()
+        crc = crc_unit.crc  # over all but the last two bytes
         tail = Signal(16)  # the last two bytes: the CRC once the frame ends
         seq = Signal(8)
         kind = Signal(8)
@@ -179,12 +219,12 @@ class LinkReceiver(wiring.Component):
         ]
 
         def reset_frame(next_wptr):
+            m.d.comb += crc_unit.init.eq(1)
             m.d.sync += [
                 length.eq(0),
                 escape.eq(0),
                 bad_escape.eq(0),
                 overflow.eq(0),
-                crc.eq(CRC_INIT),
                 tail.eq(0),
                 seq.eq(0),
                 kind.eq(0),
@@ -238,7 +278,7 @@ class LinkReceiver(wiring.Component):
             with m.If(length != length_top):
                 m.d.sync += length.eq(length + 1)
             with m.If(length >= CRC_BYTES):
-                m.d.sync += crc.eq(crc16_step(crc, tail[8:]))
+                m.d.comb += [crc_unit.load.eq(1), crc_unit.byte.eq(tail[8:])]
             with m.If(length == 0):
                 m.d.sync += seq.eq(value)
             with m.If(length == 1):
@@ -424,13 +464,14 @@ class LinkCounters(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        top = (1 << COUNTER_BITS) - 1
         for k in range(len(COUNTERS)):
             count = self.counts[k]
+            more = Signal(COUNTER_BITS + 1)  # the carry out says the counter is full
+            m.d.comb += more.eq(count + 1)
             with m.If(self.clear):
                 m.d.sync += count.eq(0)
-            with m.Elif(self.events[k] & (count != top)):
-                m.d.sync += count.eq(count + 1)
+            with m.Elif(self.events[k] & ~more[COUNTER_BITS]):
+                m.d.sync += count.eq(more[:COUNTER_BITS])
         return m
 
 
@@ -461,7 +502,7 @@ class LinkTransmitter(wiring.Component):
     counts : ``In(COUNTERS_LAYOUT)``; ``last_seq``, ``ran`` : ``In(8)``, ``In(1)``
         For the counters payload.
     clear : ``Out(1)``
-        One-cycle pulse: a ``CLEAR`` entry's counters are out.
+        One-cycle pulse, the cycle after a ``CLEAR`` entry's last counter byte is out.
     o : ``Out(stream.Signature(TX_BYTE_LAYOUT))``
     """
 
@@ -495,7 +536,9 @@ class LinkTransmitter(wiring.Component):
         replay_r = replay.read_port()
 
         entry = Signal(entry_layout(self.pointer_bits))
-        crc = Signal(16)
+        m.submodules.crc = crc_unit = SerialCRC()
+        crc = crc_unit.crc
+        m.d.sync += self.clear.eq(0)
         replay_len = Signal(range(replay_bytes + 1))
         replay_lost = Signal()
         index = Signal(range(max(replay_bytes, 2 * len(COUNTERS) + 2) + 1))
@@ -509,14 +552,18 @@ class LinkTransmitter(wiring.Component):
             replay_w.addr.eq(replay_len[: ceil_log2(replay_bytes)]),
             replay_w.data.eq(self.rsp.payload),
         ]
-        with m.If(sending & o.ready):
-            m.d.sync += crc.eq(crc16_step(crc, o.payload.byte))
+        m.d.comb += crc_unit.byte.eq(o.payload.byte)
+        # A body byte goes only when the CRC has taken the one before (8 cycles).
+        free = ~crc_unit.busy
+        with m.If(sending & o.valid & o.ready):
+            m.d.comb += crc_unit.load.eq(1)
 
         def emit(value, next_state, *, body=True):
-            m.d.comb += [o.valid.eq(1), o.payload.byte.eq(value)]
+            go = free if body else 1
+            m.d.comb += [o.valid.eq(go), o.payload.byte.eq(value)]
             if body:
                 m.d.comb += sending.eq(1)
-            with m.If(o.ready):
+            with m.If(o.ready & go):
                 m.next = next_state
 
         counter_bytes = [Mux(self.ran, 1, 0), Mux(self.ran, self.last_seq, 0)]
@@ -527,7 +574,8 @@ class LinkTransmitter(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.frames.ready.eq(1)
                 with m.If(self.frames.valid):
-                    m.d.sync += [entry.eq(self.frames.payload), crc.eq(CRC_INIT), index.eq(0)]
+                    m.d.comb += crc_unit.init.eq(1)
+                    m.d.sync += [entry.eq(self.frames.payload), index.eq(0)]
                     m.next = "OPEN"
             with m.State("OPEN"):
                 m.d.comb += [o.valid.eq(1), o.payload.delimiter.eq(1)]
@@ -556,12 +604,12 @@ class LinkTransmitter(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += [
                     self.running.eq(1),
-                    o.valid.eq(self.rsp.valid),
+                    o.valid.eq(self.rsp.valid & free),
                     o.payload.byte.eq(self.rsp.payload),
                     sending.eq(self.rsp.valid),
-                    self.rsp.ready.eq(o.ready),
+                    self.rsp.ready.eq(o.ready & free),
                 ]
-                with m.If(self.rsp.valid & o.ready):
+                with m.If(self.rsp.valid & o.ready & free):
                     with m.If(replay_len == replay_bytes):
                         m.d.sync += replay_lost.eq(1)
                     with m.Else():
@@ -581,15 +629,15 @@ class LinkTransmitter(wiring.Component):
                     m.next = "REPLAY_READ"
             with m.State("COUNTERS"):
                 value = Signal(8)
-                with m.Switch(index):
+                with m.Switch(index[: ceil_log2(len(counter_bytes))]):
                     for k, byte in enumerate(counter_bytes):
                         with m.Case(k):
                             m.d.comb += value.eq(byte)
-                m.d.comb += [o.valid.eq(1), o.payload.byte.eq(value), sending.eq(1)]
-                with m.If(o.ready):
+                m.d.comb += [o.valid.eq(free), o.payload.byte.eq(value), sending.eq(1)]
+                with m.If(o.ready & free):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == len(counter_bytes) - 1):
-                        m.d.comb += self.clear.eq(entry.action == Action.CLEAR)
+                        m.d.sync += self.clear.eq(entry.action == Action.CLEAR)
                         m.next = "CREDITS_LO"
             with m.State("CREDITS_LO"):
                 # The credits do not move while the engine is idle and no frame runs.
@@ -597,7 +645,8 @@ class LinkTransmitter(wiring.Component):
             with m.State("CREDITS_HI"):
                 emit(self.credits[8:], "CRC_HI")
             with m.State("CRC_HI"):
-                emit((crc ^ CRC_XOROUT)[8:], "CRC_LO", body=False)
+                with m.If(~crc_unit.busy):  # the credits' last byte is in
+                    emit((crc ^ CRC_XOROUT)[8:], "CRC_LO", body=False)
             with m.State("CRC_LO"):
                 emit((crc ^ CRC_XOROUT)[:8], "CLOSE", body=False)
             with m.State("CLOSE"):

@@ -4,11 +4,10 @@ lines."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import Const
 from amaranth.sim import Simulator
 
 from molxbar.boards.bridge import UARTBridge
-from molxbar.boards.link import LinkCounters, SlipEncoder, crc16_step
+from molxbar.boards.link import LinkCounters, SerialCRC, SlipEncoder
 from molxbar.emulator import CrossbarConfig
 from molxbar.protocol.link import FrameKind, LinkStatus
 from molxbar.protocol.link_frames import (
@@ -16,7 +15,7 @@ from molxbar.protocol.link_frames import (
     Counters,
     FrameDecoder,
     command_frame,
-    crc16_update,
+    crc16,
     parse_response,
     slip_encode,
 )
@@ -149,20 +148,51 @@ def test_faults_on_both_lines_leave_the_bridge_exact(seed):
     assert sum(result.counters.values) > 0
 
 
-def test_crc_step_is_the_protocols():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        crc, byte = int(rng.integers(1 << 16)), int(rng.integers(256))
-        got = crc16_step(Const(crc, 16), Const(byte, 8))
-        sim = Simulator(LinkCounters())
+def test_serial_crc_is_the_protocols():
+    dut = SerialCRC()
+    data = bytes(np.random.default_rng(0).integers(0, 256, 40, dtype=np.uint8))
 
-        want = crc16_update(crc, byte)
+    async def bench(ctx):
+        ctx.set(dut.init, 1)
+        await ctx.tick()
+        ctx.set(dut.init, 0)
+        for byte in data:
+            ctx.set(dut.byte, byte)
+            ctx.set(dut.load, 1)
+            await ctx.tick()
+            ctx.set(dut.load, 0)
+            for _ in range(8):
+                assert ctx.get(dut.busy)
+                await ctx.tick()
+            assert not ctx.get(dut.busy)
+        assert ctx.get(dut.crc) ^ 0xFFFF == crc16(data)
 
-        async def bench(ctx, got=got, want=want):
-            assert ctx.get(got) == want
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
 
-        sim.add_testbench(bench)
-        sim.run()
+
+def test_counters_count_stop_at_their_top_and_clear():
+    dut = LinkCounters()
+
+    async def bench(ctx):
+        ctx.set(dut.events, 0b00101)
+        for _ in range(70_000):
+            await ctx.tick()
+        ctx.set(dut.events, 0b00010)
+        await ctx.tick().repeat(3)
+        ctx.set(dut.events, 0)
+        await ctx.tick()
+        assert [ctx.get(dut.counts[k]) for k in range(5)] == [65535, 3, 65535, 0, 0]
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        assert [ctx.get(dut.counts[k]) for k in range(5)] == [0] * 5
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def test_slip_encoder_escapes_and_delimits():
