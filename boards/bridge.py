@@ -1,23 +1,32 @@
-"""The crossbar engine behind a UART: what a board puts between its serial pins.
+"""The crossbar engine behind a UART and the link layer: what a board puts between its
+serial pins.
 
 ::
 
-    rx pin -> UARTReceiver -> command FIFO -> Engine -> UARTTransmitter -> tx pin
+    rx pin -> UARTReceiver -> LinkReceiver -> command buffer -> BufferReader -> Engine
+    tx pin <- UARTTransmitter <- SlipEncoder <- LinkTransmitter <-------------- Engine
+                                                 (replay buffer, LinkCounters)
 
-Each received byte becomes one command beat of the engine (``stream_bytes = 1``: ``data`` the
-byte, ``count`` 1); each response beat's byte goes to the transmitter. The engine answers far
-faster than a UART carries bytes, so the response line sets the pace: while the transmitter
-is busy the engine waits, and while the engine waits it stops taking commands. The command
-FIFO absorbs what the host sends meanwhile. A host that never has more than ``fifo_depth``
-command bytes *unanswered* (sent, but their responses not yet fully received) can therefore
-never overrun the receiver; :func:`molxbar.sim.bridge.simulate_bridge` drives the bridge
-that way.
+The host sends the engine's commands in frames (docs/link.md): the link receiver checks
+each frame whole (escapes, length, CRC) before any of it reaches the engine, and the link
+transmitter answers every frame, good or bad, with a response frame naming its ``seq``.
+The engine takes a frame's commands only while that frame is being answered, so the
+response frame holds exactly the responses to its commands; it closes when the engine has
+taken every byte of the frame and is idle with nothing left to send.
+
+Flow control is by credits: each response frame reports the command-buffer bytes free for
+the next frame's payload; a frame larger than that is refused whole (``OVERFLOW``). The
+UART's own errors (a low stop bit, an overrun of its holding register) lose a byte, which
+the CRC then refuses; they are counted, and the counters are read and cleared with link
+control frames. A Verilog user who streams commands on-chip uses the
+:class:`~molxbar.hdl.engine.Engine` without any of this.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import CrossbarConfig
@@ -25,16 +34,32 @@ from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.engine import Engine
 from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
-from molxbar.protocol.link import BOARD_FIFO_DEPTH
+from molxbar.protocol.link import (
+    COMMAND_BUFFER_BYTES,
+    CRC_BYTES,
+    IDLE_TIMEOUT_BYTES,
+    REPLAY_BUFFER_BYTES,
+    LinkCounter,
+)
 
-__all__ = ["UARTBridge", "DEFAULT_FIFO_DEPTH"]
+from .link import (
+    BufferReader,
+    LinkCounters,
+    LinkReceiver,
+    LinkTransmitter,
+    SlipEncoder,
+    check_buffer_bytes,
+)
 
-#: Command FIFO depth in bytes (:data:`molxbar.protocol.link.BOARD_FIFO_DEPTH`).
-DEFAULT_FIFO_DEPTH = BOARD_FIFO_DEPTH
+__all__ = ["UARTBridge", "ENGINE_SETTLE_CYCLES"]
+
+#: Cycles the engine must be idle, with every byte of a frame taken and nothing to send,
+#: before the frame's response closes (its idle flag follows a taken byte within a cycle).
+ENGINE_SETTLE_CYCLES = 4
 
 
 class UARTBridge(wiring.Component):
-    """The engine for ``config`` with a UART on each side.
+    """The engine for ``config`` with a UART and the link layer on each side.
 
     Parameters
     ----------
@@ -42,8 +67,12 @@ class UARTBridge(wiring.Component):
         The crossbar (see :class:`~molxbar.hdl.engine.Engine`).
     divisor
         Clock cycles per UART bit (:func:`~molxbar.hdl.uart.uart_divisor`).
-    fifo_depth
-        Command bytes the bridge holds while the engine is busy.
+    buffer_bytes
+        The command buffer (a power of two): a frame's payload and CRC.
+    replay_bytes
+        The replay buffer (a power of two): the last command frame's responses.
+    timeout_bytes
+        Byte times without a byte after which a partial frame is dropped.
     options
         How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`); its streams
         are always one byte wide.
@@ -55,12 +84,11 @@ class UARTBridge(wiring.Component):
     tx : ``Out(1)``
         Serial line to the host (idles high).
     busy : ``Out(1)``
-        A command is being received or executed, or response bytes are still to go out.
-    frame_error, overrun : ``Out(1)``
-        Sticky until reset: a frame with a low stop bit, or a byte lost because the FIFO was
-        full, has been seen. Either means the command stream may be out of step, and nothing
-        on this link finds the command boundaries again: the engine must be reset (the
-        board reconfigured) before its answers can be trusted.
+        A frame is being received or answered, or the engine is working.
+    frame_error, overrun, link_error : ``Out(1)``
+        Sticky until reset, for LEDs: a UART frame with a low stop bit, a UART byte lost to
+        an overrun, a frame refused or timed out. The link recovers from each by itself;
+        the counters say how often.
     """
 
     def __init__(
@@ -68,19 +96,32 @@ class UARTBridge(wiring.Component):
         config: CrossbarConfig,
         *,
         divisor: int,
-        fifo_depth: int = DEFAULT_FIFO_DEPTH,
+        buffer_bytes: int = COMMAND_BUFFER_BYTES,
+        replay_bytes: int = REPLAY_BUFFER_BYTES,
+        timeout_bytes: int = IDLE_TIMEOUT_BYTES,
         options: EngineOptions | None = None,
     ) -> None:
         with checking_arguments(self):
-            if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int) or fifo_depth < 2:
-                raise ValueError(f"fifo_depth = {fifo_depth!r} must be an int >= 2")
             check_divisor(divisor)
+            if isinstance(timeout_bytes, bool) or not isinstance(timeout_bytes, int):
+                raise TypeError(f"timeout_bytes must be an int, not {timeout_bytes!r}")
+            if timeout_bytes < 2:
+                raise ValueError(f"timeout_bytes = {timeout_bytes} must be >= 2 byte times")
+            check_buffer_bytes("buffer_bytes", buffer_bytes)
+            check_buffer_bytes("replay_bytes", replay_bytes)
+            self.receiver = LinkReceiver(buffer_bytes, timeout_bytes * 10 * divisor)
+            self.transmitter = LinkTransmitter(buffer_bytes, replay_bytes)
+            self.reader = BufferReader(buffer_bytes)
             self.engine = Engine(config, options, stream_bytes=1)
         self.uart_rx = UARTReceiver(divisor)
         self.uart_tx = UARTTransmitter(divisor)
+        self.counters = LinkCounters()
+        self.encoder = SlipEncoder()
         self.config = config
         self.divisor = divisor
-        self.fifo_depth = fifo_depth
+        self.buffer_bytes = buffer_bytes
+        self.replay_bytes = replay_bytes
+        self.timeout_bytes = timeout_bytes
         super().__init__(
             {
                 "rx": In(1, init=1),
@@ -88,6 +129,7 @@ class UARTBridge(wiring.Component):
                 "busy": Out(1),
                 "frame_error": Out(1),
                 "overrun": Out(1),
+                "link_error": Out(1),
             }
         )
 
@@ -96,54 +138,111 @@ class UARTBridge(wiring.Component):
         m.submodules.engine = engine = self.engine
         m.submodules.uart_rx = uart_rx = self.uart_rx
         m.submodules.uart_tx = uart_tx = self.uart_tx
-        m.submodules.fifo = cmd_fifo = fifo.SyncFIFOBuffered(width=8, depth=self.fifo_depth)
+        m.submodules.receiver = receiver = self.receiver
+        m.submodules.transmitter = transmitter = self.transmitter
+        m.submodules.reader = reader = self.reader
+        m.submodules.counters = counters = self.counters
+        m.submodules.encoder = encoder = self.encoder
+        m.submodules.buffer = buffer = Memory(shape=8, depth=self.buffer_bytes, init=[])
 
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
 
-        # A byte the FIFO cannot take is an overrun of the receiver's one-byte holding
-        # register as soon as the next frame completes: the receiver reports it.
-        wiring.connect(m, uart_rx.data, cmd_fifo.w_stream)
+        # Line bytes to frames, frames to entries, the payload to the buffer.
+        wiring.connect(m, uart_rx.data, receiver.data)
+        wiring.connect(m, receiver.buffer, buffer.write_port())
+        wiring.connect(m, reader.buffer, buffer.read_port())
+        # The receiver holds the entry of the last frame while the transmitter answers the
+        # one before: two frames in hand, enough for a host that waits for each answer.
+        wiring.connect(m, receiver.frames, transmitter.frames)
+        m.d.comb += receiver.taken.eq(reader.taken)
 
-        # Bytes to command beats and response beats to bytes (stream_bytes = 1). Both pass a
-        # one-byte register, so that neither ready chain runs from the engine's state through
-        # a FIFO or the transmitter: a byte every other cycle at most, far above the line rate.
-        r = cmd_fifo.r_stream
-        cmd_byte = Signal(8)
-        cmd_full = Signal()
+        # The frame being answered: its bytes to the engine, one beat each.
         m.d.comb += [
-            r.ready.eq(~cmd_full),
-            engine.cmd.valid.eq(cmd_full),
-            engine.cmd.payload.data.eq(cmd_byte),
+            reader.enable.eq(transmitter.running),
+            reader.limit.eq(transmitter.end),
+            engine.cmd.valid.eq(reader.cmd.valid),
+            engine.cmd.payload.data.eq(reader.cmd.payload),
             engine.cmd.payload.count.eq(1),
+            reader.cmd.ready.eq(engine.cmd.ready),
         ]
-        with m.If(r.valid & ~cmd_full):
-            m.d.sync += [cmd_byte.eq(r.payload), cmd_full.eq(1)]
-        with m.Elif(engine.cmd.ready):
-            m.d.sync += cmd_full.eq(0)
-        # A response beat with count 0 carries nothing: taken, not sent.
-        tx_byte = Signal(8)
-        tx_full = Signal()
+        # Response beats to bytes through a one-byte register, so that no ready chain runs
+        # from the engine's state through the transmitter; a beat with count 0 carries
+        # nothing: taken, not sent.
+        rsp_byte = Signal(8)
+        rsp_full = Signal()
         m.d.comb += [
-            engine.rsp.ready.eq(~tx_full),
-            uart_tx.data.valid.eq(tx_full),
-            uart_tx.data.payload.eq(tx_byte),
+            engine.rsp.ready.eq(~rsp_full),
+            transmitter.rsp.valid.eq(rsp_full),
+            transmitter.rsp.payload.eq(rsp_byte),
         ]
-        with m.If(engine.rsp.valid & ~tx_full & (engine.rsp.payload.count != 0)):
-            m.d.sync += [tx_byte.eq(engine.rsp.payload.data[:8]), tx_full.eq(1)]
-        with m.Elif(uart_tx.data.ready):
-            m.d.sync += tx_full.eq(0)
+        with m.If(engine.rsp.valid & ~rsp_full & (engine.rsp.payload.count != 0)):
+            m.d.sync += [rsp_byte.eq(engine.rsp.payload.data[:8]), rsp_full.eq(1)]
+        with m.Elif(transmitter.rsp.ready):
+            m.d.sync += rsp_full.eq(0)
 
-        frame_error = Signal()
-        overrun = Signal()
+        settle = Signal(range(ENGINE_SETTLE_CYCLES + 1))
+        quiet = transmitter.running & reader.empty & engine.idle & ~engine.rsp.valid & ~rsp_full
+        with m.If(~quiet):
+            m.d.sync += settle.eq(0)
+        with m.Elif(settle != ENGINE_SETTLE_CYCLES):
+            m.d.sync += settle.eq(settle + 1)
+        m.d.comb += transmitter.engine_done.eq(quiet & (settle == ENGINE_SETTLE_CYCLES))
+
+        # Credits: the buffer less what is committed and not yet read, less the CRC; a cycle
+        # late (they are sent when the engine is idle, and then they stand still).
+        unread = (receiver.committed - reader.taken)[: receiver.pointer_bits]
+        credits = Signal(16)
+        m.d.sync += credits.eq(self.buffer_bytes - CRC_BYTES - unread)
+        m.d.comb += [
+            transmitter.credits.eq(credits),
+            transmitter.counts.eq(counters.counts),
+            transmitter.last_seq.eq(receiver.last_seq),
+            transmitter.ran.eq(receiver.ran),
+            counters.clear.eq(transmitter.clear),
+        ]
+        # A one-byte register between the transmitter and the encoder, so that the UART's
+        # ready does not run through the encoder into the transmitter's state.
+        held = Signal.like(transmitter.o.payload)
+        held_full = Signal()
+        m.d.comb += [
+            transmitter.o.ready.eq(~held_full),
+            encoder.i.valid.eq(held_full),
+            encoder.i.payload.eq(held),
+        ]
+        with m.If(transmitter.o.valid & ~held_full):
+            m.d.sync += [held.eq(transmitter.o.payload), held_full.eq(1)]
+        with m.Elif(encoder.i.ready):
+            m.d.sync += held_full.eq(0)
+        wiring.connect(m, encoder.o, uart_tx.data)
+
+        events = Signal(len(LinkCounter))
+        m.d.comb += [
+            events[LinkCounter.FRAME_ERROR].eq(uart_rx.frame_error),
+            events[LinkCounter.OVERRUN].eq(uart_rx.overrun),
+            events[LinkCounter.BAD_CRC].eq(receiver.bad_crc),
+            events[LinkCounter.BAD_FRAME].eq(receiver.bad_frame),
+            events[LinkCounter.TIMEOUT].eq(receiver.timeout),
+            counters.events.eq(events),
+        ]
+        sticky = {"frame_error": Signal(), "overrun": Signal(), "link_error": Signal()}
         m.d.sync += [
-            frame_error.eq(frame_error | uart_rx.frame_error),
-            overrun.eq(overrun | uart_rx.overrun),
+            sticky["frame_error"].eq(sticky["frame_error"] | uart_rx.frame_error),
+            sticky["overrun"].eq(sticky["overrun"] | uart_rx.overrun),
+            sticky["link_error"].eq(
+                sticky["link_error"] | receiver.bad_crc | receiver.bad_frame | receiver.timeout
+            ),
         ]
         m.d.comb += [
-            self.frame_error.eq(frame_error),
-            self.overrun.eq(overrun),
+            self.frame_error.eq(sticky["frame_error"]),
+            self.overrun.eq(sticky["overrun"]),
+            self.link_error.eq(sticky["link_error"]),
             self.busy.eq(
-                ~engine.idle | r.valid | cmd_full | tx_full | uart_tx.busy | uart_rx.data.valid
+                ~engine.idle
+                | receiver.frames.valid
+                | ~transmitter.frames.ready
+                | held_full
+                | uart_tx.busy
+                | uart_rx.data.valid
             ),
         ]
         return m

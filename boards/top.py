@@ -14,7 +14,7 @@ from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import uart_divisor
 
-from .bridge import DEFAULT_FIFO_DEPTH, UARTBridge
+from .bridge import UARTBridge
 from .clocks import ECP5PLL, ICE40PLL, PLLDomain
 
 __all__ = ["BoardTop", "HEARTBEAT_HZ", "LED_STATUS"]
@@ -32,7 +32,9 @@ class BoardTop(Elaboratable):
 
     * ``heartbeat``: blinks while the engine clock runs and reset is released;
     * ``busy``: a command is arriving, executing or being answered;
-    * ``error``: a framing error or an overrun was seen (sticky until reconfiguration);
+    * ``error``: a UART framing error or overrun, or a refused or timed-out link frame, was
+      seen (sticky until reconfiguration; the link recovers by itself, the counters say
+      how often);
     * ``busy_or_error``: flickers with activity, steady on an error;
     * ``locked``: the PLL is locked.
 
@@ -61,7 +63,6 @@ class BoardTop(Elaboratable):
         baud: int,
         leds: tuple[str, ...] = ("heartbeat", "busy", "error", "locked"),
         oscillator_hz: float | None = None,
-        fifo_depth: int = DEFAULT_FIFO_DEPTH,
         options: EngineOptions | None = None,
     ) -> None:
         with checking_arguments(self):
@@ -75,7 +76,6 @@ class BoardTop(Elaboratable):
             self.bridge = UARTBridge(
                 config,
                 divisor=uart_divisor(self.clock_hz, baud),
-                fifo_depth=fifo_depth,
                 options=options,
             )
         self.config = config
@@ -103,7 +103,7 @@ class BoardTop(Elaboratable):
         with m.Else():
             m.d.sync += beat_timer.eq(beat_timer + 1)
 
-        error = bridge.frame_error | bridge.overrun
+        error = bridge.frame_error | bridge.overrun | bridge.link_error
         status = {
             "heartbeat": heartbeat,
             "busy": bridge.busy,

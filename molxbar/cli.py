@@ -270,6 +270,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from molxbar.sim.cosim.bench import cosim_table
 
         report["cosim"] = cosim_table(out=table)
+    if args.link:
+        from .link_bench import link_table
+
+        report["link"] = link_table(quick=args.quick, out=table)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -473,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also measure verified 64x64 VMMs per second through cocotb on Verilator and "
         "Icarus (the first run generates and builds the 64-lane design: minutes)",
+    )
+    bench.add_argument(
+        "--link",
+        action="store_true",
+        help="also inject 10,000+ faults into the serial link (host-level model) and print "
+        "the silent errors, retries and the frame overhead",
     )
     bench.set_defaults(run=cmd_bench)
 

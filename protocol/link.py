@@ -1,13 +1,148 @@
-"""The boards' serial link, as both ends know it: the bridge gateware (:mod:`molxbar.boards`)
-and the host's :class:`~molxbar.host.transports.SerialTransport` take these from here."""
+"""The boards' serial link, as both ends know it: the link gateware of the board bridge
+(:mod:`molxbar.boards.link`), the host's :class:`~molxbar.host.transports.SerialTransport`
+and the host-level model (:mod:`.link_model`) take every constant of the link from here.
 
-__all__ = ["BOARD_BAUD", "BOARD_FIFO_DEPTH"]
+The link carries the engine's commands in *frames* (docs/link.md):
+
+* SLIP delimiting: every frame is sent ``END body END``; inside the body ``END`` is sent as
+  ``ESC ESC_END`` and ``ESC`` as ``ESC ESC_ESC``, so ``END`` marks frame boundaries only.
+* A command frame's body is ``seq, kind, payload..., crc_hi, crc_lo``; its payload (kind
+  :attr:`FrameKind.COMMANDS`) is whole engine commands.
+* A response frame's body is ``seq, status, payload..., credits (u16), crc_hi, crc_lo``;
+  its payload is the engine's responses to the frame's commands.
+* The CRC is CRC-16/CCITT with a final XOR, the catalogue's CRC-16/GENIBUS (polynomial
+  0x1021, initial value 0xFFFF, no reflection, final XOR 0xFFFF), over the body before it,
+  most significant byte first. Without the final XOR a good body followed by two zero
+  bytes would be a good body again (its CRC register is 0 after its own CRC), and a
+  dropped or inserted zero at a frame's end could pass.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "BOARD_BAUD",
+    "COMMAND_BUFFER_BYTES",
+    "COUNTERS",
+    "COUNTER_BITS",
+    "CRC_BYTES",
+    "CRC_INIT",
+    "CRC_POLY",
+    "CRC_XOROUT",
+    "CREDIT_BYTES",
+    "FRAME_HEADER_BYTES",
+    "IDLE_TIMEOUT_BYTES",
+    "LINK_STATUS_TEXT",
+    "MIN_FRAME_BYTES",
+    "REPLAY_BUFFER_BYTES",
+    "SLIP_END",
+    "SLIP_ESC",
+    "SLIP_ESC_END",
+    "SLIP_ESC_ESC",
+    "FrameKind",
+    "LinkCounter",
+    "LinkStatus",
+    "max_payload",
+]
 
 #: UART bit rate of the boards' bridge (``molxbar build``): exact on the FTDI bridges of both
 #: boards (3 MHz / 3), and a whole number of cycles per bit at their engine clocks.
 BOARD_BAUD = 1_000_000
 
-#: Command FIFO depth of the boards' bridge, bytes: one iCE40 block RAM (512 x 8), a whole
-#: VMM command of a 64-row, 16-bit-input crossbar and then some. The serial transport's
-#: default window: a host with no more command bytes unanswered cannot overrun the bridge.
-BOARD_FIFO_DEPTH = 512
+#: Command buffer of the board's link receiver, bytes: one iCE40 block RAM (512 x 8). It
+#: holds the payload and CRC of the frames received and not yet taken by the engine.
+COMMAND_BUFFER_BYTES = 512
+
+#: Replay buffer of the board's link transmitter, bytes (two iCE40 block RAMs): the engine's
+#: responses to the last command frame, sent again when that frame comes again. A command
+#: frame's responses must fit it.
+REPLAY_BUFFER_BYTES = 1024
+
+#: A partial frame is dropped after this many byte times without a byte (at the boards'
+#: rate: 2 ms). The next frame's leading ``END`` drops it too; the timeout only keeps a
+#: stalled frame from being answered as a bad one.
+IDLE_TIMEOUT_BYTES = 200
+
+#: SLIP: the frame delimiter, the escape, and what follows the escape for each.
+SLIP_END = 0xC0
+SLIP_ESC = 0xDB
+SLIP_ESC_END = 0xDC
+SLIP_ESC_ESC = 0xDD
+
+#: CRC-16/CCITT.
+CRC_POLY = 0x1021
+CRC_INIT = 0xFFFF
+CRC_XOROUT = 0xFFFF
+CRC_BYTES = 2
+#: A frame's first bytes: command frames ``seq, kind``; response frames ``seq, status``.
+FRAME_HEADER_BYTES = 2
+#: The free command-buffer bytes at the end of every response frame, u16 little-endian.
+CREDIT_BYTES = 2
+#: The shortest command frame body: header and CRC.
+MIN_FRAME_BYTES = FRAME_HEADER_BYTES + CRC_BYTES
+#: Width of each link counter; a counter stops at its largest value.
+COUNTER_BITS = 16
+
+
+def max_payload(buffer_bytes: int = COMMAND_BUFFER_BYTES) -> int:
+    """The most command bytes one frame carries: the buffer also holds the frame's CRC."""
+    return buffer_bytes - CRC_BYTES
+
+
+class FrameKind(enum.IntEnum):
+    """The second byte of a command frame."""
+
+    #: The payload is engine commands, run once (a frame repeating the last one's ``seq``
+    #: is answered from the replay buffer and not run again).
+    COMMANDS = 0
+    #: Answer the counters (:class:`LinkCounter`); the payload must be empty.
+    READ_COUNTERS = 1
+    #: Answer the counters, then set them to 0; the payload must be empty.
+    CLEAR_COUNTERS = 2
+
+
+class LinkStatus(enum.IntEnum):
+    """The second byte of a response frame. Only ``OK`` and ``REPLAY`` carry a payload."""
+
+    OK = 0x00
+    REPLAY = 0x01
+    BAD_CRC = 0x10
+    BAD_LENGTH = 0x11
+    BAD_ESCAPE = 0x12
+    OVERFLOW = 0x13
+    BAD_KIND = 0x14
+    REPLAY_LOST = 0x15
+
+
+#: What each status means.
+LINK_STATUS_TEXT = {
+    LinkStatus.OK: "the frame was run; its responses follow",
+    LinkStatus.REPLAY: "the frame repeats the last one run: its responses again, not run twice",
+    LinkStatus.BAD_CRC: "the frame's CRC does not match: dropped",
+    LinkStatus.BAD_LENGTH: f"the frame is shorter than {MIN_FRAME_BYTES} bytes: dropped",
+    LinkStatus.BAD_ESCAPE: "an escape byte was not followed by ESC_END or ESC_ESC: dropped",
+    LinkStatus.OVERFLOW: "the frame does not fit the free command buffer: dropped",
+    LinkStatus.BAD_KIND: "the frame's kind is unknown, or a control frame has a payload: dropped",
+    LinkStatus.REPLAY_LOST: "the frame repeats the last one, whose responses overflowed the "
+    "replay buffer: not run again, and its responses are lost",
+}
+
+
+class LinkCounter(enum.IntEnum):
+    """The link counters, in the order a counters response carries them (u16 each)."""
+
+    #: UART frames with a low stop bit (the byte was dropped).
+    FRAME_ERROR = 0
+    #: UART bytes lost because the receiver's holding register was still full.
+    OVERRUN = 1
+    #: Frames answered ``BAD_CRC``.
+    BAD_CRC = 2
+    #: Frames answered ``BAD_LENGTH``, ``BAD_ESCAPE``, ``OVERFLOW`` or ``BAD_KIND``.
+    BAD_FRAME = 3
+    #: Partial frames dropped by the idle timeout.
+    TIMEOUT = 4
+
+
+#: The counters, in order.
+COUNTERS = tuple(LinkCounter)

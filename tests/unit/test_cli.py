@@ -262,3 +262,17 @@ def test_ctrl_c_in_vmm_leaves_no_output(arrays, tmp_path):
     assert run.returncode == 130 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.splitlines()[-1] == "molxbar: interrupted"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["L.npy", "X.npy"]
+
+
+def test_bench_link_quick_json(capsys):
+    assert main(["bench", "--quick", "--repeats", "1", "--json", "--link"]) == 0
+    captured = capsys.readouterr()
+    link = json.loads(captured.out)["link"]
+    assert "Fault injection" in captured.err and "silent wrong results" in captured.err
+    assert [s["crossbar"] for s in link["sessions"]] == ["16x16", "64x64"]
+    for session in link["sessions"]:
+        assert session["faults"] > 100 and session["retries"] > 0
+        assert session["silent_wrong_results"] == session["silent_level_changes"] == 0
+        assert session["reported"] == 0
+    sync = next(o for o in link["overheads"] if o["frame"] == "command: SYNC")
+    assert (sync["engine_bytes"], sync["line_bytes"]) == (2, 8)

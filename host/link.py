@@ -1,0 +1,568 @@
+"""The host's end of the serial link: :class:`SerialTransport`, the engine's command stream
+in checked, numbered, flow-controlled frames (docs/link.md, constants in
+:mod:`molxbar.protocol.link`).
+
+The transport has the ``send``/``receive`` pair of every transport
+(:mod:`molxbar.host.transports`), so the driver runs on it unchanged; below that pair it
+cuts the command stream into frames of whole commands, sends one frame at a time within the
+credits the board last reported, and retries a frame that was refused or not answered in
+time. A retried frame keeps its ``seq``, and the board answers a frame that repeats the last
+one it ran from its replay buffer: a command is never run twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from molxbar.emulator.config import CrossbarConfig
+from molxbar.protocol.errors import ProtocolError
+from molxbar.protocol.framing import ANY_LAYOUT, CommandFramer, response_length
+from molxbar.protocol.link import (
+    BOARD_BAUD,
+    COMMAND_BUFFER_BYTES,
+    CRC_BYTES,
+    CREDIT_BYTES,
+    FRAME_HEADER_BYTES,
+    LINK_STATUS_TEXT,
+    REPLAY_BUFFER_BYTES,
+    FrameKind,
+    LinkStatus,
+    max_payload,
+)
+from molxbar.protocol.link_frames import (
+    COUNTERS_PAYLOAD_BYTES,
+    MIN_RESPONSE_BYTES,
+    BadFrame,
+    Counters,
+    FrameDecoder,
+    Response,
+    command_frame,
+    parse_response,
+)
+from molxbar.protocol.spec import COMMANDS, Layout, Opcode, Status, decode_response
+
+from .transports import check_count, config_from_status
+
+__all__ = ["LinkError", "LinkStats", "SerialTransport", "check_frames"]
+
+_OPCODES = frozenset(int(op) for op in Opcode)
+_BATCH_HEADER = 1 + 2  # RUN_BATCH opcode and count
+
+
+class LinkError(ProtocolError):
+    """The link could not deliver a frame: retries exhausted, or the board's answer cannot
+    be right (its replay lost, responses that are not to the frame's commands)."""
+
+
+@dataclass
+class LinkStats:
+    """What the transport has seen of the link."""
+
+    #: Frames written, retries included, and of those the retries.
+    frames_sent: int = 0
+    retries: int = 0
+    #: Response frames dropped for a bad CRC, length or escape.
+    bad_responses: int = 0
+    #: Good response frames to another ``seq`` than the one waited for (stale answers).
+    stale_responses: int = 0
+    #: Error frames from the board (bad CRC, length, escape, kind, overflow).
+    refused: int = 0
+    #: Waits for an answer that ran out.
+    timeouts: int = 0
+    #: Frames answered from the board's replay buffer.
+    replays: int = 0
+    #: Bytes written, and command bytes among them.
+    line_bytes: int = 0
+    payload_bytes: int = 0
+    #: Bytes read, and engine response bytes delivered among them.
+    read_bytes: int = 0
+    response_bytes: int = 0
+    #: Error statuses by name.
+    statuses: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Atom:
+    """Command bytes that go into one frame whole: a command, or one vector of a batch
+    (``batch`` the batch's index; its header is written per frame)."""
+
+    data: bytes
+    opcode: int
+    response: int  # most response bytes
+    batch: int | None = None
+
+
+@dataclass
+class _Frame:
+    seq: int
+    kind: FrameKind
+    payload: bytes
+    opcodes: list[int]  # of the responses due, in order
+    response: int  # most response bytes
+    wire: bytes = b""
+    attempts: int = 0
+    deadline: float = 0.0
+
+
+def check_frames(layout: Layout, *, max_payload: int, replay_bytes: int) -> None:
+    """Raise ``ValueError`` unless every command of ``layout`` (a batch vector with its
+    header) fits a frame's payload and its response the replay buffer."""
+    vector = layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
+    for opcode in Opcode:
+        if opcode is Opcode.RUN_BATCH:
+            _check_atom("a RUN_BATCH vector (with its header)", _BATCH_HEADER + vector, max_payload)
+        else:
+            _check_atom(opcode.name, layout.command_length(opcode), max_payload)
+        _check_response(opcode.name, layout.response_length(opcode), replay_bytes)
+
+
+def _check_atom(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise ValueError(
+            f"{name} of {size} bytes does not fit a frame: at most {limit} command bytes "
+            f"(the board's command buffer less the CRC)"
+        )
+
+
+def _check_response(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise ValueError(
+            f"the response to {name}, {size} bytes, does not fit the board's replay buffer "
+            f"of {limit} bytes"
+        )
+
+
+class SerialTransport:
+    """A serial port to a board's link: the command stream in frames, checked both ways.
+
+    **Frames.** ``send`` frames the command stream into commands (and the vectors of a
+    batch: :class:`~molxbar.protocol.framing.CommandFramer`); whole commands go into a
+    frame until its payload would pass the board's credits (its free command buffer, at most
+    ``max_payload`` bytes) or its responses the board's replay buffer. A RUN_BATCH longer
+    than a frame is sent as several shorter RUN_BATCH commands: the engine answers each
+    vector alike, so the responses are the same bytes. A command (or batch vector) that
+    cannot fit a frame on its own is refused with ``ValueError`` at ``send``.
+
+    **One frame at a time.** A frame is written when the one before it has been answered
+    (the board's replay buffer holds the last frame's responses only). Its answer is good
+    when its CRC is, its ``seq`` is the frame's, and its responses are to the frame's
+    commands, in order and of the lengths the protocol gives; a frame the board refused
+    (bad CRC, length, escape, overflow), an answer that comes damaged, or none within the
+    timeout, sends the frame again, with the same ``seq``. After ``retries`` more tries the
+    transport raises :class:`LinkError`.
+
+    **Where the sequence starts.** Before its first command frame the transport reads the
+    board's counters, which name the ``seq`` of the last frame the board ran, and numbers
+    on from there, so that no frame of this session is taken for a repeat of the last one.
+
+    Parameters
+    ----------
+    port
+        A device name or pyserial URL, or an open ``serial.Serial``-like object (``read``,
+        ``write``, ``flush``; a blocking one gets a short read timeout).
+    baudrate
+        Line rate, bits per second (8N1: ten bits per byte).
+    timeout
+        Seconds to wait for an answer beyond the time its bytes need on the line.
+    config
+        The crossbar behind the port, if known; otherwise the driver's first ``STATUS``
+        gives it (until then only commands of fixed width can be framed).
+    retries
+        Tries of a frame after the first.
+    buffer_bytes, replay_bytes
+        The board's command and replay buffers (:mod:`molxbar.protocol.link`).
+    clock
+        Seconds, monotonic (for tests that run the line in virtual time).
+    """
+
+    def __init__(
+        self,
+        port,
+        baudrate: int = BOARD_BAUD,
+        *,
+        timeout: float = 2.0,
+        config: CrossbarConfig | None = None,
+        retries: int = 8,
+        buffer_bytes: int = COMMAND_BUFFER_BYTES,
+        replay_bytes: int = REPLAY_BUFFER_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout = {timeout} must be > 0 seconds")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries = {retries!r} must be an int >= 0")
+        if buffer_bytes <= CRC_BYTES:
+            raise ValueError(f"buffer_bytes = {buffer_bytes} must be > {CRC_BYTES}")
+        self.max_payload = max_payload(buffer_bytes)
+        self.replay_bytes = replay_bytes
+        self._layout = Layout(config) if config is not None else None
+        if self._layout is not None:
+            self._check_fits(self._layout)
+        if isinstance(port, str):
+            import serial
+
+            port = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+        elif getattr(port, "timeout", 0) is None:
+            port.timeout = 0.05  # reads must return for the deadline to be checked
+        self.port = port
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.retries = retries
+        self.clock = clock
+        self.config = config
+        self.stats = LinkStats()
+        self.credits = self.max_payload  # until the board says otherwise
+        self._framer = CommandFramer(self._layout)
+        self._stream = bytearray()  # command bytes from the framer's offset _base on
+        self._base = 0
+        self._atoms: deque[_Atom] = deque()
+        self._batches = 0  # batches begun
+        self._batch_of_unit: int | None = None
+        self._decoder = FrameDecoder(
+            min_body=MIN_RESPONSE_BYTES,
+            max_body=FRAME_HEADER_BYTES
+            + max(replay_bytes, COUNTERS_PAYLOAD_BYTES)
+            + CREDIT_BYTES
+            + CRC_BYTES,
+        )
+        self._next_seq: int | None = None  # unknown until the board's counters are read
+        self._pending: _Frame | None = None
+        self._out = bytearray()  # engine responses not yet received
+        self._answered: Response | None = None
+
+    # The transport's two methods ----------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; the first frame goes out at once if none waits for its answer."""
+        self._stream += bytes(data)
+        self._frame_units(self._framer.feed(bytes(data)))
+        self._pump()
+
+    def receive(self, n: int) -> bytes:
+        """The next ``n`` response bytes, sending frames and retrying as needed.
+
+        Raises ``TimeoutError`` when every frame is answered and fewer bytes came (the
+        commands sent do not ask for more, or the last one is incomplete), and
+        :class:`LinkError` when a frame cannot be delivered.
+        """
+        n = check_count(n)
+        while len(self._out) < n:
+            if self._pending is None and not self._pump():
+                raise TimeoutError(
+                    f"{self._name()}: {len(self._out)} of {n} response byte(s): every frame "
+                    f"is answered" + self._held()
+                )
+            self._service()
+        data = bytes(self._out[:n])
+        del self._out[:n]
+        return data
+
+    def close(self) -> None:
+        """Close the port; commands not yet sent are dropped."""
+        self.port.close()
+
+    def line_time(self, n: int) -> float:
+        """Seconds ``n`` bytes take on the line (ten bits each)."""
+        return 10 * n / self.baudrate
+
+    @property
+    def unsent(self) -> int:
+        """Command bytes framed (or being framed) and not yet answered."""
+        return sum(len(a.data) for a in self._atoms) + len(self._framer.pending)
+
+    # Link control ---------------------------------------------------------------------------
+
+    def read_counters(self) -> Counters:
+        """The board's link counters, after every queued frame is answered."""
+        return self._control(FrameKind.READ_COUNTERS)
+
+    def clear_counters(self) -> Counters:
+        """The board's link counters, then set to 0 on the board."""
+        return self._control(FrameKind.CLEAR_COUNTERS)
+
+    def _control(self, kind: FrameKind) -> Counters:
+        while self._pending is not None or self._atoms:
+            if self._pending is None:
+                self._pump()
+            else:
+                self._service()
+        counters = self._exchange(kind)
+        return counters
+
+    def _exchange(self, kind: FrameKind) -> Counters:
+        seq = 0 if self._next_seq is None else self._next_seq
+        self._start(_Frame(seq, kind, b"", [], COUNTERS_PAYLOAD_BYTES))
+        while self._pending is not None:
+            self._service()
+        answer = self._answered
+        counters = Counters.from_payload(answer.payload)
+        if self._next_seq is None:
+            self._next_seq = 0 if counters.last_seq is None else (counters.last_seq + 1) & 0xFF
+        else:
+            self._next_seq = (self._next_seq + 1) & 0xFF
+        return counters
+
+    # Framing --------------------------------------------------------------------------------
+
+    def _check_fits(self, layout: Layout) -> None:
+        check_frames(layout, max_payload=self.max_payload, replay_bytes=self.replay_bytes)
+
+    def _check_atom(self, name: str, size: int) -> None:
+        _check_atom(name, size, self.max_payload)
+
+    def _check_response(self, name: str, size: int) -> None:
+        _check_response(name, size, self.replay_bytes)
+
+    def _response_bytes(self, opcode: int) -> int:
+        if opcode not in _OPCODES:
+            return 2
+        layout = self._layout or ANY_LAYOUT
+        return layout.response_length(Opcode(opcode))
+
+    def _frame_units(self, units) -> None:
+        """Turn framed units into atoms."""
+        for unit in units:
+            data = bytes(self._stream[unit.start - self._base : unit.end - self._base])
+            if unit.opcode == Opcode.RUN_BATCH and len(data) > _BATCH_HEADER:
+                if data[0] == Opcode.RUN_BATCH and self._batch_of_unit != unit.command:
+                    self._batch_of_unit = unit.command  # the header and the first vector
+                    self._batches += 1
+                    data = data[_BATCH_HEADER:]
+                atom = _Atom(data, unit.opcode, self._response_bytes(unit.opcode), self._batches)
+                self._check_atom("a RUN_BATCH vector (with its header)", len(data) + 3)
+            else:
+                atom = _Atom(data, unit.opcode, self._response_bytes(unit.opcode))
+                name = Opcode(unit.opcode).name if unit.opcode in _OPCODES else "a byte"
+                self._check_atom(name, len(data))
+            self._check_response(
+                Opcode(unit.opcode).name if unit.opcode in _OPCODES else "a byte", atom.response
+            )
+            self._atoms.append(atom)
+        del self._stream[: self._framer.offset - self._base]
+        self._base = self._framer.offset
+
+    def _next_frame(self) -> _Frame | None:
+        """The next frame's payload from the queued atoms, within credits and replay."""
+        if not self._atoms:
+            return None
+        room = min(self.credits, self.max_payload)
+        payload, opcodes, response = bytearray(), [], 0
+        batch: int | None = None  # the batch whose piece ends the payload
+        count_at = 0  # where that piece's count field is
+        while self._atoms:
+            atom = self._atoms[0]
+            extra = len(atom.data)
+            opens = atom.batch is not None and atom.batch != batch
+            if opens:
+                extra += _BATCH_HEADER
+            if len(payload) + extra > room or response + atom.response > self.replay_bytes:
+                break
+            self._atoms.popleft()
+            if atom.batch is None:
+                batch = None
+            else:
+                if opens:
+                    batch, count_at = atom.batch, len(payload) + 1
+                    payload += bytes([Opcode.RUN_BATCH, 0, 0])
+                count = int.from_bytes(payload[count_at : count_at + 2], "little") + 1
+                payload[count_at : count_at + 2] = count.to_bytes(2, "little")
+            payload += atom.data
+            opcodes.append(atom.opcode)
+            response += atom.response
+        if not opcodes:
+            return None  # credits too low for the next atom: wait for more
+        return _Frame(0, FrameKind.COMMANDS, bytes(payload), opcodes, response)
+
+    # Sending and answers ------------------------------------------------------------------
+
+    def _pump(self) -> bool:
+        """Start the next frame if none waits for an answer; ``True`` if one waits now."""
+        if self._pending is not None:
+            return True
+        if not self._atoms:
+            return False
+        if self._next_seq is None:
+            self._exchange(FrameKind.READ_COUNTERS)
+        frame = self._next_frame()
+        if frame is None:
+            # Credits too low even for the next command: ask again (the board frees its
+            # buffer as the engine runs).
+            self._exchange(FrameKind.READ_COUNTERS)
+            frame = self._next_frame()
+            if frame is None:
+                atom = self._atoms[0]
+                raise self._fail(
+                    f"the board reports {self.credits} free command bytes, the next command "
+                    f"needs {len(atom.data)}"
+                )
+        frame.seq = self._next_seq
+        self._next_seq = (self._next_seq + 1) & 0xFF
+        self._start(frame)
+        return True
+
+    def _start(self, frame: _Frame) -> None:
+        frame.wire = command_frame(frame.seq, frame.payload, frame.kind)
+        self._pending = frame
+        self._transmit()
+
+    def _transmit(self) -> None:
+        frame = self._pending
+        frame.attempts += 1
+        if frame.attempts > 1:
+            self.stats.retries += 1
+        if frame.attempts > 1 + self.retries:
+            raise self._fail(
+                f"{self._name()}: frame {frame.seq} ({len(frame.payload)} command bytes) not "
+                f"answered after {frame.attempts - 1} tries (retries = {self.retries}); "
+                f"link errors seen: {self._summary()}"
+            )
+        self.stats.frames_sent += 1
+        self.stats.line_bytes += len(frame.wire)
+        self.stats.payload_bytes += len(frame.payload)
+        wait = self.timeout + self.line_time(2 * len(frame.wire) + 2 * frame.response + 16)
+        frame.deadline = self.clock() + wait
+        self.port.write(frame.wire)
+        self.port.flush()
+
+    def _fail(self, message: str) -> LinkError:
+        """The error to raise, after dropping everything queued (:meth:`_abandon`)."""
+        self._abandon()
+        return LinkError(message)
+
+    def _abandon(self) -> None:
+        """Drop the frame and everything queued, so that the next command starts afresh
+        after a :class:`LinkError` (whether the frame ran is unknown)."""
+        self._pending = None
+        self._atoms.clear()
+        self._out.clear()
+        self._framer = CommandFramer(self._layout)
+        self._stream.clear()
+        self._base = 0
+        self._batch_of_unit = None
+
+    def _service(self) -> None:
+        """Read what the line brings; retry on a refusal, damage or the deadline."""
+        frame = self._pending
+        waiting = getattr(self.port, "in_waiting", 0)
+        chunk = self.port.read(max(1, waiting))
+        self.stats.read_bytes += len(chunk)
+        for item in self._decoder.feed(chunk):
+            if self._pending is not frame:
+                return  # answered; the rest of the chunk is stale (the decoder keeps none)
+            self._take(item)
+            if self._pending is None:
+                return
+        if self.clock() > frame.deadline:
+            self.stats.timeouts += 1
+            self._decoder.timeout()
+            self._transmit()
+
+    def _take(self, item: bytes | BadFrame) -> None:
+        frame = self._pending
+        if isinstance(item, BadFrame):
+            self.stats.bad_responses += 1
+            self._transmit()  # the frame ran or not: the board knows, by its seq
+            return
+        answer = parse_response(item)
+        if answer.seq != frame.seq:
+            # An answer to an earlier try of an earlier frame, or a refusal of a frame whose
+            # seq came damaged (its own timeout covers that).
+            self.stats.stale_responses += 1
+            return
+        if answer.status not in (LinkStatus.OK, LinkStatus.REPLAY):
+            self._refused(answer)
+            return
+        if answer.status is LinkStatus.REPLAY:
+            if frame.attempts == 1 or frame.kind != FrameKind.COMMANDS:
+                raise self._fail(
+                    f"the board answered frame {frame.seq} from its replay buffer on its "
+                    f"first sending: another host shares the link, or the board's last seq "
+                    f"was not read"
+                )
+            self.stats.replays += 1
+        if frame.kind == FrameKind.COMMANDS:
+            self._check_responses(frame, answer.payload)
+            self._out += answer.payload
+            self.stats.response_bytes += len(answer.payload)
+        elif len(answer.payload) != COUNTERS_PAYLOAD_BYTES:
+            raise self._fail(
+                f"a counters answer of {len(answer.payload)} bytes, "
+                f"{COUNTERS_PAYLOAD_BYTES} expected"
+            )
+        self.credits = answer.credits
+        self._answered = answer
+        self._pending = None
+
+    def _refused(self, answer: Response) -> None:
+        status = answer.status
+        if status == LinkStatus.REPLAY_LOST:
+            raise self._fail(
+                f"frame {answer.seq}: {LINK_STATUS_TEXT[LinkStatus.REPLAY_LOST]} (a frame's "
+                f"responses must fit {self.replay_bytes} bytes)"
+            )
+        name = status.name if isinstance(status, LinkStatus) else f"{status:#04x}"
+        self.stats.refused += 1
+        self.stats.statuses[name] = self.stats.statuses.get(name, 0) + 1
+        self.credits = answer.credits
+        self._transmit()
+
+    def _check_responses(self, frame: _Frame, payload: bytes) -> None:
+        """The payload is one response to each of the frame's commands, in order."""
+        pos = 0
+        for index, opcode in enumerate(frame.opcodes):
+            if pos + 2 > len(payload) or payload[pos] != opcode:
+                got = payload[pos : pos + 2].hex(" ") or "nothing"
+                raise self._fail(
+                    f"frame {frame.seq}: response {index} begins {got}, not opcode "
+                    f"{opcode:#04x} (the board's answer is not to this frame's commands)"
+                )
+            try:
+                length = response_length(self._layout, payload[pos], payload[pos + 1])
+            except ValueError as error:
+                raise self._fail(f"frame {frame.seq}: response {index}: {error}") from None
+            if length is None:
+                raise self._fail(f"frame {frame.seq}: response {index} needs the field widths")
+            if self._layout is None and opcode == Opcode.STATUS and payload[pos + 1] == Status.OK:
+                self._learn(payload[pos : pos + length])
+            pos += length
+        if pos != len(payload):
+            raise self._fail(
+                f"frame {frame.seq}: {len(payload)} response bytes, {pos} expected for its "
+                f"{len(frame.opcodes)} command(s)"
+            )
+
+    def _learn(self, response: bytes) -> None:
+        """The field widths from a STATUS response; the commands that waited for them."""
+        fields = decode_response(ANY_LAYOUT, response)[0].fields
+        config = config_from_status(fields)
+        layout = Layout(config)
+        self._check_fits(layout)
+        self.config = config
+        self._layout = self._framer.layout = layout
+        self._frame_units(self._framer.feed(b""))
+
+    # Messages -------------------------------------------------------------------------------
+
+    def _name(self) -> str:
+        return getattr(self.port, "name", None) or "serial port"
+
+    def _held(self) -> str:
+        pending = self._framer.pending
+        if not pending:
+            return ""
+        if self._framer.needs_layout:
+            return (
+                f"; {len(pending)} command byte(s) wait for the field widths (give config=, "
+                f"or send STATUS first)"
+            )
+        return f"; {len(pending)} command byte(s) of an incomplete command are not sent"
+
+    def _summary(self) -> str:
+        s = self.stats
+        return (
+            f"{s.bad_responses} damaged answer(s), {s.refused} refusal(s) "
+            f"{s.statuses or ''}, {s.timeouts} timeout(s)"
+        )

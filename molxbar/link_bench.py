@@ -1,0 +1,105 @@
+"""``molxbar bench --link``: the serial link's fault figures and frame overhead, measured on
+the host-level link model (:mod:`molxbar.sim.link_faults`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+import numpy as np
+
+from molxbar.emulator.config import CrossbarConfig
+from molxbar.protocol.link import CRC_BYTES, CREDIT_BYTES, FRAME_HEADER_BYTES
+from molxbar.protocol.link_frames import command_frame, response_frame
+from molxbar.protocol.spec import Layout, Opcode, encode_command
+from molxbar.sim.link_faults import run_fault_session
+
+__all__ = ["link_table", "frame_overheads"]
+
+#: The boards' crossbar.
+BOARD = CrossbarConfig(noise_hardware=False)
+
+
+def frame_overheads(config: CrossbarConfig = BOARD, seed: int = 0) -> list[dict]:
+    """Line bytes of typical frames against the engine bytes they carry, random data (so
+    that escapes count as they come)."""
+    rng = np.random.default_rng(seed)
+    layout = Layout(config)
+    x = rng.integers(config.x_min, config.x_max + 1, (2, config.rows))
+    vmm = encode_command(layout, Opcode.LOAD_INPUT, x=x[0]) + bytes([Opcode.RUN_VMM])
+    batch = encode_command(layout, Opcode.RUN_BATCH, count=2, x=x)
+    outputs = rng.integers(-(1 << 30), 1 << 30, config.cols)
+    answer = bytes([Opcode.RUN_VMM, 0]) + b"".join(
+        int(v).to_bytes(layout.output_bytes, "little", signed=True) for v in outputs
+    )
+    rows = [
+        ("command: LOAD_INPUT + RUN_VMM", vmm, command_frame(1, vmm)),
+        ("command: RUN_BATCH of 2 vectors", batch, command_frame(1, batch)),
+        ("command: SYNC", b"\x01\x00", command_frame(1, b"\x01\x00")),
+        ("response: one VMM's outputs", answer, response_frame(1, 0, 510, answer)),
+        ("response: two VMMs' outputs", answer * 2, response_frame(1, 0, 510, answer * 2)),
+    ]
+    return [
+        {
+            "frame": name,
+            "engine_bytes": len(payload),
+            "line_bytes": len(wire),
+            "overhead_bytes": len(wire) - len(payload),
+            "overhead_percent": 100 * (len(wire) - len(payload)) / len(payload),
+        }
+        for name, payload, wire in rows
+    ]
+
+
+def link_table(*, quick: bool = False, out: TextIO = sys.stdout) -> dict:
+    """Run fault sessions on the 64x64 and a 16x16 crossbar and print the figures."""
+    fixed_command = 2 + FRAME_HEADER_BYTES + CRC_BYTES
+    fixed_response = 2 + FRAME_HEADER_BYTES + CREDIT_BYTES + CRC_BYTES
+    print(
+        f"\nSerial link: frames of {fixed_command} bytes around the commands (END, seq, kind, "
+        f"CRC, END) and {fixed_response} around the responses (END, seq, status, credits, "
+        f"CRC, END), plus one byte per 0xC0 or 0xDB escaped",
+        file=out,
+    )
+    overheads = frame_overheads()
+    for row in overheads:
+        print(
+            f"  {row['frame']:34s} {row['engine_bytes']:5d} -> {row['line_bytes']:5d} bytes "
+            f"(+{row['overhead_bytes']}, {row['overhead_percent']:.1f} %)",
+            file=out,
+        )
+    sessions = []
+    medium = CrossbarConfig(rows=16, cols=16, lanes=4, noise_hardware=False)
+    plans = [(medium, 1_700 if quick else 17_000), (BOARD, 300 if quick else 3_000)]
+    print("\nFault injection (flips, bursts, drops, inserts, duplicates, host stalls):", file=out)
+    for config, operations in plans:
+        start = time.perf_counter()
+        report = run_fault_session(config, operations=operations, rate=0.2, seed=3)
+        seconds = time.perf_counter() - start
+        row = {
+            "crossbar": f"{config.rows}x{config.cols}",
+            "operations": operations,
+            "faults": report.injected,
+            "by_kind": dict(report.faults),
+            "silent_wrong_results": report.silent_wrong_results,
+            "silent_level_changes": report.silent_level_changes,
+            "reported": report.reported,
+            "retries": report.retries,
+            "replays": report.replays,
+            "frames": report.frames,
+            "board_counters": list(report.counters),
+            "seconds": seconds,
+        }
+        sessions.append(row)
+        print(
+            f"  {row['crossbar']:>6s}: {operations} operations, {report.injected} faults "
+            f"injected -> {report.silent_wrong_results} silent wrong results, "
+            f"{report.silent_level_changes} silent level changes, {report.reported} reported; "
+            f"{report.retries} retries, {report.replays} answered from the replay buffer, "
+            f"{report.frames} frames ({seconds:.1f} s)",
+            file=out,
+        )
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items()))
+        print(f"          faults: {kinds}; board counters {list(report.counters)}", file=out)
+    return {"overheads": overheads, "sessions": sessions}
