@@ -4,8 +4,8 @@ Generated from :mod:`~molxbar.protocol.spec`, the one definition of the protocol
 opcodes, status codes and their texts, register constants, field widths, and the length and
 byte offset of every field for a configuration (the default ``ideal14`` crossbar unless told
 otherwise); and from :mod:`~molxbar.protocol.link`, the serial link's constants, frame
-kinds, statuses and counters. ``python -m molxbar.protocol.headergen`` prints it; ``-o FILE`` writes it. A test
-keeps the checked-in copy up to date and compiles it.
+kinds, statuses and counters. ``python -m molxbar.protocol.headergen`` prints it;
+``-o FILE`` writes it. A test keeps the checked-in copy up to date and compiles it.
 """
 
 from __future__ import annotations
