@@ -109,10 +109,12 @@ class UARTBridge(wiring.Component):
                 raise ValueError(f"timeout_bytes = {timeout_bytes} must be >= 2 byte times")
             check_buffer_bytes("buffer_bytes", buffer_bytes)
             check_buffer_bytes("replay_bytes", replay_bytes)
-            self.receiver = LinkReceiver(buffer_bytes, timeout_bytes * 10 * divisor)
-            self.transmitter = LinkTransmitter(buffer_bytes, replay_bytes)
-            self.reader = BufferReader(buffer_bytes)
+            # The engine first: it checks the configuration, and nothing else is made yet
+            # that a refused one would leave unused.
             self.engine = Engine(config, options, stream_bytes=1)
+        self.receiver = LinkReceiver(buffer_bytes, timeout_bytes * 10 * divisor)
+        self.transmitter = LinkTransmitter(buffer_bytes, replay_bytes)
+        self.reader = BufferReader(buffer_bytes)
         self.uart_rx = UARTReceiver(divisor)
         self.uart_tx = UARTTransmitter(divisor)
         self.counters = LinkCounters()

@@ -3,8 +3,9 @@
 Generated from :mod:`~molxbar.protocol.spec`, the one definition of the protocol:
 opcodes, status codes and their texts, register constants, field widths, and the length and
 byte offset of every field for a configuration (the default ``ideal14`` crossbar unless told
-otherwise). ``python -m molxbar.protocol.headergen`` prints it; ``-o FILE`` writes it. A test
-keeps the checked-in copy up to date and compiles it.
+otherwise); and from :mod:`~molxbar.protocol.link`, the serial link's constants, frame
+kinds, statuses and counters. ``python -m molxbar.protocol.headergen`` prints it;
+``-o FILE`` writes it. A test keeps the checked-in copy up to date and compiles it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,26 @@ from molxbar.emulator.config import (
     CrossbarConfig,
 )
 
+from .link import (
+    BOARD_BAUD,
+    COMMAND_BUFFER_BYTES,
+    COUNTER_BITS,
+    CRC_INIT,
+    CRC_POLY,
+    CRC_XOROUT,
+    IDLE_TIMEOUT_BYTES,
+    LINK_STATUS_TEXT,
+    MIN_FRAME_BYTES,
+    REPLAY_BUFFER_BYTES,
+    SLIP_END,
+    SLIP_ESC,
+    SLIP_ESC_END,
+    SLIP_ESC_ESC,
+    FrameKind,
+    LinkCounter,
+    LinkStatus,
+    max_payload,
+)
 from .spec import (
     COMMANDS,
     HARDWARE_LEAKAGE,
@@ -153,6 +174,38 @@ def protocol_header(config: CrossbarConfig | None = None) -> str:
         fields = spec.fields[:1] if spec.opcode is Opcode.RUN_BATCH else spec.fields
         lines += _field_defines(layout, name, fields, 1)
         lines += _field_defines(layout, f"{name}_RSP", spec.response, 2)
+    lines += [
+        "",
+        "/* The serial link of the boards (docs/link.md): SLIP frames, CRC-16/GENIBUS over",
+        " * the body before it (most significant byte first), seq echoed in the answer.",
+        " * Command frame: END seq kind payload crc_hi crc_lo END; response frame:",
+        " * END seq status payload credits_lo credits_hi crc_hi crc_lo END. */",
+        _define("LINK_BAUD", BOARD_BAUD, "bits per second, 8N1"),
+        _define("SLIP_END", f"{SLIP_END:#04x}u"),
+        _define("SLIP_ESC", f"{SLIP_ESC:#04x}u"),
+        _define("SLIP_ESC_END", f"{SLIP_ESC_END:#04x}u", "sent after ESC for END"),
+        _define("SLIP_ESC_ESC", f"{SLIP_ESC_ESC:#04x}u", "sent after ESC for ESC"),
+        _define("CRC_POLY", f"{CRC_POLY:#06x}u"),
+        _define("CRC_INIT", f"{CRC_INIT:#06x}u"),
+        _define("CRC_XOROUT", f"{CRC_XOROUT:#06x}u", "final XOR"),
+        _define("COMMAND_BUFFER_BYTES", COMMAND_BUFFER_BYTES, "a frame's payload and CRC"),
+        _define("MAX_FRAME_PAYLOAD", max_payload(), "command bytes in one frame"),
+        _define("REPLAY_BUFFER_BYTES", REPLAY_BUFFER_BYTES, "a frame's responses, at most"),
+        _define("MIN_FRAME_BYTES", MIN_FRAME_BYTES, "seq, kind and CRC"),
+        _define("IDLE_TIMEOUT_BYTES", IDLE_TIMEOUT_BYTES, "byte times: a partial frame goes"),
+        _define("COUNTER_BITS", COUNTER_BITS, "each link counter, saturating"),
+        "",
+        "enum molxbar_frame_kind {",
+    ]
+    lines += [f"    MOLXBAR_FRAME_{k.name} = {k.value}," for k in FrameKind]
+    lines += ["};", "", "enum molxbar_link_status {"]
+    lines += [
+        f"    MOLXBAR_LINK_{s.name} = {s.value:#04x}, /* {LINK_STATUS_TEXT[s]} */"
+        for s in LinkStatus
+    ]
+    lines += ["};", "", "enum molxbar_link_counter { /* their order in a counters answer */"]
+    lines += [f"    MOLXBAR_COUNTER_{k.name} = {k.value}," for k in LinkCounter]
+    lines += ["};"]
     lines += [
         "",
         "/* What a status code means. */",

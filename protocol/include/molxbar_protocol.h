@@ -220,6 +220,50 @@ enum molxbar_status {
 #define MOLXBAR_SEED_SEED_OFFSET 1               /* noise seed; unsigned */
 #define MOLXBAR_SEED_SEED_WIDTH 4
 
+/* The serial link of the boards (docs/link.md): SLIP frames, CRC-16/GENIBUS over
+ * the body before it (most significant byte first), seq echoed in the answer.
+ * Command frame: END seq kind payload crc_hi crc_lo END; response frame:
+ * END seq status payload credits_lo credits_hi crc_hi crc_lo END. */
+#define MOLXBAR_LINK_BAUD 1000000                /* bits per second, 8N1 */
+#define MOLXBAR_SLIP_END 0xc0u
+#define MOLXBAR_SLIP_ESC 0xdbu
+#define MOLXBAR_SLIP_ESC_END 0xdcu               /* sent after ESC for END */
+#define MOLXBAR_SLIP_ESC_ESC 0xddu               /* sent after ESC for ESC */
+#define MOLXBAR_CRC_POLY 0x1021u
+#define MOLXBAR_CRC_INIT 0xffffu
+#define MOLXBAR_CRC_XOROUT 0xffffu               /* final XOR */
+#define MOLXBAR_COMMAND_BUFFER_BYTES 512         /* a frame's payload and CRC */
+#define MOLXBAR_MAX_FRAME_PAYLOAD 510            /* command bytes in one frame */
+#define MOLXBAR_REPLAY_BUFFER_BYTES 1024         /* a frame's responses, at most */
+#define MOLXBAR_MIN_FRAME_BYTES 4                /* seq, kind and CRC */
+#define MOLXBAR_IDLE_TIMEOUT_BYTES 200           /* byte times: a partial frame goes */
+#define MOLXBAR_COUNTER_BITS 16                  /* each link counter, saturating */
+
+enum molxbar_frame_kind {
+    MOLXBAR_FRAME_COMMANDS = 0,
+    MOLXBAR_FRAME_READ_COUNTERS = 1,
+    MOLXBAR_FRAME_CLEAR_COUNTERS = 2,
+};
+
+enum molxbar_link_status {
+    MOLXBAR_LINK_OK = 0x00, /* the frame was run; its responses follow */
+    MOLXBAR_LINK_REPLAY = 0x01, /* the frame repeats the last one run: its responses again, not run twice */
+    MOLXBAR_LINK_BAD_CRC = 0x10, /* the frame's CRC does not match: dropped */
+    MOLXBAR_LINK_BAD_LENGTH = 0x11, /* the frame is shorter than 4 bytes: dropped */
+    MOLXBAR_LINK_BAD_ESCAPE = 0x12, /* an escape byte was not followed by ESC_END or ESC_ESC: dropped */
+    MOLXBAR_LINK_OVERFLOW = 0x13, /* the frame does not fit the free command buffer: dropped */
+    MOLXBAR_LINK_BAD_KIND = 0x14, /* the frame's kind is unknown, or a control frame has a payload: dropped */
+    MOLXBAR_LINK_REPLAY_LOST = 0x15, /* the frame repeats the last one, whose responses overflowed the replay buffer: not run again, and its responses are lost */
+};
+
+enum molxbar_link_counter { /* their order in a counters answer */
+    MOLXBAR_COUNTER_FRAME_ERROR = 0,
+    MOLXBAR_COUNTER_OVERRUN = 1,
+    MOLXBAR_COUNTER_BAD_CRC = 2,
+    MOLXBAR_COUNTER_BAD_FRAME = 3,
+    MOLXBAR_COUNTER_TIMEOUT = 4,
+};
+
 /* What a status code means. */
 static inline const char *molxbar_status_text(unsigned status)
 {
