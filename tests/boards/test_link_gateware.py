@@ -141,7 +141,9 @@ def test_faults_on_both_lines_leave_the_bridge_exact(seed):
     result = simulate_bridge(
         QUIET, commands, buffer_bytes=64, replay_bytes=256, fault_rate=0.4, seed=seed
     )
-    assert sum(result.faults.values()) >= 5, result.faults
+    # (A few faults a session at this rate, 4 to 20 over these seeds; the 10,000-fault
+    # figure comes from the host-level model, test_link_transport.py.)
+    assert sum(result.faults.values()) >= 3, result.faults
     assert result.difference is None, result.difference  # every response as the golden's
     assert result.model_difference is None, result.model_difference
     assert result.stats.retries > 0
@@ -256,6 +258,8 @@ def test_many_faults_on_the_bit_serial_bridge(seed):
         line_flips=0.005 * (seed % 2),
         seed=seed,
     )
-    assert sum(result.faults.values()) >= 5, result.faults
+    # (A few faults a session at this rate, 4 to 20 over these seeds; the 10,000-fault
+    # figure comes from the host-level model, test_link_transport.py.)
+    assert sum(result.faults.values()) >= 3, result.faults
     assert result.difference is None, result.difference
     assert result.model_difference is None, result.model_difference

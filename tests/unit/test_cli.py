@@ -222,30 +222,43 @@ def test_bench_quick_json(capsys):
     assert report["energy"]["device_energy_per_vmm_j"] > 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux)."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _interrupt(args: list[str], started) -> subprocess.CompletedProcess:
-    """Run ``molxbar args`` and send it Ctrl-C (SIGINT) once ``started()`` is true."""
+    """Run ``molxbar args`` and send it Ctrl-C (SIGINT) once ``started(pid)`` is true."""
     import signal
     import time
 
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "molxbar", *args],
         stderr=subprocess.PIPE,
         text=True,
         # (a test worker may ignore SIGINT, and its children would inherit that)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 120
-    while not started() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert process.poll() is None, "the run ended before it could be interrupted"
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    ) as process:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and not started(process.pid):
+            if time.monotonic() > deadline:
+                process.kill()
+            time.sleep(0.01)
+        running = process.poll() is None
+        if running:
+            process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert running, f"the run ended before it could be interrupted: {err}"
     return subprocess.CompletedProcess(args, process.returncode, None, err)
 
 
 def test_ctrl_c_in_the_demo_removes_the_folder_it_made(tmp_path):
     out = tmp_path / "demo"
-    run = _interrupt(["demo", "--backend", "golden", "-o", str(out)], out.exists)
+    run = _interrupt(["demo", "--backend", "golden", "-o", str(out)], lambda pid: out.exists())
     assert run.returncode == 130 and run.stderr.endswith("molxbar: interrupted\n"), run.stderr
     assert "Traceback" not in run.stderr
     assert not out.exists()
@@ -253,12 +266,11 @@ def test_ctrl_c_in_the_demo_removes_the_folder_it_made(tmp_path):
 
 def test_ctrl_c_in_vmm_leaves_no_output(arrays, tmp_path):
     _, _, paths = arrays
-    import time
-
-    start = time.monotonic()
+    np.save(paths["inputs"], np.ones((200, 16), dtype=int))  # minutes in the simulator
     args = ["vmm", "--levels", str(paths["levels"]), "--inputs", str(paths["inputs"])]
     args += ["--out", str(paths["out"]), "--backend", "amaranth"]
-    run = _interrupt(args, lambda: time.monotonic() - start > 4)
+    # Interrupted once it has used more CPU than its imports take: inside the command.
+    run = _interrupt(args, lambda pid: _cpu_seconds(pid) > 4)
     assert run.returncode == 130 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.splitlines()[-1] == "molxbar: interrupted"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["L.npy", "X.npy"]
