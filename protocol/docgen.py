@@ -43,7 +43,7 @@ def _widths(config: CrossbarConfig) -> list[str]:
     """How every field width follows from the configuration (checked against the golden
     engine's for a sweep of configurations by the tests)."""
     c = config
-    noise_max = Z_MAX * ((1 << SIGMA_SCALE_BITS) - 1)
+    noise_max = c.noise_max
     return [
         "## Widths",
         "",
@@ -60,15 +60,12 @@ def _widths(config: CrossbarConfig) -> list[str]:
         f"`acc * 2^{NOISE_FRAC_BITS} + noise` with `|noise| <= {noise_max}` per term "
         f"({Z_MAX} × the largest amplitude {(1 << SIGMA_SCALE_BITS) - 1}). A configuration "
         f"needs `acc_fine_bits <= 63`. For the crossbar above: "
-        f"`acc_fine_bits = {c.acc_fine_bits}`, {_bytes(c.acc_fine_bits)} bytes.",
+        f"`acc_fine_bits = {c.acc_fine_bits}`, {Layout(c).output_bytes} bytes.",
     ]
 
 
-def _bytes(bits: int) -> int:
-    return -(-bits // 8)
-
-
-def _behaviour() -> list[str]:
+def _behaviour(config: CrossbarConfig) -> list[str]:
+    segment_bits = config.g_bits - config.segment_shift
     return [
         "## Behaviour the commands share",
         "",
@@ -83,7 +80,7 @@ def _behaviour() -> list[str]:
         "- **The noise counter** advances once per noisy operation: a VMM with read noise "
         "on, a `WRITE_CELL` or `WRITE_ROW` with write error on that passed its checks.",
         f"- **Noise amplitudes**: the table entry `m` of {SIGMA_SEGMENTS} covers the levels "
-        f"`m * 2^s .. (m+1) * 2^s - 1` with `s = g_bits - {SIGMA_SEGMENTS.bit_length() - 1}`; "
+        f"`m * 2^s .. (m+1) * 2^s - 1` with `s = g_bits - {segment_bits}`; "
         f"a configuration's default entry is its sigma at the segment's midpoint "
         f"`(m + 0.5) * 2^s`, `min(round(sigma(g_mid) * 2^{NOISE_FRAC_BITS} / {Z_SIGMA:g}), "
         f"{(1 << SIGMA_SCALE_BITS) - 1})` (Python's `round`, half to even).",
@@ -127,7 +124,7 @@ def protocol_markdown(config: CrossbarConfig | None = None) -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{s.value:#04x}` | `{s.name}` | {STATUS_TEXT[s]} |" for s in Status]
-    lines += ["", *_widths(config), "", *_behaviour(), ""]
+    lines += ["", *_widths(config), "", *_behaviour(config), ""]
     lines += ["## Commands", ""]
     lines += ["| opcode | command | bytes | response bytes |", "|---|---|---|---|"]
     for spec in COMMANDS.values():
