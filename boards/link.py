@@ -541,6 +541,7 @@ class LinkTransmitter(wiring.Component):
         m.d.sync += self.clear.eq(0)
         replay_len = Signal(range(replay_bytes + 1))
         replay_lost = Signal()
+        replay_byte = Signal(8)  # the memory's output, registered before the CRC
         index = Signal(range(max(replay_bytes, 2 * len(COUNTERS) + 2) + 1))
 
         o = self.o
@@ -618,9 +619,12 @@ class LinkTransmitter(wiring.Component):
                 with m.Elif(self.engine_done & ~self.rsp.valid):
                     m.next = "CREDITS_LO"
             with m.State("REPLAY_READ"):
-                m.next = "REPLAY"  # the byte at `index` is out of the memory next cycle
+                m.next = "REPLAY_LATCH"  # the byte at `index` is out of the memory next cycle
+            with m.State("REPLAY_LATCH"):
+                m.d.sync += replay_byte.eq(replay_r.data)
+                m.next = "REPLAY"
             with m.State("REPLAY"):
-                emit(replay_r.data, "REPLAY_NEXT")
+                emit(replay_byte, "REPLAY_NEXT")
             with m.State("REPLAY_NEXT"):
                 m.d.sync += index.eq(index + 1)
                 with m.If(index + 1 == replay_len):
