@@ -10,8 +10,9 @@ The engine issues one row per cycle to all ``lanes``; this block turns each grou
   in the lanes: *held*, and no new group may start), then drain one per cycle into a FIFO
   that holds two vectors;
 * the shared :class:`~molxbar.hdl.mac.AdcStage` reads the FIFO; each output leaves as
-  ``output_bytes`` little-endian bytes, after its vector's header (opcode, OK), one output
-  a cycle when the response chunks are that wide.
+  ``output_width`` little-endian bytes (the bytes the ADC width register needs, or all
+  ``output_bytes`` with the ADC off), after its vector's header (opcode, OK), one output a
+  cycle when the response chunks are that wide.
 """
 
 from __future__ import annotations
@@ -27,12 +28,27 @@ from molxbar.protocol.spec import Layout, Status
 from .beats import beat_layout
 from .mac import AdcStage, MacLane, shift_bits
 
-__all__ = ["HEADERS_QUEUED", "VmmDatapath", "deviate", "issue_signature", "settings_layout"]
+__all__ = [
+    "HEADERS_QUEUED",
+    "VmmDatapath",
+    "adc_output_width",
+    "deviate",
+    "issue_signature",
+    "settings_layout",
+]
 
 #: Started VMMs that may wait for their response header at once. The result FIFO, the ADC and
 #: the outputs FIFO hold several vectors' sums when the array has few columns, so the start of
 #: a VMM is what bounds this count, not the buffers behind it.
 HEADERS_QUEUED = 2
+
+
+def adc_output_width(adc_bits, output_bytes: int):
+    """Bytes of each output at the ADC width register ``adc_bits``
+    (:func:`~molxbar.protocol.spec.output_width`): ``output_bytes`` with the ADC off (0),
+    else ``ceil(adc_bits / 8)``, at most ``output_bytes``."""
+    adc_bytes = (adc_bits + 7) >> 3
+    return Mux((adc_bits == 0) | (adc_bytes > output_bytes), output_bytes, adc_bytes)
 
 
 def _popcount(value):
@@ -297,6 +313,11 @@ class VmmDatapath(wiring.Component):
         header_op = Signal(8)
         vector_left = Signal(range(c.cols + 1))  # outputs of the vector still to load
         header_sent = Signal()
+        # Bytes of each output (:func:`~molxbar.protocol.spec.output_width`): the full width
+        # with the ADC off, else ``ceil(adc_bits / 8)``. Registered: SET_ADC runs only while
+        # the datapath is drained, many cycles before a following VMM's first output.
+        output_width = Signal(range(max(2, out_bytes) + 1), init=Layout(c).output_width)
+        m.d.sync += output_width.eq(adc_output_width(self.settings.adc_bits, out_bytes))
         with m.If(issue.start_vmm):
             m.d.sync += header_op.eq(issue.header_op)
         headers_due_next = headers_due + issue.start_vmm - header_sent
@@ -323,7 +344,7 @@ class VmmDatapath(wiring.Component):
                 with m.If(outputs.r_rdy):
                     m.d.sync += [
                         item.eq(outputs.r_data.as_signed()),
-                        item_left.eq(out_bytes),
+                        item_left.eq(output_width),
                         vector_left.eq(vector_left - 1),
                     ]
             with m.Elif(headers_due != 0):

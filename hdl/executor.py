@@ -27,7 +27,7 @@ from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
 from molxbar.protocol import spec
 
 from .banks import cell_port_signature
-from .datapath import deviate, issue_signature
+from .datapath import adc_output_width, deviate, issue_signature
 from .jobs import JOB_LAYOUT, Opcode, buffer_shapes, fields_layout, input_slot_bits
 from .noise_words import noise_port_signature
 from .rank1 import rank1_port_signature
@@ -218,15 +218,19 @@ class Executor(wiring.Component):
                     m.next = "DECODE"
 
         # Every job but a batch vector is decoded from registers a cycle later. The sender is
-        # loaded with the response header (opcode and status), and SYNC's value after it,
-        # whatever the command; the commands that answer with more load it again before they
-        # send.
+        # loaded with the response header (opcode and status), and SYNC's value (or SET_ADC's
+        # output width) after it, whatever the command; the commands that answer with more
+        # load it again before they send.
         with m.State("DECODE"):
             ok, job_is = s.job.ok, s.job_is
+            # SYNC echoes its value; SET_ADC answers the outputs' width from now on.
+            width = adc_output_width(self.fields.bits, spec.Layout(self.config).output_bytes)
+            third = Mux(job_is[Opcode.SET_ADC], width, self.fields.value[:8])
+            three = ok & (job_is[Opcode.SYNC] | job_is[Opcode.SET_ADC])
             m.d.comb += [
                 self.sender.load.eq(1),
-                self.sender.data.eq(Cat(s.job.opcode, s.job.status, self.fields.value[:8])),
-                self.sender.length.eq(Mux(job_is[Opcode.SYNC] & ok, 3, 2)),
+                self.sender.data.eq(Cat(s.job.opcode, s.job.status, third)),
+                self.sender.length.eq(Mux(three, 3, 2)),
                 regs.write.eq(ok),
             ]
             with m.If(~ok):

@@ -66,12 +66,14 @@ class CrossbarDriver:
     def __init__(self, transport: Transport, config: CrossbarConfig | None = None) -> None:
         self.transport = transport
         config = config or getattr(transport, "config", None)
+        adc_bits = None  # the ADC width register: the configuration's unless STATUS says
         if config is None:
-            config = self._discover()
+            config, adc_bits = self._discover()
         if not isinstance(config, CrossbarConfig):
             raise TypeError(f"config must be a CrossbarConfig, not {config!r}")
         self.config = config
-        self.layout = Layout(config)
+        #: The field widths; they follow the ADC width register (the outputs' width).
+        self.layout = Layout(config) if adc_bits is None else Layout(config).at_adc(adc_bits)
         #: Commands sent and response bytes received, for reports.
         self.commands_sent = 0
         self.bytes_sent = 0
@@ -91,8 +93,9 @@ class CrossbarDriver:
 
     # Transactions -------------------------------------------------------------------------
 
-    def _discover(self) -> CrossbarConfig:
-        """A configuration with the engine's shape and widths, from its STATUS response."""
+    def _discover(self) -> tuple[CrossbarConfig, int]:
+        """A configuration with the engine's shape and widths, and its ADC width register,
+        from its STATUS response."""
         self.transport.send(bytes([Opcode.STATUS]))
         head = self.transport.receive(2)
         if head != bytes([Opcode.STATUS, Status.OK]):
@@ -102,7 +105,7 @@ class CrossbarDriver:
         body = self.transport.receive(layout.response_length(Opcode.STATUS) - 2)
         fields = decode_response(layout, head + body)[0].fields
         self._check_version(fields)
-        return config_from_status(fields)
+        return config_from_status(fields), fields["adc_bits"]
 
     @staticmethod
     def _check_version(fields: dict) -> None:
@@ -129,7 +132,9 @@ class CrossbarDriver:
         rest = self.layout.response_length(opcode) - 2
         body = self.transport.receive(rest) if rest else b""
         self.bytes_received += rest
-        return decode_response(self.layout, head + body)[0]
+        response = decode_response(self.layout, head + body)[0]
+        self.layout = self.layout.after(response)  # SET_ADC: the outputs' width from now on
+        return response
 
     def _send(self, commands: Sequence[bytes]) -> None:
         data = b"".join(commands)
@@ -146,9 +151,8 @@ class CrossbarDriver:
         """Send several commands at once (no round trip between them), then read every
         response. The first error status raises :class:`EngineError` once all responses
         are in, so the link stays in step."""
-        opcodes = [Opcode(op) for op, _ in commands]
         self._send([encode_command(self.layout, op, **f) for op, f in commands])
-        responses = [self._receive(op) for op in opcodes]
+        responses = [self._receive(Opcode(op)) for op, _ in commands]
         for response in responses:
             if not response.ok:
                 raise EngineError(response.opcode, response.status)
@@ -166,6 +170,7 @@ class CrossbarDriver:
         """The engine's configuration and registers (``STATUS`` fields, as ints)."""
         fields = self.execute(Opcode.STATUS)
         self._check_version(fields)
+        self.layout = self.layout.at_adc(fields["adc_bits"])
         return fields
 
     def set_adc(self, bits: int | None = None, shift: int = 0) -> None:
@@ -351,7 +356,7 @@ class CrossbarDriver:
 def _decode_outputs(layout: Layout, frames: bytes, count: int) -> np.ndarray:
     """The outputs of ``count`` OK batch responses with their heads removed."""
     c = layout.config
-    width = layout.output_bytes
+    width = layout.output_width
     raw = np.frombuffer(bytes(frames), dtype=np.uint8).reshape(count, c.cols, width)
     values = np.zeros((count, c.cols), dtype=np.int64)
     for byte in range(width):

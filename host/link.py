@@ -92,6 +92,7 @@ class _Atom:
     data: bytes
     opcode: int
     response: int  # most response bytes
+    length: int | None  # of its OK response; None: known once the field widths are
     batch: int | None = None
 
 
@@ -102,6 +103,7 @@ class _Frame:
     payload: bytes
     opcodes: list[int]  # of the responses due, in order
     response: int  # most response bytes
+    lengths: list[int | None] = field(default_factory=list)  # of each OK response
     wire: bytes = b""
     attempts: int = 0
     deadline: float = 0.0
@@ -109,7 +111,8 @@ class _Frame:
 
 def check_frames(layout: Layout, *, max_payload: int, replay_bytes: int) -> None:
     """Raise ``ValueError`` unless every command of ``layout`` (a batch vector with its
-    header) fits a frame's payload and its response the replay buffer."""
+    header) fits a frame's payload and its response, at full width, the replay buffer."""
+    layout = layout.at_adc(0)
     vector = layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
     for opcode in Opcode:
         if opcode is Opcode.RUN_BATCH:
@@ -316,11 +319,11 @@ class SerialTransport:
     def _check_response(self, name: str, size: int) -> None:
         _check_response(name, size, self.replay_bytes)
 
-    def _response_bytes(self, opcode: int) -> int:
-        if opcode not in _OPCODES:
-            return 2
-        layout = self._layout or ANY_LAYOUT
-        return layout.response_length(Opcode(opcode))
+    @staticmethod
+    def _response_bytes(unit) -> int:
+        if unit.response is not None:
+            return unit.response
+        return ANY_LAYOUT.response_length(Opcode(unit.opcode))  # a bound until STATUS
 
     def _frame_units(self, units) -> None:
         """Turn framed units into atoms."""
@@ -331,10 +334,12 @@ class SerialTransport:
                     self._batch_of_unit = unit.command  # the header and the first vector
                     self._batches += 1
                     data = data[_BATCH_HEADER:]
-                atom = _Atom(data, unit.opcode, self._response_bytes(unit.opcode), self._batches)
+                atom = _Atom(
+                    data, unit.opcode, self._response_bytes(unit), unit.response, self._batches
+                )
                 self._check_atom("a RUN_BATCH vector (with its header)", len(data) + 3)
             else:
-                atom = _Atom(data, unit.opcode, self._response_bytes(unit.opcode))
+                atom = _Atom(data, unit.opcode, self._response_bytes(unit), unit.response)
                 name = Opcode(unit.opcode).name if unit.opcode in _OPCODES else "a byte"
                 self._check_atom(name, len(data))
             self._check_response(
@@ -349,7 +354,7 @@ class SerialTransport:
         if not self._atoms:
             return None
         room = min(self.credits, self.max_payload)
-        payload, opcodes, response = bytearray(), [], 0
+        payload, opcodes, lengths, response = bytearray(), [], [], 0
         batch: int | None = None  # the batch whose piece ends the payload
         count_at = 0  # where that piece's count field is
         while self._atoms:
@@ -371,10 +376,11 @@ class SerialTransport:
                 payload[count_at : count_at + 2] = count.to_bytes(2, "little")
             payload += atom.data
             opcodes.append(atom.opcode)
+            lengths.append(atom.length)
             response += atom.response
         if not opcodes:
             return None  # credits too low for the next atom: wait for more
-        return _Frame(0, FrameKind.COMMANDS, bytes(payload), opcodes, response)
+        return _Frame(0, FrameKind.COMMANDS, bytes(payload), opcodes, response, lengths)
 
     # Sending and answers ------------------------------------------------------------------
 
@@ -438,7 +444,9 @@ class SerialTransport:
         self._pending = None
         self._atoms.clear()
         self._out.clear()
-        self._framer = CommandFramer(self._layout)
+        # The ADC setting of the commands framed so far (a SET_ADC among the dropped ones may
+        # not have run: STATUS tells).
+        self._framer = CommandFramer(self._framer.output_layout)
         self._stream.clear()
         self._base = 0
         self._batch_of_unit = None
@@ -520,7 +528,11 @@ class SerialTransport:
                     f"{opcode:#04x} (the board's answer is not to this frame's commands)"
                 )
             try:
-                length = response_length(self._layout, payload[pos], payload[pos + 1])
+                length = response_length(
+                    self._framer.output_layout, payload[pos], payload[pos + 1]
+                )
+                if payload[pos + 1] == Status.OK and frame.lengths[index] is not None:
+                    length = frame.lengths[index]  # at the ADC setting it ran with
             except ValueError as error:
                 raise self._fail(f"frame {frame.seq}: response {index}: {error}") from None
             if length is None:
@@ -538,7 +550,7 @@ class SerialTransport:
         """The field widths from a STATUS response; the commands that waited for them."""
         fields = decode_response(ANY_LAYOUT, response)[0].fields
         config = config_from_status(fields)
-        layout = Layout(config)
+        layout = Layout(config).at_adc(fields["adc_bits"])
         self._check_fits(layout)
         self.config = config
         self._layout = self._framer.layout = layout

@@ -27,7 +27,7 @@ from molxbar.protocol.spec import (
     RECT_IDEAL,
     Layout,
     Opcode,
-    decode_response,
+    decode_responses,
     encode_command,
 )
 
@@ -77,11 +77,8 @@ def vmm_program(
 
 def decode_outputs(config: CrossbarConfig, responses: bytes) -> np.ndarray:
     """The ``(batch, cols)`` outputs of every VMM response; any error raises EngineError."""
-    layout = Layout(config)
     outputs = []
-    pos = 0
-    while pos < len(responses):
-        response, pos = decode_response(layout, responses, pos)
+    for response in decode_responses(Layout(config), responses):
         if not response.ok:
             raise EngineError(response.opcode, response.status)
         if "y" in response.fields:

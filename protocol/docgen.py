@@ -23,7 +23,7 @@ _WIDTH_RULE = {
     FieldKind.LEVEL: "ceil(g_bits/8)",
     FieldKind.PULSES: "ceil((g_bits+1)/8)",
     FieldKind.INPUT: "ceil(x_bits/8)",
-    FieldKind.OUTPUT: "ceil(acc_fine_bits/8)",
+    FieldKind.OUTPUT: "output_width, ADC off: ceil(acc_fine_bits/8)",
 }
 
 
@@ -55,12 +55,20 @@ def _widths(config: CrossbarConfig) -> list[str]:
         "- pulse counts `-2^g_bits .. 2^g_bits - 1`: `ceil((g_bits+1)/8)` bytes;",
         "- input codes `-2^(x_bits-1) .. 2^(x_bits-1) - 1`: `ceil(x_bits/8)` bytes;",
         f"- VMM outputs: `acc_fine_bits = bitlen(rows * 2^(x_bits-1) * (g_max * "
-        f"2^{NOISE_FRAC_BITS} + {noise_max})) + 1` bits, signed, in `ceil(acc_fine_bits/8)` "
-        f"bytes (sign-extended), whatever the ADC setting: the noisy accumulator "
+        f"2^{NOISE_FRAC_BITS} + {noise_max})) + 1` bits, signed: the noisy accumulator "
         f"`acc * 2^{NOISE_FRAC_BITS} + noise` with `|noise| <= {noise_max}` per term "
         f"({Z_MAX} × the largest amplitude {(1 << SIGMA_SCALE_BITS) - 1}). A configuration "
-        f"needs `acc_fine_bits <= 63`. For the crossbar above: "
-        f"`acc_fine_bits = {c.acc_fine_bits}`, {Layout(c).output_bytes} bytes.",
+        f"needs `acc_fine_bits <= 63`. With the ADC off each output takes "
+        f"`output_bytes = ceil(acc_fine_bits/8)` bytes (sign-extended). For the crossbar "
+        f"above: `acc_fine_bits = {c.acc_fine_bits}`, `output_bytes = "
+        f"{Layout(c).output_bytes}`.",
+        "- **Output width**: each VMM output takes `output_width` bytes, the fewest that "
+        "hold it at the ADC setting: `output_width = output_bytes` with the ADC off "
+        "(`adc_bits = 0`), else `min(output_bytes, ceil(adc_bits/8))` (2 bytes for "
+        "`adc_bits` 9 .. 16). The outputs are signed and sign-extended. The width changes "
+        "with the `SET_ADC` that the engine accepts, for every VMM answered after it; a "
+        "host follows it from the `SET_ADC` commands it sends (or STATUS's `adc_bits`). "
+        "The response lengths below are with the ADC off.",
     ]
 
 

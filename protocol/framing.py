@@ -11,9 +11,10 @@ The engine answers a command stream in *units*, each answered by exactly one res
   (answered ``BAD_COUNT``).
 
 :class:`CommandFramer` takes the bytes as they come and reports each unit once its last
-byte has arrived; :func:`split_commands` cuts a whole stream into commands (a batch with
-all its vectors). :func:`response_length` reads the length of a response from its first two
-bytes.
+byte has arrived, with the length of its response if the engine accepts it (a VMM's outputs
+take the bytes the ADC width register needs, so the framer follows the ``SET_ADC`` commands
+it frames); :func:`split_commands` cuts a whole stream into commands (a batch with all its
+vectors). :func:`response_length` reads the length of a response from its first two bytes.
 
 Without a :class:`~molxbar.protocol.spec.Layout` (the field widths of a crossbar not yet
 known) the framer still frames the commands whose header has the same length on every
@@ -26,7 +27,16 @@ from dataclasses import dataclass
 
 from molxbar.emulator.config import CrossbarConfig
 
-from .spec import COMMANDS, Field, FieldKind, Layout, Opcode, Status, header_fields
+from .spec import (
+    COMMANDS,
+    Field,
+    FieldKind,
+    Layout,
+    Opcode,
+    Status,
+    decode_command_fields,
+    header_fields,
+)
 
 __all__ = [
     "CommandFramer",
@@ -58,12 +68,15 @@ class Unit:
 
     ``opcode`` is the command's opcode byte (RUN_BATCH for each vector of a batch), and
     ``command`` the index of its command in the stream (a batch's vectors share it).
+    ``response`` is the length of its response if the engine accepts it (an error response
+    is 2 bytes), ``None`` while the field widths are unknown.
     """
 
     start: int
     end: int
     opcode: int
     command: int
+    response: int | None = None
 
 
 class CommandFramer:
@@ -73,6 +86,7 @@ class CommandFramer:
     ----------
     layout
         The field widths; ``None`` until known (see the module), then set :attr:`layout`.
+        Its ADC setting is the engine's when the stream begins.
 
     Attributes
     ----------
@@ -83,6 +97,7 @@ class CommandFramer:
     def __init__(self, layout: Layout | None = None) -> None:
         self.layout = layout
         self.offset = 0
+        self._adc_bits: int | None = None  # set by the last accepted SET_ADC framed
         self._buf = bytearray()
         self._commands = 0  # commands begun
         self._batch_left = 0  # vectors of the current batch still to frame
@@ -116,10 +131,40 @@ class CommandFramer:
                 if opcode == Opcode.RUN_BATCH:
                     self._batch_left = int.from_bytes(self._buf[1:3], "little")
             self._batch_left -= self._batch_left > 0
-            units.append(Unit(self.offset, self.offset + length, opcode, self._commands - 1))
+            if opcode == Opcode.SET_ADC:
+                self._follow_adc()
+            response = self._response(opcode)
+            units.append(
+                Unit(self.offset, self.offset + length, opcode, self._commands - 1, response)
+            )
             self.offset += length
             del self._buf[:length]
         return units
+
+    @property
+    def output_layout(self) -> Layout | None:
+        """:attr:`layout` at the ADC setting the framed commands leave."""
+        if self.layout is None or self._adc_bits is None:
+            return self.layout
+        return self.layout.at_adc(self._adc_bits)
+
+    def _follow_adc(self) -> None:
+        """The SET_ADC at the head of the buffer sets the ADC width register if its fields
+        are in range (the same on every configuration)."""
+        fields = decode_command_fields(ANY_LAYOUT, Opcode.SET_ADC, self._buf, 1)
+        if ANY_LAYOUT.validate(Opcode.SET_ADC, fields) is Status.OK:
+            self._adc_bits = fields["bits"]
+
+    def _response(self, opcode: int) -> int | None:
+        """Bytes of the OK response to the unit just framed; 2 for an unknown opcode."""
+        if opcode not in _OPCODES:
+            return 2
+        layout = self.output_layout
+        if layout is None:
+            if not fixed_width(COMMANDS[Opcode(opcode)].response):
+                return None
+            layout = ANY_LAYOUT
+        return layout.response_length(Opcode(opcode))
 
     def _length(self) -> int | None:
         """Bytes of the unit at the head of the buffer; ``None`` while the field widths are
@@ -177,9 +222,10 @@ def whole_commands(layout: Layout, data: bytes) -> int:
 
 def response_length(layout: Layout | None, opcode: int, status: int) -> int | None:
     """Bytes of the response whose first two bytes are ``opcode`` and ``status``: 2 for an
-    error, the opcode's OK response otherwise. ``None`` if an OK response's length needs the
-    field widths and ``layout`` is ``None``. Raises ``ValueError`` for a header that no
-    engine sends (an unknown status, or OK to an unknown opcode)."""
+    error, the opcode's OK response otherwise (a VMM's at the ADC setting of ``layout``).
+    ``None`` if an OK response's length needs the field widths and ``layout`` is ``None``.
+    Raises ``ValueError`` for a header that no engine sends (an unknown status, or OK to an
+    unknown opcode)."""
     if status not in _STATUSES:
         raise ValueError(f"a response to {opcode:#04x} has unknown status {status:#04x}")
     if status != Status.OK:

@@ -38,6 +38,8 @@ class GoldenEngine:
     config
         The crossbar; registers start at its values, levels and the input vector at 0.
 
+    :attr:`layout` follows the ADC width register (the width of the VMM outputs).
+
     ``execute`` may be called with any split of the byte stream: an incomplete command at
     the end waits for the next call.
     """
@@ -116,6 +118,8 @@ class GoldenEngine:
             return b""  # each vector is answered on its own
         elif opcode is Opcode.SET_ADC:
             xb.set_adc(f["bits"] or None, f["shift"])
+            self.layout = self.layout.at_adc(f["bits"])  # the outputs' width from now on
+            result = {"width": self.layout.output_width}
         elif opcode is Opcode.SET_RECT:
             xb.set_rectification(None if f["shift"] == RECT_IDEAL else f["shift"])
         elif opcode is Opcode.SET_UPDATE_SHIFT:
@@ -171,8 +175,8 @@ class GoldenEngine:
         codes = (codes ^ sign) - sign
         valid = np.all((codes >= c.x_min) & (codes <= c.x_max), axis=1)
         outputs = self.crossbar.vmm_batch(codes[valid]).reshape(-1, c.cols)
-        # Responses: opcode, OK, then every output as output_bytes little-endian bytes.
-        y_bytes = layout.output_bytes
+        # Responses: opcode, OK, then every output as output_width little-endian bytes.
+        y_bytes = layout.output_width
         packed = outputs.astype("<i8").view(np.uint8).reshape(-1, c.cols, 8)[:, :, :y_bytes]
         frames = np.empty((packed.shape[0], 2 + c.cols * y_bytes), dtype=np.uint8)
         frames[:, 0] = Opcode.RUN_BATCH

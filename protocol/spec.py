@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,11 +54,14 @@ __all__ = [
     "header_fields",
     "encode_response",
     "decode_response",
+    "decode_responses",
     "MAX_BATCH",
+    "output_width",
 ]
 
-#: Version 2: STATUS reports the output width and the hardware present.
-PROTOCOL_VERSION = 2
+#: Version 3: a VMM output takes only the bytes the ADC width register needs
+#: (:meth:`Layout.output_width`). Version 2: STATUS reports the output width and the hardware.
+PROTOCOL_VERSION = 3
 #: ``SET_RECT`` value for ideal unidirectional cells (no reverse leakage).
 RECT_IDEAL = 0xFF
 #: ``SET_NOISE`` flag bits.
@@ -268,7 +271,7 @@ COMMANDS: dict[Opcode, CommandSpec] = {
         CommandSpec(
             Opcode.RUN_VMM,
             (),
-            (_F("y", _K.OUTPUT, "ADC outputs", "cols"),),
+            (_F("y", _K.OUTPUT, "ADC outputs, `output_width` bytes each", "cols"),),
             (),
             "One VMM of the loaded input vector.",
         ),
@@ -278,7 +281,7 @@ COMMANDS: dict[Opcode, CommandSpec] = {
                 _F("count", _K.U16, "vectors that follow, 1 .. 65535"),
                 _F("x", _K.INPUT, "input codes of each vector, `count` times", "rows"),
             ),
-            (_F("y", _K.OUTPUT, "ADC outputs of each vector", "cols"),),
+            (_F("y", _K.OUTPUT, "ADC outputs of each vector, `output_width` bytes each", "cols"),),
             (Status.BAD_COUNT, Status.BAD_INPUT),
             "A batch of VMMs. Each vector gets its own response (OK with its outputs, or "
             "BAD_INPUT); count 0 is answered BAD_COUNT once and no vectors follow.",
@@ -289,9 +292,9 @@ COMMANDS: dict[Opcode, CommandSpec] = {
                 _F("bits", _K.U8, f"output width 2 .. {MAX_ADC_BITS}, or 0 for full precision"),
                 _F("shift", _K.U8, f"right shift 0 .. {MAX_SHIFT}"),
             ),
-            (),
+            (_F("width", _K.U8, "`output_width`: bytes of each VMM output from now on"),),
             (Status.BAD_VALUE, Status.BAD_SHIFT),
-            "Set the ADC registers.",
+            "Set the ADC registers, and with them the bytes of each VMM output.",
         ),
         CommandSpec(
             Opcode.SET_RECT,
@@ -346,11 +349,43 @@ def _bytes_for(bits: int) -> int:
     return math.ceil(bits / 8)
 
 
+def output_width(output_bytes: int, adc_bits: int) -> int:
+    """Bytes of each VMM output in a response: ``output_bytes`` (the accumulator's width) with
+    the ADC off (``adc_bits = 0``), otherwise the fewest bytes that hold an ``adc_bits``-bit
+    signed output, ``ceil(adc_bits / 8)``, and never more than ``output_bytes``."""
+    return output_bytes if adc_bits == 0 else min(output_bytes, _bytes_for(adc_bits))
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Field widths in bytes, and command and response lengths, for one configuration."""
+    """Field widths in bytes, and command and response lengths, for one configuration and
+    one width of the VMM outputs.
+
+    ``output_width`` is the bytes of each VMM output, which the ADC width register sets
+    (:func:`output_width`); ``None`` gives the power-on width, the configuration's.
+    :meth:`at_adc` is the layout after a ``SET_ADC``, whose response also reports the width.
+    """
 
     config: CrossbarConfig
+    output_width: int | None = None
+
+    def __post_init__(self) -> None:
+        full = self.output_bytes
+        if self.output_width is None:
+            object.__setattr__(self, "output_width", output_width(full, self.config.adc_bits or 0))
+        elif not 1 <= self.output_width <= full:
+            raise ValueError(f"output_width = {self.output_width} must be in [1, {full}]")
+
+    def at_adc(self, adc_bits: int) -> Layout:
+        """This layout with the ADC width register at ``adc_bits`` (0: off)."""
+        return replace(self, output_width=output_width(self.output_bytes, adc_bits))
+
+    def after(self, response: Response) -> Layout:
+        """The layout after ``response``: an OK ``SET_ADC`` response gives the outputs'
+        width from then on; any other leaves it."""
+        if response.opcode == Opcode.SET_ADC and response.ok:
+            return replace(self, output_width=response.fields["width"])
+        return self
 
     @property
     def level_bytes(self) -> int:
@@ -366,7 +401,9 @@ class Layout:
 
     @property
     def output_bytes(self) -> int:
+        """Bytes of an output at full precision (the ADC off), as STATUS reports them."""
         return _bytes_for(self.config.acc_fine_bits)
+
 
     def width(self, kind: FieldKind) -> int:
         """Bytes of one element of a field."""
@@ -379,7 +416,7 @@ class Layout:
             FieldKind.LEVEL: self.level_bytes,
             FieldKind.PULSES: self.pulse_bytes,
             FieldKind.INPUT: self.input_bytes,
-            FieldKind.OUTPUT: self.output_bytes,
+            FieldKind.OUTPUT: self.output_width,
             FieldKind.SIGMA: 2,
         }[kind]
 
@@ -598,3 +635,15 @@ def decode_response(layout: Layout, data, offset: int = 0) -> tuple[Response, in
         )
     fields = _decode_fields(layout, spec.response, data, offset + 2)
     return Response(opcode, status, fields), offset + length
+
+
+def decode_responses(layout: Layout, data) -> list[Response]:
+    """Every response of a response stream that began at ``layout`` (the engine's layout
+    when its first command ran), following the outputs' width through the ``SET_ADC``
+    responses. Raises ValueError when the bytes do not end with a complete response."""
+    responses, offset = [], 0
+    while offset < len(data):
+        response, offset = decode_response(layout, data, offset)
+        layout = layout.after(response)
+        responses.append(response)
+    return responses

@@ -12,7 +12,7 @@
 #ifndef MOLXBAR_PROTOCOL_H
 #define MOLXBAR_PROTOCOL_H
 
-#define MOLXBAR_PROTOCOL_VERSION 2
+#define MOLXBAR_PROTOCOL_VERSION 3
 
 /* Register values and limits. */
 #define MOLXBAR_RECT_IDEAL 0xffu                 /* SET_RECT: ideal cells, no leakage */
@@ -45,7 +45,14 @@
 #define MOLXBAR_LEVEL_BYTES 2
 #define MOLXBAR_PULSE_BYTES 2
 #define MOLXBAR_INPUT_BYTES 2
-#define MOLXBAR_OUTPUT_BYTES 6
+#define MOLXBAR_OUTPUT_BYTES 6                   /* of an output with the ADC off */
+
+/* Bytes of an output at an ADC width register of adc_bits (0: off). The OK
+ * responses to RUN_VMM and to each RUN_BATCH vector are 2 + COLS * that; the
+ * RSP_LEN values below are with the ADC off. */
+#define MOLXBAR_OUTPUT_WIDTH(adc_bits) ((adc_bits) == 0 ? MOLXBAR_OUTPUT_BYTES \
+    : ((adc_bits) + 7) / 8 < MOLXBAR_OUTPUT_BYTES ? ((adc_bits) + 7) / 8 \
+    : MOLXBAR_OUTPUT_BYTES)
 
 enum molxbar_opcode {
     MOLXBAR_OP_SYNC = 0x01,
@@ -106,7 +113,7 @@ enum molxbar_status {
 #define MOLXBAR_CMD_LEN_RUN_BATCH 3
 #define MOLXBAR_RSP_LEN_RUN_BATCH 386
 #define MOLXBAR_CMD_LEN_SET_ADC 3
-#define MOLXBAR_RSP_LEN_SET_ADC 2
+#define MOLXBAR_RSP_LEN_SET_ADC 3
 #define MOLXBAR_CMD_LEN_SET_RECT 2
 #define MOLXBAR_RSP_LEN_SET_RECT 2
 #define MOLXBAR_CMD_LEN_SET_UPDATE_SHIFT 2
@@ -125,7 +132,7 @@ enum molxbar_status {
 #define MOLXBAR_SYNC_VALUE_WIDTH 1
 #define MOLXBAR_SYNC_RSP_VALUE_OFFSET 2          /* the same byte; unsigned */
 #define MOLXBAR_SYNC_RSP_VALUE_WIDTH 1
-#define MOLXBAR_STATUS_RSP_VERSION_OFFSET 2      /* protocol version (2); unsigned */
+#define MOLXBAR_STATUS_RSP_VERSION_OFFSET 2      /* protocol version (3); unsigned */
 #define MOLXBAR_STATUS_RSP_VERSION_WIDTH 1
 #define MOLXBAR_STATUS_RSP_ROWS_OFFSET 3         /* array rows; unsigned */
 #define MOLXBAR_STATUS_RSP_ROWS_WIDTH 2
@@ -194,18 +201,20 @@ enum molxbar_status {
 #define MOLXBAR_LOAD_INPUT_X_OFFSET 1            /* input codes; signed */
 #define MOLXBAR_LOAD_INPUT_X_WIDTH 2
 #define MOLXBAR_LOAD_INPUT_X_COUNT 64            /* one per row */
-#define MOLXBAR_RUN_VMM_RSP_Y_OFFSET 2           /* ADC outputs; signed */
+#define MOLXBAR_RUN_VMM_RSP_Y_OFFSET 2           /* ADC outputs, `output_width` bytes each; signed */
 #define MOLXBAR_RUN_VMM_RSP_Y_WIDTH 6
 #define MOLXBAR_RUN_VMM_RSP_Y_COUNT 64           /* one per col */
 #define MOLXBAR_RUN_BATCH_COUNT_OFFSET 1         /* vectors that follow, 1 .. 65535; unsigned */
 #define MOLXBAR_RUN_BATCH_COUNT_WIDTH 2
-#define MOLXBAR_RUN_BATCH_RSP_Y_OFFSET 2         /* ADC outputs of each vector; signed */
+#define MOLXBAR_RUN_BATCH_RSP_Y_OFFSET 2         /* ADC outputs of each vector, `output_width` bytes each; signed */
 #define MOLXBAR_RUN_BATCH_RSP_Y_WIDTH 6
 #define MOLXBAR_RUN_BATCH_RSP_Y_COUNT 64         /* one per col */
 #define MOLXBAR_SET_ADC_BITS_OFFSET 1            /* output width 2 .. 63, or 0 for full precision; unsigned */
 #define MOLXBAR_SET_ADC_BITS_WIDTH 1
 #define MOLXBAR_SET_ADC_SHIFT_OFFSET 2           /* right shift 0 .. 63; unsigned */
 #define MOLXBAR_SET_ADC_SHIFT_WIDTH 1
+#define MOLXBAR_SET_ADC_RSP_WIDTH_OFFSET 2       /* `output_width`: bytes of each VMM output from now on; unsigned */
+#define MOLXBAR_SET_ADC_RSP_WIDTH_WIDTH 1
 #define MOLXBAR_SET_RECT_SHIFT_OFFSET 1          /* leakage shift 0 .. 63, or 0xff for ideal; unsigned */
 #define MOLXBAR_SET_RECT_SHIFT_WIDTH 1
 #define MOLXBAR_SET_UPDATE_SHIFT_SHIFT_OFFSET 1  /* 0 .. 63; unsigned */

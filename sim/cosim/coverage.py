@@ -143,10 +143,12 @@ class Coverage:
             if cut and _partial(layout, responses, pos):
                 break
             response, pos = decode_response(layout, responses, pos)
+            layout = layout.after(response)  # SET_ADC: the outputs' width from now on
             self.hit("status", response.status.name)
             if response.status is not Status.OK:
                 self.hit("edge", "error_response")
         golden = GoldenEngine(config)
+        layout = golden.layout
         known = {int(op) for op in Opcode}
         for command in split_commands(layout, commands):
             if command[0] not in known:

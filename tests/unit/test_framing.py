@@ -37,10 +37,14 @@ def test_each_unit_is_answered_by_one_response(run, rng):
     assert units[0].start == 0 and units[-1].end == len(commands)
     assert all(a.end == b.start for a, b in zip(units, units[1:], strict=False))
     golden = GoldenEngine(SMALL)
-    for unit in units:  # exactly one response per unit, to the unit's opcode
+    widths = set()
+    for unit in units:  # exactly one response per unit, to the unit's opcode, as long as said
         answer = golden.execute(commands[unit.start : unit.end])
-        (span,) = response_spans(layout, answer)
+        (span,) = response_spans(golden.layout, answer)
         assert answer[0] == unit.opcode and span == (0, len(answer))
+        assert len(answer) == (unit.response if answer[1] == Status.OK else 2)
+        widths.add(golden.layout.output_width)
+    assert len(widths) > 1  # the stream set the ADC to more than one output width
 
 
 @pytest.mark.parametrize("run", range(2))

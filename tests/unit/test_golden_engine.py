@@ -26,6 +26,7 @@ from molxbar.protocol.spec import (
     Opcode,
     Status,
     decode_response,
+    decode_responses,
     encode_command,
     encode_response,
 )
@@ -126,7 +127,7 @@ class Reference:
     def status_fields(self) -> dict:
         c, xb = self.config, self.crossbar
         return {
-            "version": 2,
+            "version": 3,
             "rows": c.rows,
             "cols": c.cols,
             "lanes": c.lanes,
@@ -178,6 +179,16 @@ class Reference:
                     return result
         return Status.OK
 
+    def _outputs(self, opcode: Opcode, y) -> bytes:
+        """An OK VMM response: each output in the fewest bytes the ADC width needs, all
+        ceil(acc_fine_bits / 8) with the ADC off."""
+        full = (self.config.acc_fine_bits + 7) // 8
+        bits = self.crossbar.adc_bits
+        width = full if bits is None else min(full, (bits + 7) // 8)
+        return bytes([opcode, Status.OK]) + b"".join(
+            int(v).to_bytes(width, "little", signed=True) for v in y
+        )
+
     def respond(self, command: Command) -> bytes:
         """The expected response bytes of one command (all of a batch's responses)."""
         if command.opcode not in OPCODE_BYTES:
@@ -189,7 +200,7 @@ class Reference:
             out = b""
             for x in f["x"]:
                 if self._input_ok(x):
-                    out += encode_response(layout, opcode, y=xb.vmm(x))
+                    out += self._outputs(opcode, xb.vmm(x))
                 else:
                     out += bytes([opcode, Status.BAD_INPUT])
             return out
@@ -216,9 +227,11 @@ class Reference:
         elif opcode is Opcode.LOAD_INPUT:
             self.input = np.array(f["x"], dtype=np.int64)
         elif opcode is Opcode.RUN_VMM:
-            result = {"y": xb.vmm(self.input)}
+            return self._outputs(opcode, xb.vmm(self.input))
         elif opcode is Opcode.SET_ADC:
             xb.set_adc(f["bits"] or None, f["shift"])
+            full = (self.config.acc_fine_bits + 7) // 8
+            result = {"width": full if not f["bits"] else min(full, (f["bits"] + 7) // 8)}
         elif opcode is Opcode.SET_RECT:
             xb.set_rectification(None if f["shift"] == 0xFF else f["shift"])
         elif opcode is Opcode.SET_UPDATE_SHIFT:
@@ -445,10 +458,9 @@ def assert_same_responses(actual: bytes, expected: list[bytes], commands, messag
 
 
 def assert_documented_statuses(layout: Layout, responses: bytes, message: str) -> None:
-    """Every response decodes and its status is OK or one its command documents."""
-    offset = 0
-    while offset < len(responses):
-        response, offset = decode_response(layout, responses, offset)
+    """Every response decodes (its length from the responses before it: ``layout`` is the
+    power-on one) and its status is OK or one its command documents."""
+    for response in decode_responses(layout, responses):
         if response.opcode not in OPCODE_BYTES:
             assert response.status is Status.UNKNOWN_OPCODE, message
             continue
@@ -474,8 +486,9 @@ def level_bytes(config: CrossbarConfig, values) -> bytes:
     return b"".join(int(v).to_bytes(width, "little") for v in values)
 
 
-def output_bytes(config: CrossbarConfig, values) -> bytes:
-    width = Layout(config).output_bytes
+def output_bytes(config: CrossbarConfig, values, width: int | None = None) -> bytes:
+    """Outputs as the engine sends them: ``width`` bytes each (default: the ADC off)."""
+    width = width or Layout(config).output_bytes
     return b"".join(int(v).to_bytes(width, "little", signed=True) for v in values)
 
 
@@ -498,7 +511,7 @@ def test_literal_responses():
 def test_status_after_reset():
     expected = (
         b"\x02\x00"
-        b"\x02"  # version
+        b"\x03"  # version
         b"\x40\x00\x40\x00\x08\x00"  # rows, cols, lanes
         b"\x0e\x10"  # g_bits, x_bits
         b"\x00\x40\x00\x00"  # levels
@@ -510,7 +523,7 @@ def test_status_after_reset():
     assert GoldenEngine().execute(b"\x02") == expected
     assert GoldenEngine(CrossbarConfig()).execute(b"\x02") == expected
     ru_azo = (
-        b"\x02\x00\x02\x40\x00\x40\x00\x08\x00\x0f\x10"
+        b"\x02\x00\x03\x40\x00\x40\x00\x08\x00\x0f\x10"
         b"\x88\x40\x00\x00"  # 16520 levels
         b"\x00\x00\xff\x00\x03"  # noise: read and write
         b"\x24\x20\x00\x00\x00\x00\x00\x00"  # seed 0x2024, counter 0
@@ -522,7 +535,7 @@ def test_status_after_reset():
         rect_shift=1, update_shift=3, read_noise=True, seed=0xDEADBEEF,
     )  # fmt: skip
     assert GoldenEngine(small).execute(b"\x02") == (
-        b"\x02\x00\x02\x08\x00\x10\x00\x04\x00\x06\x05\x32\x00\x00\x00"
+        b"\x02\x00\x03\x08\x00\x10\x00\x04\x00\x06\x05\x32\x00\x00\x00"
         b"\x09\x02\x01\x03\x01\xef\xbe\xad\xde\x00\x00\x00\x00"
         b"\x04\x03"  # 26-bit outputs
     )
@@ -547,8 +560,8 @@ def test_status_registers_and_counter():
     assert out[:6] == b"\x33\x00\x10\x00\x12\x00"
     assert out[6:][15:] == b"\x0c\x05\xff\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00\x05\x03"
     out = engine.execute(b"\x31\x00\x30\x00\x3f\x02")
-    assert out[:4] == b"\x31\x00\x30\x00"
-    assert out[4:][15:] == b"\x00\x3f\x00\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00\x05\x03"
+    assert out[:5] == b"\x31\x00\x30\x00\x05"  # SET_ADC off: outputs in all 5 bytes
+    assert out[5:][15:] == b"\x00\x3f\x00\x07\x02\x78\x56\x34\x12\x04\x00\x00\x00\x05\x03"
 
 
 def test_literal_vmm():
@@ -566,22 +579,25 @@ def test_literal_vmm():
     )
     assert out == b"\x10\x00\x10\x00\x20\x00"
 
-    def vmm(*columns):
-        return b"\x21\x00" + output_bytes(config, [*columns] + [0] * (64 - len(columns)))
+    def vmm(*columns, width=None):
+        return b"\x21\x00" + output_bytes(config, [*columns] + [0] * (64 - len(columns)), width)
 
     assert run(engine, b"\x21") == vmm(16383000, 0)  # ideal: x[1] < 0 adds nothing
     assert vmm(16383000, 0)[2:8] == b"\x18\xfc\xf9\x00\x00\x00"
     assert run(engine, b"\x31\x00\x21") == b"\x31\x00" + vmm(16383000, -14)
     assert vmm(0, -14)[8:14] == b"\xf2\xff\xff\xff\xff\xff"
     assert run(engine, b"\x31\x02\x21") == b"\x31\x00" + vmm(16383000, -4)  # floor(-3.5)
-    assert run(engine, b"\x30\x08\x00\x21") == b"\x30\x00" + vmm(127, -4)  # saturated
+    # Saturated to 8 bits, in one byte each (SET_ADC answers the width); 16 bits in two.
+    assert run(engine, b"\x30\x08\x00\x21") == b"\x30\x00\x01" + vmm(127, -4, width=1)
+    assert vmm(127, -4, width=1)[2:5] == b"\x7f\xfc\x00"
+    assert run(engine, b"\x30\x10\x00\x21")[:9] == b"\x30\x00\x02\x21\x00\xff\x7f\xfc\xff"
     # round(16383000 / 8) = 2047875, round(-4 / 8) = -1 (half away from zero)
-    assert run(engine, b"\x30\x00\x03\x21") == b"\x30\x00" + vmm(2047875, -1)
-    assert run(engine, b"\x30\x02\x03\x21") == b"\x30\x00" + vmm(1, -1)
+    assert run(engine, b"\x30\x00\x03\x21") == b"\x30\x00\x06" + vmm(2047875, -1)
+    assert run(engine, b"\x30\x02\x03\x21") == b"\x30\x00\x01" + vmm(1, -1, width=1)
     batch = encode_command(layout, Opcode.RUN_BATCH, count=2, x=np.array([x, -x]))
     # -x: (-1000 * 16383) >> 2 = -4095750 in column 0, 7 * 2 = 14 in column 1.
     expected = b"\x22" + vmm(16383000, -4)[1:] + b"\x22" + vmm(-4095750, 14)[1:]
-    assert run(engine, b"\x30\x00\x00", batch) == b"\x30\x00" + expected
+    assert run(engine, b"\x30\x00\x00", batch) == b"\x30\x00\x06" + expected
 
 
 def test_every_command_once():
@@ -616,7 +632,7 @@ def test_vmm_after_reset_uses_zero_input():
     out = run(engine, *rows, b"\x21\x02")
     vmm = engine.layout.response_length(Opcode.RUN_VMM)
     assert out[:16] == b"\x11\x00" * 8
-    assert out[16 : 16 + vmm] == b"\x21\x00" + bytes(8 * engine.layout.output_bytes)
+    assert out[16 : 16 + vmm] == b"\x21\x00" + bytes(8 * engine.layout.output_width)
     assert out[16 + vmm + 24 : -2] == b"\x01\x00\x00\x00"  # read noise on: one counter
 
 
@@ -827,13 +843,14 @@ def test_boundaries():
     for data, status, *register in registers:
         out = run(engine, data, b"\x02")
         assert out[:2] == bytes([data[0], status]), data.hex()
-        start = status_offset[data[0]]
-        assert out[2:][start : start + len(register)] == bytes(register), data.hex()
         command = Command(data[0], dict(zip(("bits", "shift"), data[1:], strict=False)), data)
         if data[0] != 0x30:
             name = {0x31: "shift", 0x32: "shift", 0x33: "flags"}[data[0]]
             command.fields = {name: data[1]}
-        assert reference.respond(command) == out[:2]
+        answer = reference.respond(command)  # SET_ADC's OK answer has the output width
+        assert out[: len(answer)] == answer
+        start = len(answer) + status_offset[data[0]]
+        assert out[start : start + len(register)] == bytes(register), data.hex()
     expected = [reference.respond(command) for command in commands]
     for response, (_, _, status) in zip(expected[len(accepted) :], rejected, strict=True):
         assert response[1] == status
@@ -874,7 +891,7 @@ def test_random_stream(name, seed):
     message = f"config {name}, seed {seed}"
     assert_same_responses(actual, expected, commands, message)
     assert engine.idle, message
-    assert_documented_statuses(engine.layout, actual, message)
+    assert_documented_statuses(Layout(config), actual, message)
     # Both outcomes of the commands were exercised.
     statuses = {r[1] for r in expected}
     assert Status.OK in statuses and len(statuses) > 3, f"{message}: {statuses}"
@@ -919,10 +936,7 @@ def test_streams_cover_every_status():
         config = STREAM_CONFIGS[name]
         commands = CommandMaker(np.random.default_rng(3), config, p_bad=0.3).stream(300)
         responses = run(GoldenEngine(config), *(c.data for c in commands))
-        offset = 0
-        while offset < len(responses):
-            response, offset = decode_response(Layout(config), responses, offset)
-            seen.add(response.status)
+        seen |= {response.status for response in decode_responses(Layout(config), responses)}
     assert seen == set(Status)
 
 

@@ -71,6 +71,8 @@ def test_a_c_program_sees_the_protocol_values(tmp_path):
         '    printf("%d %d\\n", MOLXBAR_X_MIN, MOLXBAR_STATUS_BAD_INPUT);\n'
         '    printf("%s\\n", molxbar_status_text(MOLXBAR_STATUS_BAD_SHIFT));\n'
         '    printf("%s\\n", molxbar_status_text(0x77));\n'
+        "    for (int bits = 0; bits <= 63; bits++)\n"
+        '        printf("%d ", MOLXBAR_OUTPUT_WIDTH(bits));\n'
         "    return 0;\n}\n"
     )
     binary = tmp_path / "values"
@@ -106,6 +108,10 @@ def test_a_c_program_sees_the_protocol_values(tmp_path):
     assert lines[2].split() == [str(CrossbarConfig().x_min), str(int(Status.BAD_INPUT))]
     assert lines[3] == STATUS_TEXT[Status.BAD_SHIFT]
     assert lines[4] == "unknown status"
+    # The output width at every ADC width register, as the protocol defines it.
+    widths = [layout.at_adc(bits).output_width for bits in range(64)]
+    assert lines[5].split() == [str(w) for w in widths]
+    assert widths[0] == layout.output_bytes and widths[16] == 2 and widths[8] == 1
 
 
 def test_lengths_follow_the_configuration():

@@ -11,7 +11,7 @@ from molxbar.host.transports import CheckedTransport, GoldenTransport
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.link import COMMAND_BUFFER_BYTES, REPLAY_BUFFER_BYTES, max_payload
 from molxbar.protocol.link_model import BoardLinkModel
-from molxbar.protocol.spec import Layout, Opcode, Status, decode_response, encode_command
+from molxbar.protocol.spec import Layout, Opcode, Status, decode_responses, encode_command
 from molxbar.sim.link_faults import FAULT_KINDS, FaultyLine, ModelPort, run_fault_session
 from tests.support.stimulus import program_rows, random_commands
 
@@ -85,10 +85,7 @@ def test_mixed_streams_in_random_pieces_stay_exact(seed, buffer_bytes):
     rng = np.random.default_rng(seed)
     commands = mixed_stream(SMALL, rng)
     responses = GoldenEngine(SMALL).execute(commands)
-    found, offset = set(), 0
-    while offset < len(responses):
-        response, offset = decode_response(Layout(SMALL), responses, offset)
-        found.add(response.status)
+    found = {response.status for response in decode_responses(Layout(SMALL), responses)}
     assert {Status.BAD_INPUT, Status.BAD_ROW, Status.UNKNOWN_OPCODE, Status.BAD_COUNT} <= found
     model = BoardLinkModel(SMALL, buffer_bytes=buffer_bytes, replay_bytes=2 * buffer_bytes)
     port = ModelPort(model)

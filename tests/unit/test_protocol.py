@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molxbar.emulator.config import SIGMA_SEGMENTS, CrossbarConfig, preset
+from molxbar.emulator.config import MAX_ADC_BITS, SIGMA_SEGMENTS, CrossbarConfig, preset
 from molxbar.host.driver import CrossbarDriver
 from molxbar.host.transports import GoldenTransport
 from molxbar.protocol.docgen import protocol_markdown
@@ -64,8 +64,14 @@ def documented_width(c: CrossbarConfig, kind: FieldKind) -> int:
         FieldKind.LEVEL: math.ceil(c.g_bits / 8),
         FieldKind.PULSES: math.ceil((c.g_bits + 1) / 8),
         FieldKind.INPUT: math.ceil(c.x_bits / 8),
-        FieldKind.OUTPUT: math.ceil(c.acc_fine_bits / 8),
+        FieldKind.OUTPUT: documented_output_width(c, c.adc_bits or 0),
     }[kind]
+
+
+def documented_output_width(c: CrossbarConfig, adc_bits: int) -> int:
+    """All the accumulator's bytes with the ADC off, else the bytes of an adc_bits output."""
+    full = math.ceil(c.acc_fine_bits / 8)
+    return full if adc_bits == 0 else min(full, math.ceil(adc_bits / 8))
 
 
 def documented_count(c: CrossbarConfig, repeat) -> int:
@@ -195,6 +201,25 @@ def test_layout_widths(name, expected):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_output_width_follows_the_adc_setting(name):
+    c = CONFIGS[name]
+    full = math.ceil(c.acc_fine_bits / 8)
+    for bits in (0, *range(2, MAX_ADC_BITS + 1)):
+        layout = Layout(c).at_adc(bits)
+        assert layout.output_width == documented_output_width(c, bits), bits
+        assert layout.output_bytes == full
+        assert layout.response_length(Opcode.RUN_VMM) == 2 + c.cols * layout.output_width
+    # SET_ADC's response reports the width; a reader of the responses follows it.
+    engine = GoldenEngine(c)
+    answer = engine.execute(encode_command(Layout(c), Opcode.SET_ADC, bits=16, shift=0))
+    response, _ = decode_response(Layout(c), answer)
+    assert response.fields == {"width": min(full, 2)}
+    assert Layout(c).after(response) == engine.layout == Layout(c).at_adc(16)
+    with pytest.raises(ValueError, match=rf"output_width = {full + 1} must be in \[1, {full}\]"):
+        Layout(c, full + 1)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_layout_lengths(name):
     c = CONFIGS[name]
     layout = Layout(c)
@@ -214,7 +239,7 @@ def test_layout_lengths(name):
         Opcode.LOAD_INPUT: (1 + c.rows * x, 2),
         Opcode.RUN_VMM: (1, 2 + c.cols * y),
         Opcode.RUN_BATCH: (3 + c.rows * x, 2 + c.cols * y),
-        Opcode.SET_ADC: (3, 2),
+        Opcode.SET_ADC: (3, 3),
         Opcode.SET_RECT: (2, 2),
         Opcode.SET_UPDATE_SHIFT: (2, 2),
         Opcode.SET_NOISE: (2, 2),
