@@ -18,7 +18,7 @@ from molxbar.protocol.spec import (
     Layout,
     Opcode,
     Status,
-    decode_response,
+    decode_responses,
     encode_command,
 )
 from tests.support.engine_check import check_against_golden
@@ -26,14 +26,6 @@ from tests.support.stimulus import program_rows, random_commands
 
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)
-
-
-def responses(config, data):
-    layout, pos, out = Layout(config), 0, []
-    while pos < len(data):
-        response, pos = decode_response(layout, data, pos)
-        out.append(response)
-    return out
 
 
 def test_every_command_and_every_status():
@@ -78,7 +70,7 @@ def test_every_command_and_every_status():
         ]
     )
     got = check_against_golden(c, commands)
-    decoded = responses(c, got)
+    decoded = decode_responses(layout, got)
     assert {r.opcode for r in decoded} >= {int(op) for op in Opcode}
     seen = {r.status for r in decoded}
     documented = {s for spec in COMMANDS.values() for s in spec.errors} | {Status.OK}
@@ -99,7 +91,7 @@ def test_bad_input_keeps_the_loaded_vector():
     commands += encode_command(layout, Opcode.LOAD_INPUT, x=bad)
     commands += encode_command(layout, Opcode.RUN_VMM)
     commands += encode_command(layout, Opcode.RUN_BATCH, count=3, x=np.stack([good, bad, good]))
-    decoded = responses(c, check_against_golden(c, commands))
+    decoded = decode_responses(Layout(c), check_against_golden(c, commands))
     assert [r.status for r in decoded[-5:]] == [
         Status.BAD_INPUT,
         Status.OK,
