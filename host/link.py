@@ -4,7 +4,8 @@ in checked, numbered, flow-controlled frames (docs/link.md, constants in
 
 The transport has the ``send``/``receive`` pair of every transport
 (:mod:`molxbar.host.transports`), so the driver runs on it unchanged; below that pair it
-cuts the command stream into frames of whole commands, sends one frame at a time within the
+cuts the command stream into frames of whole commands
+(:class:`~molxbar.host.link_packer.FramePacker`), sends one frame at a time within the
 credits the board last reported, and retries a frame that was refused or not answered in
 time. A retried frame keeps its ``seq``, and the board answers a frame that repeats the last
 one it ran from its replay buffer: a command is never run twice.
@@ -13,13 +14,12 @@ one it ran from its replay buffer: a command is never run twice.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.protocol.errors import ProtocolError
-from molxbar.protocol.framing import ANY_LAYOUT, CommandFramer, response_length
+from molxbar.protocol.framing import ANY_LAYOUT, response_length
 from molxbar.protocol.link import (
     BOARD_BAUD,
     COMMAND_BUFFER_BYTES,
@@ -42,14 +42,12 @@ from molxbar.protocol.link_frames import (
     command_frame,
     parse_response,
 )
-from molxbar.protocol.spec import COMMANDS, Layout, Opcode, Status, decode_response
+from molxbar.protocol.spec import Layout, Opcode, Status, decode_response
 
+from .link_packer import Frame, FramePacker, check_frames
 from .transports import check_count, config_from_status
 
 __all__ = ["LinkError", "LinkStats", "SerialTransport", "check_frames"]
-
-_OPCODES = frozenset(int(op) for op in Opcode)
-_BATCH_HEADER = 1 + 2  # RUN_BATCH opcode and count
 
 
 class LinkError(ProtocolError):
@@ -82,60 +80,6 @@ class LinkStats:
     response_bytes: int = 0
     #: Error statuses by name.
     statuses: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Atom:
-    """Command bytes that go into one frame whole: a command, or one vector of a batch
-    (``batch`` the batch's index; its header is written per frame)."""
-
-    data: bytes
-    opcode: int
-    response: int  # most response bytes
-    length: int | None  # of its OK response; None: known once the field widths are
-    batch: int | None = None
-
-
-@dataclass
-class _Frame:
-    seq: int
-    kind: FrameKind
-    payload: bytes
-    opcodes: list[int]  # of the responses due, in order
-    response: int  # most response bytes
-    lengths: list[int | None] = field(default_factory=list)  # of each OK response
-    wire: bytes = b""
-    attempts: int = 0
-    deadline: float = 0.0
-
-
-def check_frames(layout: Layout, *, max_payload: int, replay_bytes: int) -> None:
-    """Raise ``ValueError`` unless every command of ``layout`` (a batch vector with its
-    header) fits a frame's payload and its response, at full width, the replay buffer."""
-    layout = layout.at_adc(0)
-    vector = layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
-    for opcode in Opcode:
-        if opcode is Opcode.RUN_BATCH:
-            _check_atom("a RUN_BATCH vector (with its header)", _BATCH_HEADER + vector, max_payload)
-        else:
-            _check_atom(opcode.name, layout.command_length(opcode), max_payload)
-        _check_response(opcode.name, layout.response_length(opcode), replay_bytes)
-
-
-def _check_atom(name: str, size: int, limit: int) -> None:
-    if size > limit:
-        raise ValueError(
-            f"{name} of {size} bytes does not fit a frame: at most {limit} command bytes "
-            f"(the board's command buffer less the CRC)"
-        )
-
-
-def _check_response(name: str, size: int, limit: int) -> None:
-    if size > limit:
-        raise ValueError(
-            f"the response to {name}, {size} bytes, does not fit the board's replay buffer "
-            f"of {limit} bytes"
-        )
 
 
 class SerialTransport:
@@ -201,9 +145,11 @@ class SerialTransport:
             raise ValueError(f"buffer_bytes = {buffer_bytes} must be > {CRC_BYTES}")
         self.max_payload = max_payload(buffer_bytes)
         self.replay_bytes = replay_bytes
-        self._layout = Layout(config) if config is not None else None
-        if self._layout is not None:
-            self._check_fits(self._layout)
+        self._packer = FramePacker(
+            Layout(config) if config is not None else None,
+            max_payload=self.max_payload,
+            replay_bytes=replay_bytes,
+        )
         if isinstance(port, str):
             import serial
 
@@ -218,12 +164,6 @@ class SerialTransport:
         self.config = config
         self.stats = LinkStats()
         self.credits = self.max_payload  # until the board says otherwise
-        self._framer = CommandFramer(self._layout)
-        self._stream = bytearray()  # command bytes from the framer's offset _base on
-        self._base = 0
-        self._atoms: deque[_Atom] = deque()
-        self._batches = 0  # batches begun
-        self._batch_of_unit: int | None = None
         self._decoder = FrameDecoder(
             min_body=MIN_RESPONSE_BYTES,
             max_body=FRAME_HEADER_BYTES
@@ -232,7 +172,7 @@ class SerialTransport:
             + CRC_BYTES,
         )
         self._next_seq: int | None = None  # unknown until the board's counters are read
-        self._pending: _Frame | None = None
+        self._pending: Frame | None = None
         self._out = bytearray()  # engine responses not yet received
         self._answered: Response | None = None
 
@@ -240,8 +180,7 @@ class SerialTransport:
 
     def send(self, data: bytes) -> None:
         """Queue ``data``; the first frame goes out at once if none waits for its answer."""
-        self._stream += bytes(data)
-        self._frame_units(self._framer.feed(bytes(data)))
+        self._packer.feed(bytes(data))
         self._pump()
 
     def receive(self, n: int) -> bytes:
@@ -274,7 +213,7 @@ class SerialTransport:
     @property
     def unsent(self) -> int:
         """Command bytes framed (or being framed) and not yet answered."""
-        return sum(len(a.data) for a in self._atoms) + len(self._framer.pending)
+        return self._packer.unsent
 
     # Link control ---------------------------------------------------------------------------
 
@@ -287,7 +226,7 @@ class SerialTransport:
         return self._control(FrameKind.CLEAR_COUNTERS)
 
     def _control(self, kind: FrameKind) -> Counters:
-        while self._pending is not None or self._atoms:
+        while self._pending is not None or self._packer.queued:
             if self._pending is None:
                 self._pump()
             else:
@@ -297,7 +236,7 @@ class SerialTransport:
 
     def _exchange(self, kind: FrameKind) -> Counters:
         seq = 0 if self._next_seq is None else self._next_seq
-        self._start(_Frame(seq, kind, b"", [], COUNTERS_PAYLOAD_BYTES))
+        self._start(Frame(seq, kind, b"", [], COUNTERS_PAYLOAD_BYTES))
         while self._pending is not None:
             self._service()
         answer = self._answered
@@ -308,98 +247,24 @@ class SerialTransport:
             self._next_seq = (self._next_seq + 1) & 0xFF
         return counters
 
-    # Framing --------------------------------------------------------------------------------
-
-    def _check_fits(self, layout: Layout) -> None:
-        check_frames(layout, max_payload=self.max_payload, replay_bytes=self.replay_bytes)
-
-    def _check_atom(self, name: str, size: int) -> None:
-        _check_atom(name, size, self.max_payload)
-
-    def _check_response(self, name: str, size: int) -> None:
-        _check_response(name, size, self.replay_bytes)
-
-    @staticmethod
-    def _response_bytes(unit) -> int:
-        if unit.response is not None:
-            return unit.response
-        return ANY_LAYOUT.response_length(Opcode(unit.opcode))  # a bound until STATUS
-
-    def _frame_units(self, units) -> None:
-        """Turn framed units into atoms."""
-        for unit in units:
-            data = bytes(self._stream[unit.start - self._base : unit.end - self._base])
-            if unit.opcode == Opcode.RUN_BATCH and len(data) > _BATCH_HEADER:
-                if data[0] == Opcode.RUN_BATCH and self._batch_of_unit != unit.command:
-                    self._batch_of_unit = unit.command  # the header and the first vector
-                    self._batches += 1
-                    data = data[_BATCH_HEADER:]
-                atom = _Atom(
-                    data, unit.opcode, self._response_bytes(unit), unit.response, self._batches
-                )
-                self._check_atom("a RUN_BATCH vector (with its header)", len(data) + 3)
-            else:
-                atom = _Atom(data, unit.opcode, self._response_bytes(unit), unit.response)
-                name = Opcode(unit.opcode).name if unit.opcode in _OPCODES else "a byte"
-                self._check_atom(name, len(data))
-            self._check_response(
-                Opcode(unit.opcode).name if unit.opcode in _OPCODES else "a byte", atom.response
-            )
-            self._atoms.append(atom)
-        del self._stream[: self._framer.offset - self._base]
-        self._base = self._framer.offset
-
-    def _next_frame(self) -> _Frame | None:
-        """The next frame's payload from the queued atoms, within credits and replay."""
-        if not self._atoms:
-            return None
-        room = min(self.credits, self.max_payload)
-        payload, opcodes, lengths, response = bytearray(), [], [], 0
-        batch: int | None = None  # the batch whose piece ends the payload
-        count_at = 0  # where that piece's count field is
-        while self._atoms:
-            atom = self._atoms[0]
-            extra = len(atom.data)
-            opens = atom.batch is not None and atom.batch != batch
-            if opens:
-                extra += _BATCH_HEADER
-            if len(payload) + extra > room or response + atom.response > self.replay_bytes:
-                break
-            self._atoms.popleft()
-            if atom.batch is None:
-                batch = None
-            else:
-                if opens:
-                    batch, count_at = atom.batch, len(payload) + 1
-                    payload += bytes([Opcode.RUN_BATCH, 0, 0])
-                count = int.from_bytes(payload[count_at : count_at + 2], "little") + 1
-                payload[count_at : count_at + 2] = count.to_bytes(2, "little")
-            payload += atom.data
-            opcodes.append(atom.opcode)
-            lengths.append(atom.length)
-            response += atom.response
-        if not opcodes:
-            return None  # credits too low for the next atom: wait for more
-        return _Frame(0, FrameKind.COMMANDS, bytes(payload), opcodes, response, lengths)
-
     # Sending and answers ------------------------------------------------------------------
 
     def _pump(self) -> bool:
         """Start the next frame if none waits for an answer; ``True`` if one waits now."""
         if self._pending is not None:
             return True
-        if not self._atoms:
+        if not self._packer.queued:
             return False
         if self._next_seq is None:
             self._exchange(FrameKind.READ_COUNTERS)
-        frame = self._next_frame()
+        frame = self._packer.next_frame(self.credits)
         if frame is None:
             # Credits too low even for the next command: ask again (the board frees its
             # buffer as the engine runs).
             self._exchange(FrameKind.READ_COUNTERS)
-            frame = self._next_frame()
+            frame = self._packer.next_frame(self.credits)
             if frame is None:
-                atom = self._atoms[0]
+                atom = self._packer.head
                 raise self._fail(
                     f"the board reports {self.credits} free command bytes, the next command "
                     f"needs {len(atom.data)}"
@@ -409,7 +274,7 @@ class SerialTransport:
         self._start(frame)
         return True
 
-    def _start(self, frame: _Frame) -> None:
+    def _start(self, frame: Frame) -> None:
         frame.wire = command_frame(frame.seq, frame.payload, frame.kind)
         self._pending = frame
         self._transmit()
@@ -442,14 +307,8 @@ class SerialTransport:
         """Drop the frame and everything queued, so that the next command starts afresh
         after a :class:`LinkError` (whether the frame ran is unknown)."""
         self._pending = None
-        self._atoms.clear()
+        self._packer.clear()
         self._out.clear()
-        # The ADC setting of the commands framed so far (a SET_ADC among the dropped ones may
-        # not have run: STATUS tells).
-        self._framer = CommandFramer(self._framer.output_layout)
-        self._stream.clear()
-        self._base = 0
-        self._batch_of_unit = None
 
     def _service(self) -> None:
         """Read what the line brings; retry on a refusal, damage or the deadline."""
@@ -517,7 +376,7 @@ class SerialTransport:
         self.credits = answer.credits
         self._transmit()
 
-    def _check_responses(self, frame: _Frame, payload: bytes) -> None:
+    def _check_responses(self, frame: Frame, payload: bytes) -> None:
         """The payload is one response to each of the frame's commands, in order."""
         pos = 0
         for index, opcode in enumerate(frame.opcodes):
@@ -529,15 +388,16 @@ class SerialTransport:
                 )
             try:
                 length = response_length(
-                    self._framer.output_layout, payload[pos], payload[pos + 1]
+                    self._packer.output_layout, payload[pos], payload[pos + 1]
                 )
                 if payload[pos + 1] == Status.OK and frame.lengths[index] is not None:
-                    length = frame.lengths[index]  # at the ADC setting it ran with
+                    length = frame.lengths[index]  # at the output width it ran with
             except ValueError as error:
                 raise self._fail(f"frame {frame.seq}: response {index}: {error}") from None
             if length is None:
                 raise self._fail(f"frame {frame.seq}: response {index} needs the field widths")
-            if self._layout is None and opcode == Opcode.STATUS and payload[pos + 1] == Status.OK:
+            learn = self._packer.layout is None and opcode == Opcode.STATUS
+            if learn and payload[pos + 1] == Status.OK:
                 self._learn(payload[pos : pos + length])
             pos += length
         if pos != len(payload):
@@ -551,10 +411,9 @@ class SerialTransport:
         fields = decode_response(ANY_LAYOUT, response)[0].fields
         config = config_from_status(fields)
         layout = Layout(config).at_adc(fields["adc_bits"])
-        self._check_fits(layout)
+        self._packer.check_fits(layout)
         self.config = config
-        self._layout = self._framer.layout = layout
-        self._frame_units(self._framer.feed(b""))
+        self._packer.set_layout(layout)
 
     # Messages -------------------------------------------------------------------------------
 
@@ -562,10 +421,10 @@ class SerialTransport:
         return getattr(self.port, "name", None) or "serial port"
 
     def _held(self) -> str:
-        pending = self._framer.pending
+        pending = self._packer.pending
         if not pending:
             return ""
-        if self._framer.needs_layout:
+        if self._packer.needs_layout:
             return (
                 f"; {len(pending)} command byte(s) wait for the field widths (give config=, "
                 f"or send STATUS first)"
