@@ -311,15 +311,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="molxbar",
-        description="FPGA digital twin of the 14-bit Ru-azo molecular memristor crossbar.",
-    )
-    parser.add_argument("--version", action="version", version=f"molxbar {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    presets = sorted(PRESETS)
-
+def _add_vmm(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``vmm`` command: programmed levels times input vectors."""
     vmm = commands.add_parser(
         "vmm",
         help="run vector-matrix multiplications on a programmed crossbar",
@@ -386,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vmm.set_defaults(run=cmd_vmm)
 
+
+def _add_dft(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``dft`` command: the DFT on the golden model against numpy.fft."""
     dft = commands.add_parser(
         "dft",
         help="Fourier transform on the crossbar: SNR and ENOB against numpy.fft",
@@ -407,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     dft.add_argument("--json", action="store_true", help="print a JSON report")
     dft.set_defaults(run=cmd_dft)
 
+
+def _add_generate(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``generate`` command: the engine gateware as Verilog or RTLIL."""
     gen = commands.add_parser(
         "generate",
         help="write the engine gateware as Verilog or RTLIL",
@@ -452,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(run=cmd_generate)
 
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command: throughput and accuracy figures."""
     bench = commands.add_parser("bench", help="measure golden-model throughput and DFT accuracy")
     bench.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
     bench.add_argument(
@@ -486,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=cmd_bench)
 
+
+def _add_demo(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``demo`` command: the 2-D inverse DFT of a sky image."""
     from .demo import DEFAULT_BACKEND
 
     demo = commands.add_parser(
@@ -525,6 +530,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(run=cmd_demo)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``molxbar`` parser: one ``_add_*`` function per command, the board commands
+    from :mod:`molxbar.boards.commands`."""
+    parser = argparse.ArgumentParser(
+        prog="molxbar",
+        description="FPGA digital twin of the 14-bit Ru-azo molecular memristor crossbar.",
+    )
+    parser.add_argument("--version", action="version", version=f"molxbar {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    presets = sorted(PRESETS)
+    _add_vmm(commands, presets)
+    _add_dft(commands, presets)
+    _add_generate(commands, presets)
+    _add_bench(commands)
+    _add_demo(commands, presets)
     from molxbar.boards.commands import add_board_commands
 
     add_board_commands(commands)  # build, program
