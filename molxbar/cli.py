@@ -11,19 +11,30 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
-import numpy as np
 
-from molxbar import __version__
-from molxbar.emulator.checks import check_codes
-from molxbar.emulator.device import PAPER_SNR_DB
-from molxbar.emulator.mapping import split_signed
-from molxbar.emulator.workloads import SIGNAL_KINDS, run_dft
-from molxbar.host.programs import decode_outputs, vmm_program
-from molxbar.sim.backends import BACKENDS, run_stream
+def _interrupted() -> NoReturn:
+    """End the run after Ctrl-C: one line, exit status 130 (128 + SIGINT)."""
+    sys.stderr.write("molxbar: interrupted\n")
+    raise SystemExit(130)
 
-from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
+
+# These imports take a second: Ctrl-C during them ends the run like Ctrl-C in a command.
+try:
+    import numpy as np
+
+    from molxbar import __version__
+    from molxbar.emulator.checks import check_codes
+    from molxbar.emulator.device import PAPER_SNR_DB
+    from molxbar.emulator.mapping import split_signed
+    from molxbar.emulator.workloads import SIGNAL_KINDS, run_dft
+    from molxbar.host.programs import decode_outputs, vmm_program
+    from molxbar.sim.backends import BACKENDS, run_stream
+
+    from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
+except KeyboardInterrupt:
+    _interrupted()
 
 __all__ = ["main"]
 
@@ -76,7 +87,8 @@ def _output_file(path: str, what: str) -> Path:
 
 
 def _output_folder(path: str, what: str) -> Path:
-    """``path`` as a folder to write into (made if missing), checked before any work."""
+    """``path`` as a folder to write into, checked before any work and made if missing (and
+    then removed again if the run stops on an error or Ctrl-C)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise CliError(f"{what} {path!r} is a file, not a folder")
@@ -86,6 +98,10 @@ def _output_folder(path: str, what: str) -> Path:
     if not os.access(parent, os.W_OK):
         raise CliError(f"{what} {path!r} cannot be written (permission denied)")
     if not folder.exists():
+        try:  # made now: some folders refuse children that os.access allows (/proc)
+            folder.mkdir()
+        except OSError as error:
+            raise CliError(f"{what} {path!r} cannot be made: {error.strerror}") from None
         _created.append(folder)
     return folder
 
@@ -555,14 +571,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line: a user error is one line and exit status 2, Ctrl-C one line
     and 130; either removes what the run created."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # (it imports the demo and the board commands)
+    except KeyboardInterrupt:
+        _interrupted()
     args = parser.parse_args(argv)
     _created.clear()
     try:
         return args.run(args)
     except KeyboardInterrupt:
         _abandon()
-        parser.exit(130, "molxbar: interrupted\n")
+        _interrupted()
     except (CliError, ValueError) as error:
         _abandon()
         parser.exit(2, f"molxbar: error: {error}\n")

@@ -288,3 +288,37 @@ def test_bench_link_quick_json(capsys):
         assert session["reported"] == 0
     sync = next(o for o in link["overheads"] if o["frame"] == "command: SYNC")
     assert (sync["engine_bytes"], sync["line_bytes"]) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "numpy",  # the command line's own imports
+        "molxbar.demo",  # imported while the parser is built
+        "molxbar.boards.commands",
+    ],
+)
+def test_ctrl_c_during_the_imports(module):
+    """Ctrl-C while ``molxbar`` is still importing (a second of a run): one line, 130."""
+    # Ctrl-C arrives when the interpreter first looks for ``module``.
+    code = f"""
+import runpy, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["molxbar", "dft", "--n", "8"]
+runpy.run_module("molxbar", run_name="__main__", alter_sys=True)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (run.returncode, run.stderr, run.stdout) == (130, "molxbar: interrupted\n", "")
+
+
+def test_demo_output_folder_that_cannot_be_made(capsys):
+    """A folder whose parent exists and looks writable but refuses children (/proc)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--backend", "golden", "--size", "8", "-o", "/proc/molxbar-demo"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("molxbar: error: -o '/proc/molxbar-demo' cannot be made:"), err
