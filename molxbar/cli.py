@@ -23,6 +23,7 @@ def _interrupted() -> NoReturn:
 # These imports take a second: Ctrl-C during them ends the run like Ctrl-C in a command.
 try:
     import numpy as np
+    import numpy.random  # noqa: F401  (its first import, if left to the demo, can lose a Ctrl-C)
 
     from molxbar import __version__
     from molxbar.emulator.checks import check_codes
