@@ -568,6 +568,9 @@ def run_demo(
             spectra,
             link.drivers,
             scheme,
+            # Read every tile back after programming it (and correct it with pulses if the
+            # write error is on): 8 KiB of READ_ROW responses a 64x64 tile.
+            verify=True,
             progress=update,
             observer=lambda tile, codes: batches.append((tile, codes)),
         )

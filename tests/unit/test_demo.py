@@ -38,6 +38,10 @@ def test_demo_on_one_64x64_block(tmp_path):
     # The figure's note on the ADC: its full scale and how far the outputs sit below it.
     ideal = devices["14-bit"]
     assert ideal["adc_full_scale"] > ideal["rms_output"] > ideal["rms_column_spread"] > 0
+    # Every tile programming is read back (the README says "programmed and verified").
+    verified = saved["program_and_verify"]
+    assert verified["tile_programmings_verified"] == saved["programmings"] > saved["tiles"]
+    assert verified["initial_errors"] == verified["remaining_errors"] == 0  # ideal14: exact
     # The inset of pulses.png: one level a pulse, and where direct writes land.
     single = saved["pulse_staircase"]["single_pulse_levels"]
     assert single[0] == (saved["config"]["levels"] - 1) // 2  # from mid-scale
