@@ -373,7 +373,8 @@ def _sweep_figure(plt, sweep):
         f"ADC: signed, b bits; full scale = the largest tile output at full precision\n"
         f"({ideal['adc_full_scale']:.3g} in x*g units); the RMS output is {crest:.0f} dB "
         f"below it,\nand the part every column shares (the mapping's offset) {shared:.0f} dB "
-        f"above\nthe part that carries the image: 6 bits leave about nothing",
+        f"above\nthe part that carries the image: {bits[0]} bits give "
+        f"{ideal['snr_db'][1]:.0f} dB",
         transform=left.transAxes,
         va="top",
         fontsize=7,
@@ -455,8 +456,8 @@ def _single_levels_inset(ax, staircase, config) -> None:
 
 def _energy_figure(plt, energy, config):
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-    labels = ["this demo\n(device view)", "half-scale array,\nfull input", "paper\n(4.1 TOPS/W)"]
-    labels.append("digital 45 nm\nMAC engine")
+    labels = ["this demo\n(device view)", "half-scale array,\nfull input"]
+    labels += [f"paper\n({PAPER_TOPS_PER_W} TOPS/W)", "digital 45 nm\nMAC engine"]
     values = [
         energy["demo_device_energy_per_vmm_j"],
         energy["half_scale_device_energy_per_vmm_j"],
