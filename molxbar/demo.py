@@ -367,18 +367,16 @@ def _sweep_figure(plt, sweep):
     ideal = sweep["devices"]["14-bit"]
     crest = 20 * math.log10(ideal["adc_full_scale"] / ideal["rms_output"])
     shared = 20 * math.log10(ideal["rms_output"] / ideal["rms_column_spread"])
-    left.text(
-        0.02,
-        0.86,
-        f"ADC: signed, b bits; full scale = the largest tile output at full precision\n"
-        f"({ideal['adc_full_scale']:.3g} in x*g units); the RMS output is {crest:.0f} dB "
-        f"below it,\nand the part every column shares (the mapping's offset) {shared:.0f} dB "
-        f"above\nthe part that carries the image: {bits[0]} bits give "
-        f"{ideal['snr_db'][1]:.0f} dB",
-        transform=left.transAxes,
-        va="top",
-        fontsize=7,
+    note = (
+        f"ADC: signed, b bits; its full scale is the\n"
+        f"largest tile output at full precision\n"
+        f"({ideal['adc_full_scale']:.3g} in x*g units). The RMS output\n"
+        f"is {crest:.0f} dB below it, and the part every\n"
+        f"column shares (the mapping's offset) is\n"
+        f"{shared:.0f} dB above the part that carries the\n"
+        f"image: {bits[0]} bits give {ideal['snr_db'][1]:.0f} dB."
     )
+    left.text(0.02, 0.86, note, transform=left.transAxes, va="top", fontsize=7)
     left.set_xlabel("ADC bits")
     left.set_ylabel("SNR of the 2-D inverse DFT (dB)")
     left.set_title(
