@@ -557,6 +557,8 @@ def run_demo(
     link = _Link(backend, config, crossbars, progress, replay)
     batches: list = []
     expected = 2 * 2 * len(blocks) * block * n_tiles  # passes, input phases, vectors, tiles
+    recorded = " on the golden engine, recorded for the replay" if replay else ""
+    say(f"inverse DFT: {expected:,} VMMs{recorded}")
     t0 = time.perf_counter()
     with _progress(expected, f"inverse DFT ({backend})", "VMM", progress) as bar:
 
@@ -575,6 +577,12 @@ def run_demo(
         )
     transform_s = time.perf_counter() - t0
     staircase = _pulse_staircase(link.drivers[0])
+    if replay:
+        sent = sum(d.bytes_sent for d in link.drivers)
+        say(
+            f"replaying the session ({sent:,} command bytes) on {backend}, every response byte "
+            f"compared with the golden engine's"
+        )
     t0 = time.perf_counter()
     check = link.check()
     check_s = time.perf_counter() - t0
@@ -583,6 +591,10 @@ def run_demo(
 
     sweep_data = None
     if sweep:
+        say(
+            f"SNR sweep on the golden model: {len(SWEEP_G_BITS) + 1} devices, "
+            f"{len(SWEEP_ADC_BITS) + 1} ADC widths"
+        )
         # On (up to four) 64x64 blocks whatever the size: on a block of a few pixels each
         # point of the sweep rests on a few dozen numbers, and the curves wander.
         sweep_blocks = (blocks if block == BLOCK else image_blocks(astro_image(BLOCK), BLOCK))[:4]
