@@ -24,6 +24,7 @@ from molxbar.hdl.mac import PER_LANE_ATTRIBUTE
 from molxbar.hdl.options import EngineOptions
 from molxbar.protocol.spec import Layout, Opcode
 
+from .clocks import POWER_ON_RESET_S
 from .targets import BOARDS, DEFAULT_BAUD, Board, board_config
 from .top import BoardTop
 
@@ -50,6 +51,31 @@ TOOLS = {
 
 #: The plain name of the tool each environment variable names.
 TOOL_NAMES = {var: name for family in TOOLS.values() for var, name in family}
+
+#: What each tool of the build plan does, as the progress line and build.log name it.
+PHASES = {
+    "yosys": "synthesising with Yosys",
+    "nextpnr-ice40": "placing and routing with nextpnr",
+    "nextpnr-ecp5": "placing and routing with nextpnr",
+    "icepack": "packing the bitstream",
+    "ecppack": "packing the bitstream",
+}
+
+#: Yosys's warning, two lines, for each state machine it re-encodes one-hot
+#: (``_before_synthesis``): the state register's initial value is dropped.
+FSM_INIT_WARNING = (
+    "Regarding the user-specified fsm_encoding attribute",
+    "Initialization value on FSM state register is ignored",
+)
+
+
+#: Why :data:`FSM_INIT_WARNING` does not matter, shown once a build.
+FSM_INIT_NOTE = (
+    f"note: Yosys warns that state machines re-encoded one-hot lose their initial state; "
+    f"harmless here: every state machine is in the sync domain, whose reset is held "
+    f"{POWER_ON_RESET_S * 1e6:.0f} us after the clock starts (boards/clocks.py) and puts "
+    f"each in its first state"
+)
 
 
 class ToolchainError(RuntimeError):
@@ -220,15 +246,16 @@ class BuildResult:
 class Progress:
     """One status line while the tools run: elapsed time, the running tool, its last line.
 
-    On a terminal the line is redrawn in place four times a second; otherwise each tool's
-    start is printed once. ``verbose`` prints every line of tool output as well.
+    On a terminal the line is redrawn in place four times a second; otherwise each phase's
+    start is printed once. ``verbose`` prints every line of tool output as well. ``start``:
+    the ``time.monotonic()`` the elapsed time counts from (default: now).
     """
 
-    def __init__(self, stream=None, verbose: bool = False) -> None:
+    def __init__(self, stream=None, verbose: bool = False, start: float | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.verbose = verbose
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.monotonic()
+        self.start = time.monotonic() if start is None else start
         self.stage = "starting"
         self.last = ""
         self._lock = threading.Lock()
@@ -252,21 +279,33 @@ class Progress:
         seconds = int(time.monotonic() - self.start)
         return f"{seconds // 60}:{seconds % 60:02d}"
 
-    def begin(self, tool: str) -> None:
+    def begin(self, tool: str, phase: str | None = None) -> None:
+        """Start ``tool`` on ``phase`` ("synthesising with Yosys"; default "running
+        ``tool``"): the status line names the phase."""
+        phase = phase or f"running {tool}"
         with self._lock:
-            self.stage, self.last = tool, ""
+            self.stage, self.last = phase, ""
         if not self.tty or self.verbose:
-            self.stream.write(f"[{self.elapsed()}] running {tool}\n")
+            self.stream.write(f"[{self.elapsed()}] {phase}\n")
             self.stream.flush()
 
     def line(self, text: str) -> None:
+        """A line of tool output: the status line shows the latest (not the known-harmless
+        FSM warnings, which :meth:`note` explains)."""
         text = text.rstrip()
         if self.verbose:
             self.stream.write(text + "\n")
             self.stream.flush()
-        elif text:
+        elif text and not any(part in text for part in FSM_INIT_WARNING):
             with self._lock:
                 self.last = text
+
+    def note(self, text: str) -> None:
+        """A line for the user, kept above the status line."""
+        with self._lock:
+            clear = "\r\x1b[K" if self._thread is not None else ""
+            self.stream.write(f"{clear}[{self.elapsed()}] {text}\n")
+            self.stream.flush()
 
     def _spin(self) -> None:
         frames = "|/-\\"
@@ -293,11 +332,13 @@ def _run_tools(
     commands = json.loads((directory / f"build_{DESIGN}.json").read_text())["commands"]
     paths = {name: env[var] for var, name in TOOL_NAMES.items() if var in env}
     log_path = directory / "build.log"
+    explained = False  # the FSM warnings
     with open(log_path, "w") as log:
         for command in commands:
             tool = command[0]
-            progress.begin(tool)
-            log.write(f"$ {' '.join(command)}\n")
+            phase = PHASES.get(tool, f"running {tool}")
+            progress.begin(tool, phase)
+            log.write(f"# {phase}\n$ {' '.join(command)}\n")
             started = time.monotonic()
             with subprocess.Popen(
                 [paths.get(tool, tool), *command[1:]],
@@ -312,6 +353,10 @@ def _run_tools(
                     log.write(line)
                     log.flush()
                     progress.line(line)
+                    if not explained and FSM_INIT_WARNING[1] in line:
+                        log.write(f"# {FSM_INIT_NOTE}\n")
+                        progress.note(FSM_INIT_NOTE)
+                        explained = True
                 code = process.wait()
             stages[tool] = round(time.monotonic() - started, 1)
             if code:
@@ -393,8 +438,10 @@ def build_board(
         "script_after_synth": "\n".join(_after_synthesis(board, config)),
     }
     started = time.monotonic()
-    plan = platform.build(top, name=DESIGN, do_build=False, **overrides)
-    plan.extract(out)
+    with Progress(stream, verbose) as progress:
+        progress.begin("amaranth", "elaborating the design and writing the build tree")
+        plan = platform.build(top, name=DESIGN, do_build=False, **overrides)
+        plan.extract(out)
     elaborate_s = time.monotonic() - started
     report = {
         "board": board.name,
@@ -423,7 +470,7 @@ def build_board(
         (out / stale).unlink(missing_ok=True)
     stages: dict[str, float] = {}
     try:
-        with Progress(stream, verbose) as progress:
+        with Progress(stream, verbose, start=started) as progress:
             _run_tools(out, env, progress, stages, "yosys" if synth_only else None)
     except ToolchainError as error:
         # Keep what the tools found out (a design that does not fit: by how much).

@@ -11,19 +11,31 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
-import numpy as np
 
-from molxbar import __version__
-from molxbar.emulator.checks import check_codes
-from molxbar.emulator.device import PAPER_SNR_DB
-from molxbar.emulator.mapping import split_signed
-from molxbar.emulator.workloads import SIGNAL_KINDS, run_dft
-from molxbar.host.programs import decode_outputs, vmm_program
-from molxbar.sim.backends import BACKENDS, run_stream
+def _interrupted() -> NoReturn:
+    """End the run after Ctrl-C: one line, exit status 130 (128 + SIGINT)."""
+    sys.stderr.write("molxbar: interrupted\n")
+    raise SystemExit(130)
 
-from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
+
+# These imports take a second: Ctrl-C during them ends the run like Ctrl-C in a command.
+try:
+    import numpy as np
+    import numpy.random  # noqa: F401  (its first import, if left to the demo, can lose a Ctrl-C)
+
+    from molxbar import __version__
+    from molxbar.emulator.checks import check_codes
+    from molxbar.emulator.device import PAPER_SNR_DB
+    from molxbar.emulator.mapping import split_signed
+    from molxbar.emulator.workloads import SIGNAL_KINDS, run_dft
+    from molxbar.host.programs import decode_outputs, vmm_program
+    from molxbar.sim.backends import BACKENDS, run_stream
+
+    from .emulator import PRESETS, Crossbar, CrossbarConfig, preset
+except KeyboardInterrupt:
+    _interrupted()
 
 __all__ = ["main"]
 
@@ -76,7 +88,8 @@ def _output_file(path: str, what: str) -> Path:
 
 
 def _output_folder(path: str, what: str) -> Path:
-    """``path`` as a folder to write into (made if missing), checked before any work."""
+    """``path`` as a folder to write into, checked before any work and made if missing (and
+    then removed again if the run stops on an error or Ctrl-C)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise CliError(f"{what} {path!r} is a file, not a folder")
@@ -86,6 +99,10 @@ def _output_folder(path: str, what: str) -> Path:
     if not os.access(parent, os.W_OK):
         raise CliError(f"{what} {path!r} cannot be written (permission denied)")
     if not folder.exists():
+        try:  # made now: some folders refuse children that os.access allows (/proc)
+            folder.mkdir()
+        except OSError as error:
+            raise CliError(f"{what} {path!r} cannot be made: {error.strerror}") from None
         _created.append(folder)
     return folder
 
@@ -311,15 +328,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="molxbar",
-        description="FPGA digital twin of the 14-bit Ru-azo molecular memristor crossbar.",
-    )
-    parser.add_argument("--version", action="version", version=f"molxbar {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    presets = sorted(PRESETS)
-
+def _add_vmm(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``vmm`` command: programmed levels times input vectors."""
     vmm = commands.add_parser(
         "vmm",
         help="run vector-matrix multiplications on a programmed crossbar",
@@ -386,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vmm.set_defaults(run=cmd_vmm)
 
+
+def _add_dft(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``dft`` command: the DFT on the golden model against numpy.fft."""
     dft = commands.add_parser(
         "dft",
         help="Fourier transform on the crossbar: SNR and ENOB against numpy.fft",
@@ -407,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     dft.add_argument("--json", action="store_true", help="print a JSON report")
     dft.set_defaults(run=cmd_dft)
 
+
+def _add_generate(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``generate`` command: the engine gateware as Verilog or RTLIL."""
     gen = commands.add_parser(
         "generate",
         help="write the engine gateware as Verilog or RTLIL",
@@ -452,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(run=cmd_generate)
 
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command: throughput and accuracy figures."""
     bench = commands.add_parser("bench", help="measure golden-model throughput and DFT accuracy")
     bench.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
     bench.add_argument(
@@ -486,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=cmd_bench)
 
+
+def _add_demo(commands: argparse._SubParsersAction, presets: list[str]) -> None:
+    """Add the ``demo`` command: the 2-D inverse DFT of a sky image."""
     from .demo import DEFAULT_BACKEND
 
     demo = commands.add_parser(
@@ -525,6 +547,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(run=cmd_demo)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``molxbar`` parser: one ``_add_*`` function per command, the board commands
+    from :mod:`molxbar.boards.commands`."""
+    parser = argparse.ArgumentParser(
+        prog="molxbar",
+        description="FPGA digital twin of the 14-bit Ru-azo molecular memristor crossbar.",
+    )
+    parser.add_argument("--version", action="version", version=f"molxbar {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    presets = sorted(PRESETS)
+    _add_vmm(commands, presets)
+    _add_dft(commands, presets)
+    _add_generate(commands, presets)
+    _add_bench(commands)
+    _add_demo(commands, presets)
     from molxbar.boards.commands import add_board_commands
 
     add_board_commands(commands)  # build, program
@@ -534,14 +572,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line: a user error is one line and exit status 2, Ctrl-C one line
     and 130; either removes what the run created."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # (it imports the demo and the board commands)
+    except KeyboardInterrupt:
+        _interrupted()
     args = parser.parse_args(argv)
     _created.clear()
     try:
         return args.run(args)
     except KeyboardInterrupt:
         _abandon()
-        parser.exit(130, "molxbar: interrupted\n")
+        _interrupted()
     except (CliError, ValueError) as error:
         _abandon()
         parser.exit(2, f"molxbar: error: {error}\n")

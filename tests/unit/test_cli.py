@@ -288,3 +288,67 @@ def test_bench_link_quick_json(capsys):
         assert session["reported"] == 0
     sync = next(o for o in link["overheads"] if o["frame"] == "command: SYNC")
     assert (sync["engine_bytes"], sync["line_bytes"]) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "numpy",  # the command line's own imports
+        "molxbar.demo",  # imported while the parser is built
+        "molxbar.boards.commands",
+    ],
+)
+def test_ctrl_c_during_the_imports(module):
+    """Ctrl-C while ``molxbar`` is still importing (a second of a run): one line, 130."""
+    # Ctrl-C arrives when the interpreter first looks for ``module``.
+    code = f"""
+import runpy, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["molxbar", "dft", "--n", "8"]
+runpy.run_module("molxbar", run_name="__main__", alter_sys=True)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (run.returncode, run.stderr, run.stdout) == (130, "molxbar: interrupted\n", "")
+
+
+def test_demo_output_folder_that_cannot_be_made(capsys):
+    """A folder whose parent exists and looks writable but refuses children (/proc)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--backend", "golden", "--size", "8", "-o", "/proc/molxbar-demo"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("molxbar: error: -o '/proc/molxbar-demo' cannot be made:"), err
+
+
+def test_build_names_its_phases_and_explains_the_fsm_warning(tmp_path):
+    """A build's progress and build.log name each phase; Yosys's warning that re-encoded
+    state machines lose their initial value is explained once and kept off the status line."""
+    import io
+
+    from molxbar.boards.build import FSM_INIT_NOTE, Progress, _run_tools
+    from molxbar.boards.clocks import POWER_ON_RESET_S
+
+    warning = [
+        "Warning: Regarding the user-specified fsm_encoding attribute on top.a.fsm_state:",
+        "    Initialization value on FSM state register is ignored. Possible "
+        "simulation-synthesis mismatch!",
+    ]
+    tool = tmp_path / "fake-yosys"
+    tool.write_text("#!/bin/sh\n" + "".join(f"echo '{line}'\n" for line in warning * 3))
+    tool.chmod(0o755)
+    commands = {"commands": [["yosys", "-q", "x.ys"], ["nextpnr-ice40", "--x"]]}
+    (tmp_path / "build_molxbar.json").write_text(json.dumps(commands))
+    stream = io.StringIO()
+    with Progress(stream) as progress:
+        _run_tools(tmp_path, {"YOSYS": str(tool)}, progress, {}, stop_after="yosys")
+        assert progress.last == ""  # the warning is not the status line's last tool line
+    shown = stream.getvalue().splitlines()
+    assert [line.split("] ", 1)[1] for line in shown] == ["synthesising with Yosys", FSM_INIT_NOTE]
+    log = (tmp_path / "build.log").read_text()
+    assert log.startswith("# synthesising with Yosys\n$ yosys -q x.ys\n")
+    assert log.count(warning[1]) == 3 and log.count(FSM_INIT_NOTE) == 1
+    assert "sync domain" in FSM_INIT_NOTE and f"{POWER_ON_RESET_S * 1e6:.0f} us" in FSM_INIT_NOTE
