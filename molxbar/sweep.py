@@ -141,7 +141,7 @@ def run_sweep(
         disable=None if progress else True,
         file=sys.stderr,
     ) as bar:
-        for future in as_completed(futures):
+        for future in as_completed(futures) if futures else ():
             key, point = futures[future]
             try:
                 figures = future.result()
@@ -235,7 +235,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # (any free port: 8787 may be taken by another cluster)
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -264,12 +264,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with (
         dask_client(args.workers, args.scheduler) if pending else contextlib.nullcontext() as client
     ):
-        workers = len(client.scheduler_info()["workers"]) if pending else 0
-        print(
-            f"{pending} of {len(points)} points to run on {workers} Dask worker(s) "
-            f"(ready in {time.monotonic() - started:.1f} s)",
-            file=sys.stderr,
-        )
+        if pending:
+            workers = len(client.scheduler_info()["workers"])
+            print(
+                f"{pending} of {len(points)} points to run on {workers} Dask worker(s) "
+                f"(ready in {time.monotonic() - started:.1f} s)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"all {len(points)} points are in {out / 'points'}", file=sys.stderr)
         rows = run_sweep(
             kind, points, out, client, mode=mode, timeout=getattr(args, "timeout", None)
         )

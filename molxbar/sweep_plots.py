@@ -28,7 +28,8 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     usable = [
         row
         for row in rows
-        if row["lut"] is not None
+        if not row["error"]
+        and row["lut"] is not None
         and row["gmac_per_s"] is not None
         and row["timing_met"] is not False
     ]
