@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import math
 import os
 import sys
@@ -235,7 +236,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0",  # (any free port: 8787 may be taken by another cluster)
+            dashboard_address=":0",
+            # (the sweep reports a point's failure in its row; the workers' own log lines,
+            # a closed connection at shutdown, would only interleave with the progress bar)
+            silence_logs=logging.CRITICAL,  # (any free port: 8787 may be taken by another cluster)
         ) as cluster,
         Client(cluster) as client,
     ):

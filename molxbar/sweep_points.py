@@ -123,12 +123,14 @@ def device_point(point: dict) -> dict:
 DEVICE_FIGURES = ("g_bits", "snr_db", "enob", "seconds")
 
 
-def _resource(report: dict, name: str) -> int | None:
-    """Cells of ``name`` used: after place and route if there was one, else synthesis."""
+def _resource(report: dict, *names: str) -> int | None:
+    """Cells used of the first of ``names`` the report counts: after place and route if there
+    was one, else after synthesis."""
     for section in ("resources", "synthesis"):
-        value = (report.get(section) or {}).get(name)
-        if value is not None:
-            return value["used"]
+        for name in names:
+            value = (report.get(section) or {}).get(name)
+            if value is not None:
+                return value["used"]
     return None
 
 
@@ -143,7 +145,7 @@ def build_figures(report: dict) -> dict:
         "fits": report.get("fits"),
         "fmax_mhz": None if achieved is None else round(achieved / 1e6, 2),
         "timing_met": report.get("timing_met"),
-        "lut": _resource(report, "lut4") or _resource(report, "lut"),
+        "lut": _resource(report, "lut4", "lut"),
         "ff": _resource(report, "ff"),
         "dsp": _resource(report, "dsp"),
         "ram": _resource(report, "bram"),
