@@ -323,6 +323,7 @@ def add_sweep_command(commands) -> None:
     where.add_argument(
         "--workers",
         type=_positive_int,
+        metavar="N",
         help="worker processes of the local Dask cluster (default: one a core)",
     )
     where.add_argument(
@@ -339,7 +340,15 @@ def add_sweep_command(commands) -> None:
     kinds = sweep.add_subparsers(dest="kind", required=True, metavar="KIND")
 
     def listing(kind: str) -> str:
-        return "; ".join(f"{p.name}: {p.help}" for p in PARAMETERS[kind]())
+        return "; ".join(
+            f"{p.name}: {p.help}, {p.allowed}"
+            + (
+                ""
+                if callable(p.default)
+                else f", default {'full' if p.default is None else p.default}"
+            )
+            for p in PARAMETERS[kind]()
+        )
 
     build = kinds.add_parser(
         "build",
