@@ -129,9 +129,10 @@ def run_sweep(
     for key, point in zip(keys, points, strict=True):
         if key not in results:
             build_dir = str(_build_dir(out, point)) if kind == "build" else ""
-            future = client.submit(
-                _run_point, kind, point, build_dir, mode, timeout, key=f"sweep-{kind}-{key}"
-            )
+            # (the folder in the task's name: two sweeps of one point on a shared cluster
+            # each get their own run)
+            task = f"sweep-{kind}-{key}-{point_key(kind, {}, {'out': str(out.resolve())})}"
+            future = client.submit(_run_point, kind, point, build_dir, mode, timeout, key=task)
             futures[future] = (key, point)
     failed = 0
     with tqdm(

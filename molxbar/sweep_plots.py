@@ -128,8 +128,9 @@ def device_plots(rows: list[dict], swept: list[str], out: Path) -> list[str]:
         for (i, j), value in ((ij, grid[ij[0]][ij[1]]) for ij in itertools.product(
             range(len(values[y_name])), range(len(values[x_name]))
         )):  # fmt: skip
+            dark = math.isnan(value) or value < (low + high) / 2  # (light text on dark cells)
             ax.text(j, i, "-" if math.isnan(value) else f"{value:.1f}", ha="center",
-                    va="center", fontsize="x-small", color="w")  # fmt: skip
+                    va="center", fontsize="x-small", color="w" if dark else "k")  # fmt: skip
         ax.set_xticks(range(len(values[x_name])), [_label(v) for v in values[x_name]])
         ax.set_yticks(range(len(values[y_name])), [_label(v) for v in values[y_name]])
         ax.set_xlabel(x_name)

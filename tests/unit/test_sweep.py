@@ -6,6 +6,9 @@ import csv
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -99,6 +102,32 @@ def test_rerun_skips_finished_points_and_retries_failed_ones(client, tmp_path):
     again = run_sweep("device", points, tmp_path, client, progress=False, on_result=ran.append)
     assert len(ran) == 2
     assert _figures(again, ["levels", "snr_db"]) == _figures(first, ["levels", "snr_db"])
+
+
+def test_an_interrupted_sweep_resumes(tmp_path, capsys):
+    argv = ["sweep", "device", "--grid", "workload=image", "--grid", "levels=32,1024,16384",
+            "--grid", "read_sigma=0,1,2", "--workers", "1", "-o", str(tmp_path)]  # fmt: skip
+    sweep = subprocess.Popen([sys.executable, "-m", "molxbar", *argv], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("points/*.json"))) < 2 and sweep.poll() is None:
+            assert time.monotonic() < deadline, "no point finished in two minutes"
+            time.sleep(0.05)
+        sweep.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 130, err.decode()
+    assert b"molxbar: interrupted" in err
+    done = len(list(tmp_path.glob("points/*.json")))
+    assert 2 <= done < 9 and not (tmp_path / "results.csv").exists()
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert f"{9 - done} of 9 points to run" in capsys.readouterr().err
+    with open(tmp_path / "results.csv") as file:
+        assert len(list(csv.DictReader(file))) == 9
 
 
 def test_a_worker_killed_mid_sweep_still_gives_every_row(tmp_path):
