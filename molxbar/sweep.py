@@ -125,13 +125,14 @@ def run_sweep(
     cache.mkdir(parents=True, exist_ok=True)
     keys = [point_key(kind, point, _extra(kind, mode)) for point in points]
     results = _finished(kind, points, out, mode)
+    # (the folder in the tasks' names: two sweeps of one point on a shared cluster each get
+    # their own run)
+    folder = point_key(kind, {}, {"out": str(out.resolve())})
     futures = {}
     for key, point in zip(keys, points, strict=True):
         if key not in results:
             build_dir = str(_build_dir(out, point)) if kind == "build" else ""
-            # (the folder in the task's name: two sweeps of one point on a shared cluster
-            # each get their own run)
-            task = f"sweep-{kind}-{key}-{point_key(kind, {}, {'out': str(out.resolve())})}"
+            task = f"sweep-{kind}-{key}-{folder}"
             future = client.submit(_run_point, kind, point, build_dir, mode, timeout, key=task)
             futures[future] = (key, point)
     failed = 0
@@ -229,7 +230,13 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(
+                f"--scheduler {scheduler!r}: no Dask scheduler there ({error})"
+            ) from None
+        with client:
             yield client
         return
     with (
@@ -237,10 +244,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0",
+            dashboard_address=":0",  # (any free port: 8787 may be taken by another cluster)
             # (the sweep reports a point's failure in its row; the workers' own log lines,
             # a closed connection at shutdown, would only interleave with the progress bar)
-            silence_logs=logging.CRITICAL,  # (any free port: 8787 may be taken by another cluster)
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -262,7 +269,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"-o {args.output!r} is a file, not a folder")
     mode = getattr(args, "mode", None) or "full"
-    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     pending = len(points) - len(_finished(kind, points, out, mode))
     # (no cluster when every point is already in the cache)

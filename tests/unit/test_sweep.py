@@ -63,6 +63,16 @@ def test_device_sweep_matches_serial_runs(client, tmp_path):
     assert [r["snr_db"] for r in report["rows"]] == [r["snr_db"] for r in serial]
 
 
+def test_the_command_runs_on_a_running_cluster(client, tmp_path, capsys):
+    argv = ["sweep", "device", "--grid", "levels=32,64", "--grid", "write_sigma=0.25"]
+    assert main([*argv, "--scheduler", client.scheduler.address, "-o", str(tmp_path)]) == 0
+    assert "2 of 2 points to run on 2 Dask worker(s)" in capsys.readouterr().err
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    serial = [device_point(p) for p in grid_points("device", parse_grid("device", argv[3::2]))]
+    assert [row["snr_db"] for row in rows] == [figures["snr_db"] for figures in serial]
+    assert (tmp_path / "snr.png").exists()
+
+
 def test_device_points_rerun_bit_exact_from_their_seeds():
     point = grid_points("device", parse_grid("device", ["read_sigma=1", "write_sigma=0.5"]))[0]
     first, again = device_point(point), device_point(point)
