@@ -154,11 +154,30 @@ def build_figures(report: dict) -> dict:
     }
 
 
+#: Runs beside a build (arguments: the build's process group): stops the build, its tools
+#: with it, when the worker that started the build is gone (killed, or its cluster closed),
+#: and ends when the build does.
+_REAPER = """
+import os, signal, sys, time
+worker, group = os.getppid(), int(sys.argv[1])
+while True:
+    time.sleep(0.5)
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        break
+    if os.getppid() != worker:
+        os.killpg(group, signal.SIGKILL)
+        break
+"""
+
+
 def build_point(point: dict, out_dir: str, mode: str, timeout: float | None) -> dict:
     """Build one board point with ``molxbar build --json`` in a child process (a tool that
     crashes takes only the child with it) into ``out_dir``; a build that outlives
-    ``timeout`` seconds is stopped, its tools with it. Returns the build's figures; a build
-    that fails also gives ``error``, beside what its report found out."""
+    ``timeout`` seconds, or the worker running it, is stopped, its tools with it. Returns the
+    build's figures; a build that fails also gives ``error``, beside what its report found
+    out."""
     command = [
         sys.executable, "-m", "molxbar", "build",
         "--board", point["board"],
@@ -169,14 +188,19 @@ def build_point(point: dict, out_dir: str, mode: str, timeout: float | None) -> 
     ]  # fmt: skip
     if mode != "full":
         command.append(f"--{mode}")
+    report_path = Path(out_dir) / "report.json"
+    report_path.unlink(missing_ok=True)  # (a failed build's figures are its own)
     with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
-        start_new_session=True,  # its own process group: a timeout stops the tools too
+        start_new_session=True,  # its own process group: stopping it stops the tools too
     ) as child:
+        reaper = subprocess.Popen(
+            [sys.executable, "-c", _REAPER, str(child.pid)], start_new_session=True
+        )
         try:
             out, err = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -185,12 +209,14 @@ def build_point(point: dict, out_dir: str, mode: str, timeout: float | None) -> 
             raise TimeoutError(
                 f"the build took longer than {timeout:g} s and was stopped"
             ) from None
+        finally:
+            reaper.kill()
+            reaper.wait()
     if child.returncode == 0:
         return build_figures(json.loads(out))
     # What the tools found out before failing (a design that does not fit: by how much).
     lines = [line for line in err.splitlines() if line.startswith("molxbar: error:")]
     reason = lines[-1] if lines else (err.strip().splitlines() or ["(no output)"])[-1]
-    report_path = Path(out_dir) / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     error = f"molxbar build exited with status {child.returncode}: {reason}"
     return {**build_figures(report), "error": error}

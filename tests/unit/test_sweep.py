@@ -195,6 +195,30 @@ def test_a_build_that_times_out_is_a_row_with_its_error(client, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["failed"] == 1
 
 
+def test_a_build_stops_with_the_worker_that_ran_it(tmp_path):
+    import psutil
+
+    from molxbar.sweep_points import build_point
+
+    point = grid_points("build", parse_grid("build", ["board=icebreaker"]))[0]
+    with dask_client(workers=1) as client:
+        (worker,) = client.run(os.getpid).values()
+        client.submit(build_point, point, str(tmp_path), "dry-run", None)
+        deadline = time.monotonic() + 60
+        while not (
+            builds := [p for p in psutil.Process(worker).children() if "build" in p.cmdline()]
+        ):
+            assert time.monotonic() < deadline, "the build did not start in a minute"
+            time.sleep(0.05)
+        (build,) = builds
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 5  # (a dry run takes longer: the group was stopped)
+        with pytest.raises(ProcessLookupError):  # no process of the build's group is left
+            while time.monotonic() < deadline:
+                os.killpg(build.pid, 0)
+                time.sleep(0.1)
+
+
 @pytest.mark.parametrize(
     ("argv", "named"),
     [
