@@ -1,6 +1,7 @@
-"""``molxbar sweep`` on a real two-worker Dask ``LocalCluster``: the tables match serial runs
-of the same points, re-runs reuse the cache, a failed point and a killed worker still give
-every row, and bad grids stop before anything is written."""
+"""``molxbar sweep`` on real Dask ``LocalCluster``s of two workers: the tables match serial
+runs of the same points, re-runs and interrupted sweeps reuse the cache, a failed point and
+a killed worker still give every row, a killed worker's build stops, and bad grids stop
+before anything is written."""
 
 import csv
 import json
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from molxbar.cli import main
@@ -18,7 +20,7 @@ from molxbar.sweep_grid import grid_points, parse_grid
 from molxbar.sweep_plots import pareto_front
 from molxbar.sweep_points import BUILD_FIGURES, build_figures, device_point
 
-#: Device points of a few milliseconds: levels x ADC x mapping, one with read noise.
+#: Sixteen device points of a few milliseconds each: levels x ADC x mapping x read noise.
 DEVICE_GRID = [
     "levels=32,256",
     "adc_bits=full,8",
@@ -91,8 +93,6 @@ def test_image_workload_is_the_demos_sweep(client, tmp_path):
     points = grid_points("device", parse_grid("device", ["workload=image", "adc_bits=full,10"]))
     rows = run_sweep("device", points, tmp_path, client, progress=False)
     blocks = image_blocks(astro_image(IMAGE_SIZE), BLOCK)
-    import numpy as np
-
     demo = _idft_snr(CrossbarConfig(), np.fft.fft2(blocks), blocks, "offset", [None, 10])
     assert [row["snr_db"] for row in rows] == [round(snr, 6) for snr in demo]
 
@@ -184,6 +184,19 @@ def test_build_sweep_of_dry_runs_matches_serial_builds(tmp_path, capsys):
     assert set(report["best_per_board"]) == {"icebreaker"}
     assert (out / "builds" / "icebreaker_lanes8_30MHz_seed3" / "report.json").exists()
     assert "3 points, 0 failed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_build_sweep_of_synthesis_matches_a_serial_synthesis(client, tmp_path):
+    """One iCEBreaker point through Yosys on the cluster and in this process (minutes)."""
+    from molxbar.boards.build import build_board
+
+    points = grid_points("build", parse_grid("build", ["board=icebreaker"]))
+    (row,) = run_sweep("build", points, tmp_path, client, mode="synth-only", progress=False)
+    serial = build_board("icebreaker", tmp_path / "serial", synth_only=True).report
+    cells = ["fits", "lut", "ff", "dsp", "ram", "gmac_per_s"]
+    assert row["error"] is None and row["lut"] > 1000 and row["tool_seconds"] > 0
+    assert {name: row[name] for name in cells} == {k: build_figures(serial)[k] for k in cells}
 
 
 def test_a_build_that_times_out_is_a_row_with_its_error(client, tmp_path):
