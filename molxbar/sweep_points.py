@@ -154,21 +154,15 @@ def build_figures(report: dict) -> dict:
     }
 
 
-#: Runs beside a build (arguments: the build's process group): stops the build, its tools
-#: with it, when the worker that started the build is gone (killed, or its cluster closed),
-#: and ends when the build does.
+#: Leads the process group of a build (argument: the worker's process id): started before the
+#: build, it stops the group, the build's tools with it, as soon as the worker that started
+#: them is gone (killed, or its cluster closed).
 _REAPER = """
 import os, signal, sys, time
-worker, group = os.getppid(), int(sys.argv[1])
-while True:
-    time.sleep(0.5)
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        break
-    if os.getppid() != worker:
-        os.killpg(group, signal.SIGKILL)
-        break
+worker = int(sys.argv[1])
+while os.getppid() == worker:
+    time.sleep(0.2)
+os.killpg(os.getpgrp(), signal.SIGKILL)
 """
 
 
@@ -190,28 +184,29 @@ def build_point(point: dict, out_dir: str, mode: str, timeout: float | None) -> 
         command.append(f"--{mode}")
     report_path = Path(out_dir) / "report.json"
     report_path.unlink(missing_ok=True)  # (a failed build's figures are its own)
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,  # its own process group: stopping it stops the tools too
-    ) as child:
-        reaper = subprocess.Popen(
-            [sys.executable, "-c", _REAPER, str(child.pid)], start_new_session=True
-        )
-        try:
-            out, err = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.communicate()
-            raise TimeoutError(
-                f"the build took longer than {timeout:g} s and was stopped"
-            ) from None
-        finally:
-            reaper.kill()
-            reaper.wait()
+    # A group of its own (outside the terminal's, so Ctrl-C reaches the sweep, not the tools)
+    # whose leader stops it when this worker is gone.
+    reaper = subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid())], process_group=0)
+    try:
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            process_group=reaper.pid,
+        ) as child:
+            try:
+                out, err = child.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(reaper.pid, signal.SIGKILL)  # the build, its tools and the reaper
+                child.communicate()
+                raise TimeoutError(
+                    f"the build took longer than {timeout:g} s and was stopped"
+                ) from None
+    finally:
+        reaper.kill()
+        reaper.wait()
     if child.returncode == 0:
         return build_figures(json.loads(out))
     # What the tools found out before failing (a design that does not fit: by how much).
