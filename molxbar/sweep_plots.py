@@ -53,25 +53,27 @@ def pareto_plot(rows: list[dict], path: Path) -> list[str]:
     boards = sorted({row["board"] for row in plotted})
     for board, colour in zip(boards, itertools.cycle(plt.rcParams["axes.prop_cycle"])):
         colour = colour["color"]
-        for met, marker, face, label in (
-            (True, "o", colour, "timing met"),
-            (False, "x", colour, "timing failed"),
-            (None, "o", "none", "timing unknown"),
-        ):
+        styles = (
+            (True, {"marker": "o", "color": colour}, "timing met"),
+            (False, {"marker": "x", "color": colour}, "timing failed"),
+            (None, {"marker": "o", "facecolors": "none", "edgecolors": colour}, "timing unknown"),
+        )
+        for met, style, label in styles:
             chosen = [r for r in plotted if r["board"] == board and r["timing_met"] is met]
             if chosen:
                 ax.scatter(
                     [r["lut"] for r in chosen],
                     [r["gmac_per_s"] for r in chosen],
-                    marker=marker,
-                    facecolors=face,
-                    edgecolors=colour,
-                    color=colour if marker == "x" else None,
                     label=f"{board}, {label}",
+                    **style,
                 )
     front = pareto_front(plotted)
     ax.plot([r["lut"] for r in front], [r["gmac_per_s"] for r in front], "k--", lw=0.8,
             label="Pareto front")  # fmt: skip
+    for set_scale, key in ((ax.set_xscale, "lut"), (ax.set_yscale, "gmac_per_s")):
+        values = [r[key] for r in plotted if r[key] > 0]
+        if values and max(values) > 20 * min(values):  # (boards of different sizes)
+            set_scale("log")
     ax.set_xlabel("LUTs")
     ax.set_ylabel("GMAC/s in the engine")
     ax.set_title("Builds: throughput against area")

@@ -17,7 +17,7 @@ import pytest
 from molxbar.cli import main
 from molxbar.sweep import best_per_board, dask_client, run_sweep, write_results
 from molxbar.sweep_grid import grid_points, parse_grid
-from molxbar.sweep_plots import pareto_front
+from molxbar.sweep_plots import pareto_front, pareto_plot
 from molxbar.sweep_points import BUILD_FIGURES, build_figures, device_point
 
 #: Sixteen device points of a few milliseconds each: levels x ADC x mapping x read noise.
@@ -279,7 +279,7 @@ def _build_row(board, lut, gmac, met, error=None):
             "fits": True, "error": error}  # fmt: skip
 
 
-def test_best_point_per_board_and_the_pareto_front():
+def test_best_point_per_board_and_the_pareto_front(tmp_path):
     rows = [
         _build_row("icebreaker", 4000, 0.24, True),
         _build_row("icebreaker", 4400, 0.48, False),  # faster, but timing failed
@@ -291,3 +291,5 @@ def test_best_point_per_board_and_the_pareto_front():
     best = best_per_board(rows)
     assert best["icebreaker"]["lut"] == 4000 and best["ulx3s-85f"]["lut"] == 20000
     assert [row["lut"] for row in pareto_front(rows)] == [3000, 4000, 20000]
+    assert pareto_plot(rows, tmp_path / "pareto.png") == ["pareto.png"]
+    assert (tmp_path / "pareto.png").stat().st_size > 10_000
