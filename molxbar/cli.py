@@ -566,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     from molxbar.boards.commands import add_board_commands
 
     add_board_commands(commands)  # build, program
+    from .sweep import add_sweep_command
+
+    add_sweep_command(commands)  # sweep build|device
     return parser
 
 
