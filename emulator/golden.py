@@ -50,6 +50,28 @@ _CHUNK_VECTORS = 512
 _CHUNK_CELLS = 1 << 15
 # Largest popcount of a 64-bit noise word: the deviate is z = popcount - Z_MAX.
 _POPCOUNT_MAX = 2 * Z_MAX
+# Read noise goes through the compiled kernel of :mod:`.noise_kernel` when numba is installed
+# (the tests switch it off to compare it with the NumPy path).
+_COMPILED_NOISE = True
+_noise_kernel = None  # the kernel's entry point once imported; False without numba
+
+
+def _compiled_read_noise():
+    """:func:`.noise_kernel.read_noise_sums`, or ``None`` (no numba, or switched off).
+
+    Imported on the first noisy VMM: numba takes a while to import.
+    """
+    global _noise_kernel
+    if not _COMPILED_NOISE:
+        return None
+    if _noise_kernel is None:
+        try:
+            from .noise_kernel import read_noise_sums
+        except ImportError:
+            _noise_kernel = False
+        else:
+            _noise_kernel = read_noise_sums
+    return _noise_kernel or None
 
 
 class Crossbar:
@@ -375,7 +397,8 @@ class Crossbar:
         shift = self.adc_shift + (NOISE_FRAC_BITS if self.read_noise else 0)
         first_counter = self.noise_counter
         scratch = self._scratch(x.shape[0])
-        cells = self._noise_scratch(x.shape[0]) if self.read_noise else None
+        compiled = _compiled_read_noise() if self.read_noise else None
+        cells = self._noise_scratch(x.shape[0]) if self.read_noise and not compiled else None
         for start, chunk in self._chunks(x):
             acc = out[start : start + chunk.shape[0]]
             positive = self._accumulate(chunk, acc, scratch)
@@ -384,7 +407,11 @@ class Crossbar:
                     np.uint64(0xFFFFFFFF)
                 )
                 acc <<= NOISE_FRAC_BITS
-                acc += self._read_noise(chunk, positive, counters, cells)
+                if compiled:
+                    scale = self._read_noise_scale()
+                    acc += compiled(self.noise_seed, counters, chunk, scale, self.rect_shift)
+                else:
+                    acc += self._read_noise(chunk, positive, counters, cells)
             if shift or self.adc_bits is not None:
                 acc[...] = saturate(round_shift(acc, shift), self.adc_bits)
         if self.read_noise:

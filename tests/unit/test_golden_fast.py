@@ -1,7 +1,8 @@
 """The golden model's batched VMM against a straightforward one, over random configurations.
 
 ``Crossbar.vmm_batch`` streams a batch in chunks, goes through float64 products where they
-are exact, and folds the per-cell read noise into one product per vector. The straightforward
+are exact, and computes the per-cell read noise either in one compiled loop (numba) or with
+NumPy, folded into one product per vector; each test runs both. The straightforward
 VMM here restates docs/arithmetic.md cell by cell in int64 NumPy (the noise words come from
 the plain-Python reference), so it shares no code with those fast paths. Configurations are
 drawn from the seeded ``rng``: 1-row and 1-column arrays, the widest inputs and levels a
@@ -21,6 +22,16 @@ from tests.support import reference as ref
 # Chunk sizes small enough for a batch of a few dozen vectors to cross several chunk and
 # sub-chunk boundaries.
 SMALL_CHUNKS = [(1, 1), (3, 64), (7, 1 << 10), (golden._CHUNK_VECTORS, golden._CHUNK_CELLS)]
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def noise_path(request, monkeypatch):
+    """Run the test with the read noise of the NumPy path, then of the compiled kernel."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        assert golden._compiled_read_noise() is not None
+    monkeypatch.setattr(golden, "_COMPILED_NOISE", request.param == "compiled")
+    return request.param
 
 
 def random_config(rng: np.random.Generator) -> CrossbarConfig:
@@ -112,7 +123,7 @@ def straightforward_vmm(
 
 
 @pytest.mark.parametrize("chunks", SMALL_CHUNKS, ids=lambda v: f"{v[0]}v-{v[1]}c")
-def test_batched_vmm_equals_the_straightforward_one(chunks, rng, monkeypatch):
+def test_batched_vmm_equals_the_straightforward_one(chunks, noise_path, rng, monkeypatch):
     monkeypatch.setattr(golden, "_CHUNK_VECTORS", chunks[0])
     monkeypatch.setattr(golden, "_CHUNK_CELLS", chunks[1])
     for trial in range(12):
@@ -134,7 +145,7 @@ def test_batched_vmm_equals_the_straightforward_one(chunks, rng, monkeypatch):
         np.testing.assert_array_equal(xb.levels, stored, err_msg=where)
 
 
-def test_write_noise_and_vmm_equal_the_reference(rng):
+def test_write_noise_and_vmm_equal_the_reference(noise_path, rng):
     """Write noise stores what the reference stores, and the VMMs that follow agree."""
     for trial in range(6):
         c = random_config(rng).replace(rows=int(rng.integers(1, 9)), cols=int(rng.integers(1, 9)))
@@ -155,7 +166,7 @@ def test_write_noise_and_vmm_equal_the_reference(rng):
 @pytest.mark.parametrize("adc_bits", [None, 2, 24])
 @pytest.mark.parametrize("rect_shift", [None, 0, 5])
 @pytest.mark.parametrize(("rows", "cols"), [(1, 1), (1, 37), (37, 1), (64, 64)])
-def test_extremes_at_the_widest_accumulator(rows, cols, rect_shift, adc_bits, rng):
+def test_extremes_at_the_widest_accumulator(rows, cols, rect_shift, adc_bits, noise_path, rng):
     """Every level and input at its extreme, for the widest inputs a 63-bit accumulator
     allows: the sums that most need exact arithmetic, and outputs that saturate."""
     base = dict(rows=rows, cols=cols, lanes=1, g_bits=16, rect_shift=rect_shift)
@@ -173,3 +184,28 @@ def test_extremes_at_the_widest_accumulator(rows, cols, rect_shift, adc_bits, rn
     assert got.tolist() == straightforward_vmm(c, xb.levels, inputs, 0), f"{c}"
     if adc_bits is not None:
         assert got.max() == 2 ** (adc_bits - 1) - 1, "full-scale input must saturate"
+
+
+def test_compiled_noise_equals_the_numpy_path(rng, monkeypatch):
+    """Long batches, large and lopsided arrays, counters that wrap past 2**32 - 1."""
+    pytest.importorskip("numba")
+    shapes = [(1, 1), (1, 200), (200, 1), (64, 64), (300, 7), (5, 700)]
+    for trial, (rows, cols) in enumerate(shapes):
+        c = random_config(rng).replace(rows=rows, cols=cols, read_noise=True)
+        c = c.replace(read_sigma=c.sigma_max * float(rng.choice([0.05, 1.0])))
+        levels = random_levels(rng, c)
+        inputs = random_inputs(rng, c, int(rng.integers(1, 1200)))
+        counter = 2**32 - int(rng.integers(1, 600))
+        table = rng.integers(0, 4096, size=16)
+        table[rng.random(16) < 0.2] = 4095
+        results = []
+        for compiled in (False, True):
+            monkeypatch.setattr(golden, "_COMPILED_NOISE", compiled)
+            xb = Crossbar(c)
+            xb.write_levels(levels)
+            xb.noise_counter = counter
+            xb.set_noise(read_table=table.tolist() if trial % 2 else None)
+            results.append((xb.vmm_batch(inputs), xb.noise_counter))
+        where = f"trial {trial}: {c}"
+        np.testing.assert_array_equal(results[1][0], results[0][0], err_msg=where)
+        assert results[1][1] == results[0][1], where
