@@ -38,7 +38,7 @@ from .config import (
 from .fixedpoint import round_shift, saturate
 from .noise import axis_words, cell_deviates
 
-__all__ = ["Crossbar"]
+__all__ = ["Crossbar", "read_noise_path"]
 
 _FLOAT_EXACT_BITS = 53
 # Input vectors per chunk of a streamed batch: every temporary of a chunk (the float copy of
@@ -72,6 +72,11 @@ def _compiled_read_noise():
         else:
             _noise_kernel = read_noise_sums
     return _noise_kernel or None
+
+
+def read_noise_path() -> str:
+    """How read noise is computed: ``"numba"`` (the compiled kernel) or ``"numpy"``."""
+    return "numba" if _compiled_read_noise() is not None else "numpy"
 
 
 class Crossbar:

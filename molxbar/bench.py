@@ -25,6 +25,7 @@ from molxbar.emulator.device import PAPER_SNR_DB, energy_report
 from molxbar.emulator.workloads import run_dft
 
 from .emulator import Crossbar, CrossbarConfig, preset
+from .emulator.golden import read_noise_path
 
 __all__ = [
     "run_benchmarks",
@@ -121,6 +122,7 @@ def vmm_throughput(name: str, batch: int, repeats: int, seed: int = 0) -> dict[s
         "ratio_to_baseline": baseline_median / median,
     }
     if config.read_noise:
+        figures["noise_path"] = read_noise_path()
         figures["target"] = f">= {NOISY_VMM_PER_S_TARGET:,} VMM/s"
         figures["meets_target"] = figures["vmm_per_s"] >= NOISY_VMM_PER_S_TARGET
     else:
@@ -152,7 +154,7 @@ def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dic
         for name in ("ideal14", "ru_azo_2024"):
             figures = vmm_throughput(name, batch, repeats)
             report["vmm"].append(figures)
-            noise = "per-cell noise" if figures["read_noise"] else "no noise"
+            noise = f"noise ({figures['noise_path']})" if figures["read_noise"] else "no noise"
             verdict = "meets" if figures["meets_target"] else "below"
             print(
                 f"  {name:12s} {noise:14s} {figures['vmm_per_s']:12,.0f} VMM/s "
