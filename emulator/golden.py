@@ -22,7 +22,8 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from .config import (
 from .fixedpoint import round_shift, saturate
 from .noise import axis_words, cell_deviates
 
-__all__ = ["Crossbar", "read_noise_path"]
+__all__ = ["Crossbar", "read_noise_path", "numpy_read_noise"]
 
 _FLOAT_EXACT_BITS = 53
 # Input vectors per chunk of a streamed batch: every temporary of a chunk (the float copy of
@@ -77,6 +78,17 @@ def _compiled_read_noise():
 def read_noise_path() -> str:
     """How read noise is computed: ``"numba"`` (the compiled kernel) or ``"numpy"``."""
     return "numba" if _compiled_read_noise() is not None else "numpy"
+
+
+@contextlib.contextmanager
+def numpy_read_noise() -> Iterator[None]:
+    """Inside the block, read noise goes through the NumPy path even with numba installed."""
+    global _COMPILED_NOISE
+    previous, _COMPILED_NOISE = _COMPILED_NOISE, False
+    try:
+        yield
+    finally:
+        _COMPILED_NOISE = previous
 
 
 class Crossbar:

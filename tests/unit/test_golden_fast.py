@@ -209,3 +209,11 @@ def test_compiled_noise_equals_the_numpy_path(rng, monkeypatch):
         where = f"trial {trial}: {c}"
         np.testing.assert_array_equal(results[1][0], results[0][0], err_msg=where)
         assert results[1][1] == results[0][1], where
+
+
+def test_numpy_read_noise_switches_the_path_for_its_block():
+    pytest.importorskip("numba")
+    assert golden.read_noise_path() == "numba"
+    with golden.numpy_read_noise():
+        assert golden.read_noise_path() == "numpy"
+    assert golden.read_noise_path() == "numba"
