@@ -51,14 +51,14 @@ _CHUNK_VECTORS = 512
 _CHUNK_CELLS = 1 << 15
 # Largest popcount of a 64-bit noise word: the deviate is z = popcount - Z_MAX.
 _POPCOUNT_MAX = 2 * Z_MAX
-# Read noise goes through the compiled kernel of :mod:`.noise_kernel` when numba is installed
+# Noisy VMMs go through the compiled kernel of :mod:`.noise_kernel` when numba is installed
 # (the tests switch it off to compare it with the NumPy path).
 _COMPILED_NOISE = True
 _noise_kernel = None  # the kernel's entry point once imported; False without numba
 
 
 def _compiled_read_noise():
-    """:func:`.noise_kernel.read_noise_sums`, or ``None`` (no numba, or switched off).
+    """:func:`.noise_kernel.noisy_accumulators`, or ``None`` (no numba, or switched off).
 
     Imported on the first noisy VMM: numba takes a while to import.
     """
@@ -67,11 +67,11 @@ def _compiled_read_noise():
         return None
     if _noise_kernel is None:
         try:
-            from .noise_kernel import read_noise_sums
+            from .noise_kernel import noisy_accumulators
         except ImportError:
             _noise_kernel = False
         else:
-            _noise_kernel = read_noise_sums
+            _noise_kernel = noisy_accumulators
     return _noise_kernel or None
 
 
@@ -413,21 +413,24 @@ class Crossbar:
         out = np.empty((x.shape[0], c.cols), dtype=np.int64)
         shift = self.adc_shift + (NOISE_FRAC_BITS if self.read_noise else 0)
         first_counter = self.noise_counter
-        scratch = self._scratch(x.shape[0])
         compiled = _compiled_read_noise() if self.read_noise else None
+        scratch = None if compiled else self._scratch(x.shape[0])
         cells = self._noise_scratch(x.shape[0]) if self.read_noise and not compiled else None
         for start, chunk in self._chunks(x):
             acc = out[start : start + chunk.shape[0]]
-            positive = self._accumulate(chunk, acc, scratch)
             if self.read_noise:
                 counters = (first_counter + start + np.arange(chunk.shape[0], dtype=np.uint64)) & (
                     np.uint64(0xFFFFFFFF)
                 )
-                acc <<= NOISE_FRAC_BITS
-                if compiled:
-                    scale = self._read_noise_scale()
-                    acc += compiled(self.noise_seed, counters, chunk, scale, self.rect_shift)
-                else:
+            if compiled:
+                scale = self._read_noise_scale()
+                compiled(
+                    self.noise_seed, counters, chunk, self._levels, scale, self.rect_shift, acc
+                )
+            else:
+                positive = self._accumulate(chunk, acc, scratch)
+                if self.read_noise:
+                    acc <<= NOISE_FRAC_BITS
                     acc += self._read_noise(chunk, positive, counters, cells)
             if shift or self.adc_bits is not None:
                 acc[...] = saturate(round_shift(acc, shift), self.adc_bits)

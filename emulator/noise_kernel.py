@@ -1,9 +1,10 @@
-"""The read-noise sums of a chunk of VMMs in one compiled loop, when numba is installed.
+"""The noisy accumulators of a chunk of VMMs in one compiled loop, when numba is installed.
 
-:func:`read_noise_sums` computes, for each vector ``b`` of a chunk with operation counter
-``k_b``, ``sum_i contrib(x_bi, z_bij * s_ij)`` per column ``j``: the Speck64/128 words of
-the operation (:mod:`~molxbar.emulator.noise`, steps 1-2), the deviates
-``z = popcount(R_i XOR C_j) - 32`` (step 3) and the sum, without a per-cell array. It gives
+:func:`noisy_accumulators` computes, for each vector ``b`` of a chunk with operation counter
+``k_b``, the accumulator of docs/arithmetic.md before the ADC,
+``acc_fine_bj = sum_i contrib(x_bi, g_ij) * 2**10 + sum_i contrib(x_bi, z_bij * s_ij)``: the
+Speck64/128 words of the operation (:mod:`~molxbar.emulator.noise`, steps 1-2), the deviates
+``z = popcount(R_i XOR C_j) - 32`` (step 3) and both sums, without a per-cell array. It gives
 the integers of the NumPy path in :class:`~molxbar.emulator.golden.Crossbar` (the tests
 compare the two), at several times its speed: NumPy passes over a chunk's blocks and cells
 cost more in memory traffic and calls than the arithmetic itself.
@@ -18,19 +19,26 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .config import Z_MAX
+from .config import NOISE_FRAC_BITS, Z_MAX
 from .noise import NOISE_KEY_DOMAIN, SPECK64_ROUNDS
 
-__all__ = ["read_noise_sums"]
+__all__ = ["noisy_accumulators"]
 
 _u32, _u64 = np.uint32, np.uint64
 
 
-def read_noise_sums(
-    seed: int, counters: np.ndarray, x: np.ndarray, scale: np.ndarray, rect_shift: int | None
-) -> np.ndarray:
-    """``sum_i contrib(x_bi, z_bij * scale_ij)`` for each vector ``b`` of a chunk, int64
-    ``(batch, cols)``.
+def noisy_accumulators(
+    seed: int,
+    counters: np.ndarray,
+    x: np.ndarray,
+    levels: np.ndarray,
+    scale: np.ndarray,
+    rect_shift: int | None,
+    out: np.ndarray,
+) -> None:
+    """Write ``acc_fine`` of each vector ``b`` of a chunk into ``out``, int64 ``(batch, cols)``.
+
+    Exact in int64: the configuration bounds every partial sum by ``acc_fine_bits <= 63``.
 
     Parameters
     ----------
@@ -40,21 +48,24 @@ def read_noise_sums(
         The operation counter of each vector, ``(batch,)``, already reduced modulo ``2**32``.
     x
         Checked input codes, ``(batch, rows)``.
+    levels
+        The level codes, int64 ``(rows, cols)``.
     scale
         Each cell's read-noise amplitude ``r[g >> segment_shift]``, int64 ``(rows, cols)``.
     rect_shift
         Reverse-leakage shift of negative inputs, ``None`` for ideal cells.
+    out
+        int64 ``(batch, cols)``, C-contiguous rows (a row slice of a larger array will do).
     """
-    out = np.empty((x.shape[0], scale.shape[1]), dtype=np.int64)
     _kernel(
         _u32(seed),
         np.ascontiguousarray(counters, dtype=np.uint64),
         np.ascontiguousarray(x, dtype=np.int64),
+        np.ascontiguousarray(levels, dtype=np.int64),
         np.ascontiguousarray(scale, dtype=np.int64),
         -1 if rect_shift is None else rect_shift,
         out,
     )
-    return out
 
 
 @numba.njit(inline="always")
@@ -67,7 +78,7 @@ def _popcount(v):
 
 
 @numba.njit(cache=True)
-def _kernel(seed, counters, x, scale, rect_shift, out):
+def _kernel(seed, counters, x, levels, scale, rect_shift, out):
     u32, u64 = _u32, _u64
     rounds = SPECK64_ROUNDS
     batch, rows = x.shape
@@ -115,11 +126,14 @@ def _kernel(seed, counters, x, scale, rect_shift, out):
                 continue
             word = row_words[i]
             if xi > 0:
+                # x*g*2**F + x*n = x * (g*2**F + n)
                 for j in range(cols):
                     z = np.int64(_popcount(word ^ col_words[j])) - Z_MAX
-                    acc[j] += xi * (z * scale[i, j])
+                    acc[j] += xi * ((levels[i, j] << NOISE_FRAC_BITS) + z * scale[i, j])
             else:
+                # Leakage shifts each product on its own: ((x*g) >> s) * 2**F + (x*n) >> s
                 for j in range(cols):
                     z = np.int64(_popcount(word ^ col_words[j])) - Z_MAX
-                    acc[j] += (xi * (z * scale[i, j])) >> rect_shift
+                    leak = (xi * levels[i, j]) >> rect_shift
+                    acc[j] += (leak << NOISE_FRAC_BITS) + ((xi * (z * scale[i, j])) >> rect_shift)
         out[b, :] = acc
