@@ -22,7 +22,8 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from .config import (
 from .fixedpoint import round_shift, saturate
 from .noise import axis_words, cell_deviates
 
-__all__ = ["Crossbar"]
+__all__ = ["Crossbar", "read_noise_path", "numpy_read_noise"]
 
 _FLOAT_EXACT_BITS = 53
 # Input vectors per chunk of a streamed batch: every temporary of a chunk (the float copy of
@@ -50,6 +51,44 @@ _CHUNK_VECTORS = 512
 _CHUNK_CELLS = 1 << 15
 # Largest popcount of a 64-bit noise word: the deviate is z = popcount - Z_MAX.
 _POPCOUNT_MAX = 2 * Z_MAX
+# Noisy VMMs go through the compiled kernel of :mod:`.noise_kernel` when numba is installed
+# (the tests switch it off to compare it with the NumPy path).
+_COMPILED_NOISE = True
+_noise_kernel = None  # the kernel's entry point once imported; False without numba
+
+
+def _compiled_read_noise():
+    """:func:`.noise_kernel.noisy_accumulators`, or ``None`` (no numba, or switched off).
+
+    Imported on the first noisy VMM: numba takes a while to import.
+    """
+    global _noise_kernel
+    if not _COMPILED_NOISE:
+        return None
+    if _noise_kernel is None:
+        try:
+            from .noise_kernel import noisy_accumulators
+        except ImportError:
+            _noise_kernel = False
+        else:
+            _noise_kernel = noisy_accumulators
+    return _noise_kernel or None
+
+
+def read_noise_path() -> str:
+    """How read noise is computed: ``"numba"`` (the compiled kernel) or ``"numpy"``."""
+    return "numba" if _compiled_read_noise() is not None else "numpy"
+
+
+@contextlib.contextmanager
+def numpy_read_noise() -> Iterator[None]:
+    """Inside the block, read noise goes through the NumPy path even with numba installed."""
+    global _COMPILED_NOISE
+    previous, _COMPILED_NOISE = _COMPILED_NOISE, False
+    try:
+        yield
+    finally:
+        _COMPILED_NOISE = previous
 
 
 class Crossbar:
@@ -374,17 +413,25 @@ class Crossbar:
         out = np.empty((x.shape[0], c.cols), dtype=np.int64)
         shift = self.adc_shift + (NOISE_FRAC_BITS if self.read_noise else 0)
         first_counter = self.noise_counter
-        scratch = self._scratch(x.shape[0])
-        cells = self._noise_scratch(x.shape[0]) if self.read_noise else None
+        compiled = _compiled_read_noise() if self.read_noise else None
+        scratch = None if compiled else self._scratch(x.shape[0])
+        cells = self._noise_scratch(x.shape[0]) if self.read_noise and not compiled else None
         for start, chunk in self._chunks(x):
             acc = out[start : start + chunk.shape[0]]
-            positive = self._accumulate(chunk, acc, scratch)
             if self.read_noise:
                 counters = (first_counter + start + np.arange(chunk.shape[0], dtype=np.uint64)) & (
                     np.uint64(0xFFFFFFFF)
                 )
-                acc <<= NOISE_FRAC_BITS
-                acc += self._read_noise(chunk, positive, counters, cells)
+            if compiled:
+                scale = self._read_noise_scale()
+                compiled(
+                    self.noise_seed, counters, chunk, self._levels, scale, self.rect_shift, acc
+                )
+            else:
+                positive = self._accumulate(chunk, acc, scratch)
+                if self.read_noise:
+                    acc <<= NOISE_FRAC_BITS
+                    acc += self._read_noise(chunk, positive, counters, cells)
             if shift or self.adc_bits is not None:
                 acc[...] = saturate(round_shift(acc, shift), self.adc_bits)
         if self.read_noise:

@@ -1,118 +1,118 @@
 """``molxbar bench``: throughput of the golden model and accuracy of the crossbar DFT.
 
 Figures are medians over repeated runs; these machines are shared and noisy. Each golden
-throughput is printed beside an in-run baseline, a float64 matrix product of the same codes
-timed alternately with it, so the ratio survives a busy machine. BLAS is pinned to one thread
-while the throughput is measured (and the pinned count printed): the golden model's chunks
-are too small for BLAS threads, the baseline's matrix is not, and the ratio compares the two
-on equal terms.
+throughput is printed beside an in-run baseline timed alternately with it, so the ratio
+survives a busy machine: for noise-free presets a float64 matrix product of the same codes,
+for presets with read noise the same product plus one Gaussian deviate per output (noise at
+the output, as analogue-AI simulators such as aihwkit model it; the golden model draws one
+per cell). BLAS is pinned to one thread through threadpoolctl while the throughput is
+measured, and the pinned count printed: the golden model's chunks are too small for BLAS
+threads, the baseline's matrix is not, and the ratio compares the two on equal terms. Each
+golden rate is also given per second of the process's CPU time, which other work on the
+machine does not lower. With numba installed, the full run also times the NumPy read-noise
+path and prints the compiled kernel's speed-up over it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import statistics
 import sys
 import time
 from collections.abc import Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from molxbar.emulator.device import PAPER_SNR_DB, energy_report
 from molxbar.emulator.workloads import run_dft
 
-from .emulator import Crossbar, preset
+from .emulator import Crossbar, CrossbarConfig, preset
+from .emulator.golden import numpy_read_noise, read_noise_path
 
-__all__ = ["run_benchmarks", "vmm_throughput", "blas_threads"]
+__all__ = [
+    "run_benchmarks",
+    "vmm_throughput",
+    "blas_threads",
+    "IDEAL_RATIO_TARGET",
+    "NOISY_VMM_PER_S_TARGET",
+]
 
-# Thread-count functions of the OpenBLAS builds NumPy ships with (scipy-openblas: ILP64 names).
-_OPENBLAS_PREFIXES = ("scipy_openblas_", "openblas_")
-_OPENBLAS_SUFFIXES = ("64_", "")
+#: Noise-free golden VMMs per second as a fraction of the float64 matmul of the same codes.
+IDEAL_RATIO_TARGET = 0.8
+#: Golden VMMs per second with per-cell read noise (64x64, 65,536 vectors): the rate of
+#: aihwkit's noisy inference tile (noise at the output) measured on the project's machine.
+NOISY_VMM_PER_S_TARGET = 300_000
 
 
-def _openblas_thread_functions() -> tuple[object, object] | None:
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS loaded by NumPy, or ``None``."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in _OPENBLAS_PREFIXES:
-            for suffix in _OPENBLAS_SUFFIXES:
-                get = getattr(library, f"{prefix}get_num_threads{suffix}", None)
-                put = getattr(library, f"{prefix}set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    get.restype = ctypes.c_int
-                    put.argtypes = [ctypes.c_int]
-                    return get, put
-    return None
+def _blas_pools() -> list[dict]:
+    return [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
 
 
 @contextlib.contextmanager
 def blas_threads(count: int = 1) -> Iterator[dict[str, object]]:
-    """Limit BLAS to ``count`` threads inside the block; yields what was done.
+    """Limit every BLAS library loaded in the process to ``count`` threads inside the block.
 
-    Uses threadpoolctl when installed, else the thread functions of NumPy's own OpenBLAS.
-    The yielded dict has ``threads`` (the pinned count, ``None`` if pinning failed),
-    ``previous`` and ``via``.
+    Yields ``threads`` (the largest count a BLAS reports inside the block, ``None`` if no
+    BLAS was found), ``previous`` (the largest count before) and ``libraries`` (name and
+    version of each BLAS).
     """
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:
-        pass
-    else:
-        previous = [pool.get("num_threads") for pool in threadpool_info()]
-        with threadpool_limits(count, user_api="blas"):
-            yield {
-                "threads": count,
-                "previous": max(previous, default=None),
-                "via": "threadpoolctl",
-            }
-        return
-    functions = _openblas_thread_functions()
-    if functions is None:
-        yield {"threads": None, "previous": None, "via": "none (set OPENBLAS_NUM_THREADS=1)"}
-        return
-    get, put = functions
-    previous = get()
-    put(count)
-    try:
-        yield {"threads": get(), "previous": previous, "via": "OpenBLAS"}
-    finally:
-        put(previous)
+    before = _blas_pools()
+    with threadpool_limits(count, user_api="blas"):
+        inside = _blas_pools()
+        yield {
+            "threads": max((pool["num_threads"] for pool in inside), default=None),
+            "previous": max((pool["num_threads"] for pool in before), default=None),
+            "libraries": [f"{pool['internal_api']} {pool['version']}" for pool in inside],
+        }
 
 
-def vmm_throughput(name: str, batch: int, repeats: int, seed: int = 0) -> dict[str, float]:
-    """Median batched VMMs per second of the golden model for preset ``name``, and of the
-    in-run baseline: ``x.astype(float64) @ g.astype(float64)`` of the same codes, timed
-    alternately with the golden model so that both see the same machine."""
+def _baseline(config: CrossbarConfig, levels: np.ndarray, seed: int):
+    """The in-run baseline of ``config``: a function of the input codes, and its name.
+
+    A float64 matmul of the codes; with read noise, plus one Gaussian deviate per output of
+    the standard deviation the per-cell read noise gives a full-scale input.
+    """
+    weights = levels.astype(np.float64)
+    if not config.read_noise:
+        return (lambda x: x.astype(np.float64) @ weights), "float64 matmul of the same codes"
+    rng = np.random.default_rng(seed)
+    sigma = config.read_sigma * config.x_max * np.sqrt(config.rows)
+
+    def noisy(x: np.ndarray) -> np.ndarray:
+        y = x.astype(np.float64) @ weights
+        y += sigma * rng.standard_normal(y.shape)
+        return y
+
+    return noisy, "float64 matmul + per-output Gaussian noise"
+
+
+def vmm_throughput(name: str, batch: int, repeats: int, seed: int = 0) -> dict[str, object]:
+    """Median batched VMMs per second of the golden model for preset ``name``, and of its
+    in-run baseline (:func:`_baseline`) on the same codes, timed alternately with the golden
+    model so that both see the same machine."""
     config = preset(name)
     rng = np.random.default_rng(seed)
     crossbar = Crossbar(config)
     crossbar.write_levels(rng.integers(0, config.levels, size=(config.rows, config.cols)))
     inputs = rng.integers(config.x_min, config.x_max + 1, size=(batch, config.rows))
-    levels = crossbar.levels
+    baseline, baseline_name = _baseline(config, crossbar.levels, seed)
     # Warm up at full size: the allocator settles on where arrays of this size live (fresh
     # pages, whose first touch costs a page fault each, or reused ones) before the timing.
-    inputs.astype(np.float64) @ levels.astype(np.float64)
+    baseline(inputs)
     crossbar.vmm_batch(inputs)
-    times, baseline_times = [], []
+    times, cpu_times, baseline_times = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        inputs.astype(np.float64) @ levels.astype(np.float64)
+        baseline(inputs)
         baseline_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         crossbar.vmm_batch(inputs)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     median = statistics.median(times)
-    baseline = statistics.median(baseline_times)
-    return {
+    baseline_median = statistics.median(baseline_times)
+    figures: dict[str, object] = {
         "preset": name,
         "read_noise": config.read_noise,
         "batch": batch,
@@ -120,10 +120,21 @@ def vmm_throughput(name: str, batch: int, repeats: int, seed: int = 0) -> dict[s
         "median_s": median,
         "vmm_per_s": batch / median,
         "best_vmm_per_s": batch / min(times),
-        "baseline_median_s": baseline,
-        "baseline_vmm_per_s": batch / baseline,
-        "ratio_to_baseline": baseline / median,
+        # Per second of this process's CPU time: what a busy machine's other work leaves out.
+        "cpu_vmm_per_s": batch / statistics.median(cpu_times),
+        "baseline": baseline_name,
+        "baseline_median_s": baseline_median,
+        "baseline_vmm_per_s": batch / baseline_median,
+        "ratio_to_baseline": baseline_median / median,
     }
+    if config.read_noise:
+        figures["noise_path"] = read_noise_path()
+        figures["target"] = f">= {NOISY_VMM_PER_S_TARGET:,} VMM/s"
+        figures["meets_target"] = figures["vmm_per_s"] >= NOISY_VMM_PER_S_TARGET
+    else:
+        figures["target"] = f">= {IDEAL_RATIO_TARGET:.2f} x"
+        figures["meets_target"] = figures["ratio_to_baseline"] >= IDEAL_RATIO_TARGET
+    return figures
 
 
 def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dict:
@@ -134,28 +145,42 @@ def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dic
     with blas_threads(1) as pinned:
         report["blas_threads"] = pinned
         if pinned["threads"] is None:
-            threads = f"BLAS threads not pinned: {pinned['via']}"
+            threads = "no BLAS found to pin"
         else:
             threads = (
-                f"BLAS pinned to {pinned['threads']} thread(s) via {pinned['via']} "
-                f"(was {pinned['previous']})"
+                f"BLAS pinned to {pinned['threads']} thread(s), was {pinned['previous']}: "
+                f"{', '.join(pinned['libraries'])}"
             )
+        size = preset("ideal14")
         print(
-            f"golden model, batched {preset('ideal14').rows}x{preset('ideal14').cols} VMMs "
+            f"golden model, batched {size.rows}x{size.cols} VMMs "
             f"(median of {repeats}, batch {batch}; {threads}):",
             file=out,
         )
-        for name in ("ideal14", "ru_azo_2024"):
-            figures = vmm_throughput(name, batch, repeats)
-            report["vmm"].append(figures)
-            noise = "read noise on" if figures["read_noise"] else "no noise"
+        cases = [("ideal14", contextlib.nullcontext), ("ru_azo_2024", contextlib.nullcontext)]
+        if not quick and read_noise_path() != "numpy":  # the kernel, then the path it replaces
+            cases.append(("ru_azo_2024", numpy_read_noise))
+        rows = []
+        for name, noise_path in cases:
+            with noise_path():
+                figures = vmm_throughput(name, batch, repeats)
+            rows.append(figures)
+            noise = f"noise ({figures['noise_path']})" if figures["read_noise"] else "no noise"
+            verdict = "meets" if figures["meets_target"] else "below"
             print(
                 f"  {name:12s} {noise:14s} {figures['vmm_per_s']:12,.0f} VMM/s "
-                f"= {figures['ratio_to_baseline']:5.2f} x float64 matmul of the same codes "
-                f"({figures['baseline_vmm_per_s']:,.0f} VMM/s in the same run; "
-                f"golden best {figures['best_vmm_per_s']:,.0f})",
+                f"({figures['cpu_vmm_per_s']:,.0f} per CPU-second) "
+                f"= {figures['ratio_to_baseline']:5.2f} x {figures['baseline']} "
+                f"({figures['baseline_vmm_per_s']:,.0f} VMM/s in the same run); "
+                f"{verdict} the target {figures['target']}",
                 file=out,
             )
+        report["vmm"] = rows[:2]
+        if len(rows) == 3:
+            kernel, numpy_path = rows[1:]
+            kernel["numpy_path"] = numpy_path
+            speedup = kernel["vmm_per_s"] / numpy_path["vmm_per_s"]
+            print(f"  read noise: the numba kernel is {speedup:.1f} x the NumPy path", file=out)
     print(
         "64-point DFT of 64 Gaussian signals on the golden model "
         f"(paper: > {PAPER_SNR_DB:.0f} dB):",

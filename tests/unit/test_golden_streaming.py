@@ -3,7 +3,7 @@
 A batch streams through ``vmm_batch`` in chunks, the levels are cached as float64, and exact
 float64 products stand in for int64 ones. None of that may change a result: these tests pin
 each fast path to a slow one (smaller chunks, the int64 path, a fresh crossbar, the
-plain-Python reference).
+plain-Python reference), with the read noise of the NumPy path and of the compiled kernel.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from molxbar.emulator import Crossbar, CrossbarConfig, golden, preset
 from tests.support import reference as ref
+from tests.unit.test_golden_fast import noise_path  # noqa: F401 (a fixture: both noise paths)
 
 CONFIGS = [
     pytest.param(preset("ideal14"), id="ideal14"),
@@ -50,6 +51,7 @@ def codes(c: CrossbarConfig, rng: np.random.Generator, batch: int) -> np.ndarray
 
 @pytest.mark.parametrize("c", CONFIGS)
 @pytest.mark.parametrize("chunk", [1, 3, 64])
+@pytest.mark.usefixtures("noise_path")
 def test_chunked_batch_equals_one_chunk(c, chunk, rng, monkeypatch):
     levels = rng.integers(0, c.levels, size=(c.rows, c.cols))
     inputs = codes(c, rng, 200)
@@ -65,6 +67,7 @@ def test_chunked_batch_equals_one_chunk(c, chunk, rng, monkeypatch):
 
 
 @pytest.mark.parametrize("c", CONFIGS)
+@pytest.mark.usefixtures("noise_path")
 def test_int64_paths_equal_the_float_paths(c, rng, monkeypatch):
     """With float64 declared inexact, every product goes through int64 arithmetic."""
     levels = rng.integers(0, c.levels, size=(c.rows, c.cols))
@@ -152,6 +155,7 @@ def test_a_bad_code_in_a_late_chunk_changes_nothing(bad, rng, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["ideal14", "ru_azo_2024"])
+@pytest.mark.usefixtures("noise_path")
 def test_a_long_batch_needs_little_more_than_its_output(name, rng):
     c = preset(name, write_noise=False)
     xb = loaded(c, rng)
