@@ -22,10 +22,11 @@ from pathlib import Path
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.hdl.mac import PER_LANE_ATTRIBUTE
 from molxbar.hdl.options import EngineOptions
+from molxbar.host.link_packer import batch_frames
 from molxbar.protocol.spec import Layout, Opcode
 
 from .clocks import POWER_ON_RESET_S
-from .targets import BOARDS, DEFAULT_BAUD, Board, board_config
+from .targets import BOARDS, Board, board_config
 from .top import BoardTop
 
 __all__ = [
@@ -207,7 +208,11 @@ def throughput(config: CrossbarConfig, clock_hz: float, baud: int) -> dict:
     * ``engine``: a batch in the bridge's engine, whose streams move one byte per cycle, so a
       vector also needs as many cycles as its command bytes and its response bytes;
     * ``uart``: what a UART at ``baud`` carries (8N1, one line each way; the busier line
-      sets the rate).
+      sets the rate);
+    * ``link``: what the serial link carries, with one frame in flight
+      (:func:`~molxbar.host.link_packer.batch_frames`): each frame's commands, then its
+      answer (no USB latency counted); ``link_adc16`` the same with a 16-bit ADC, whose
+      outputs take 2 bytes.
     """
     layout = Layout(config)
     compute = config.rows * config.cols // config.lanes
@@ -220,6 +225,9 @@ def throughput(config: CrossbarConfig, clock_hz: float, baud: int) -> dict:
         "engine": clock_hz / cycles,
         "uart": baud / 10 / max(in_bytes, out_bytes),
     }
+    for name, adc_bits in (("link", 0), ("link_adc16", 16)):
+        frames = batch_frames(layout.at_adc(adc_bits))
+        rates[name] = baud / 10 * frames["vectors"] / (frames["command"] + frames["response"])
     result: dict = {
         "compute_cycles_per_vmm": compute,
         "batch_cycles_per_vmm": cycles,
@@ -375,7 +383,7 @@ def build_board(
     lanes: int | None = None,
     config: CrossbarConfig | None = None,
     clock_hz: float | None = None,
-    baud: int = DEFAULT_BAUD,
+    baud: int | None = None,
     dry_run: bool = False,
     synth_only: bool = False,
     toolchain: str = "yowasp",
@@ -398,6 +406,8 @@ def build_board(
     dry_run, synth_only
         Write the build tree only; or run synthesis only (Yosys: cell counts, no
         placement, timing or bitstream).
+    baud
+        The UART's bit rate (the board's if ``None``).
     seed
         nextpnr's placement seed.
     verbose, stream
@@ -413,6 +423,7 @@ def build_board(
     if config is None:
         config = board_config(board, lanes)
     options = EngineOptions() if options is None else options
+    baud = baud or board.baud
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
     env = {} if dry_run else toolchain_env(board.family, toolchain)  # (before any file)

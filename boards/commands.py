@@ -82,7 +82,8 @@ def _summary(report: dict, out=sys.stdout) -> None:
         print(
             f"  at {_mhz(report['clock']['engine_hz'])}: {rate['engine_vmm_per_s']:,} VMM/s, "
             f"{rate['engine_mac_per_s'] / 1e9:.2f} GMAC/s in the engine; "
-            f"{rate['uart_vmm_per_s']:,} VMM/s over the UART at {report['uart']['baud']:,} baud",
+            f"{rate['link_vmm_per_s']:,} VMM/s over the serial link at "
+            f"{report['uart']['baud']:,} baud ({rate['link_adc16_vmm_per_s']:,} with a 16-bit ADC)",
             file=out,
         )
     seconds = report.get("seconds", {})
@@ -179,7 +180,7 @@ def _positive_mhz(text: str) -> float:
 
 def add_board_commands(commands) -> None:
     """Add ``build`` and ``program`` to the subcommand set ``commands``."""
-    from .targets import BOARDS, DEFAULT_BAUD
+    from .targets import BOARDS
 
     boards = _board_names()
     build = commands.add_parser(
@@ -222,7 +223,12 @@ def add_board_commands(commands) -> None:
         + ")",
     )
     build.add_argument(
-        "--baud", type=int, default=DEFAULT_BAUD, help=f"UART bit rate (default {DEFAULT_BAUD})"
+        "--baud",
+        type=int,
+        default=None,
+        help="UART bit rate (default: the board's, "
+        + ", ".join(f"{name} {BOARDS[name].baud:,}" for name in boards)
+        + ")",
     )
     build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     build.add_argument("-v", "--verbose", action="store_true", help="show every tool line")

@@ -9,14 +9,11 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from molxbar.emulator.config import CrossbarConfig, preset
-from molxbar.protocol.link import BOARD_BAUD
+from molxbar.protocol.link import BOARD_BAUDS
 
 from .clocks import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
 
-__all__ = ["Board", "BOARDS", "board_config", "DEFAULT_BAUD"]
-
-#: UART bit rate of every board (the serial transport's default too).
-DEFAULT_BAUD = BOARD_BAUD
+__all__ = ["Board", "BOARDS", "board_config"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,11 @@ class Board:
     synthesis_cells: dict[str, tuple[str, ...]]
     capacity: dict[str, int]
     multiplier_rows: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def baud(self) -> int:
+        """The UART bit rate of the board's bridge (:data:`~molxbar.protocol.link.BOARD_BAUDS`)."""
+        return BOARD_BAUDS[self.name]
 
     @property
     def oscillator_hz(self) -> float:
@@ -94,7 +96,7 @@ BOARDS: dict[str, Board] = {
             # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 83 %
             # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 38.6-43.2 MHz at a 40 MHz
             # target, depending on the placement seed; 30 MHz from the PLL leaves a margin and
-            # is 30 cycles per bit at 1 Mbaud.
+            # is 5 cycles per bit at 6 Mbaud.
             lanes=8,
             leakage_hardware=False,
             per_lane_registers=False,
@@ -136,8 +138,8 @@ BOARDS: dict[str, Board] = {
             per_lane_registers=True,
             synth_options="",
             # 64 lanes reach 100.5 MHz after place and route at a 100 MHz target; 75 MHz
-            # from the PLL leaves a margin for other placements and tool versions and is 75
-            # cycles per bit at 1 Mbaud.
+            # from the PLL leaves a margin for other placements and tool versions and is 25
+            # cycles per bit at 3 Mbaud.
             clock_hz=75e6,
             pll=ecp5_pll,
             leds=("heartbeat", "busy", "error", "locked"),

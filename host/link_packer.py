@@ -9,10 +9,18 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from molxbar.protocol.framing import ANY_LAYOUT, CommandFramer
-from molxbar.protocol.link import FrameKind
+from molxbar.protocol.link import (
+    COMMAND_BUFFER_BYTES,
+    CRC_BYTES,
+    CREDIT_BYTES,
+    FRAME_HEADER_BYTES,
+    REPLAY_BUFFER_BYTES,
+    FrameKind,
+    max_payload,
+)
 from molxbar.protocol.spec import COMMANDS, Layout, Opcode
 
-__all__ = ["Atom", "Frame", "FramePacker", "check_frames"]
+__all__ = ["Atom", "Frame", "FramePacker", "batch_frames", "check_frames"]
 
 _OPCODES = frozenset(int(op) for op in Opcode)
 _BATCH_HEADER = 1 + 2  # RUN_BATCH opcode and count
@@ -57,6 +65,29 @@ def check_frames(layout: Layout, *, max_payload: int, replay_bytes: int) -> None
         else:
             _check_atom(opcode.name, layout.command_length(opcode), max_payload)
         _check_response(opcode.name, layout.response_length(opcode), replay_bytes)
+
+
+def batch_frames(
+    layout: Layout,
+    *,
+    buffer_bytes: int = COMMAND_BUFFER_BYTES,
+    replay_bytes: int = REPLAY_BUFFER_BYTES,
+) -> dict:
+    """A long batch as :class:`FramePacker` sends it: ``vectors`` per frame (as many as the
+    payload and the replay buffer take), and each frame's ``command`` and ``response``
+    bytes on the line (two ``END``, header, CRC, credits; escapes not counted: they add
+    2/256 of the random bytes)."""
+    vector = layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
+    answer = layout.response_length(Opcode.RUN_BATCH)
+    vectors = min((max_payload(buffer_bytes) - _BATCH_HEADER) // vector, replay_bytes // answer)
+    if vectors < 1:
+        raise ValueError(f"a batch vector of {vector} bytes (answer {answer}) fits no frame")
+    framing = 2 + FRAME_HEADER_BYTES + CRC_BYTES
+    return {
+        "vectors": vectors,
+        "command": framing + _BATCH_HEADER + vectors * vector,
+        "response": framing + CREDIT_BYTES + vectors * answer,
+    }
 
 
 def _check_atom(name: str, size: int, limit: int) -> None:

@@ -15,7 +15,7 @@ from molxbar.protocol.link_frames import command_frame, response_frame
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.link_faults import run_fault_session
 
-__all__ = ["link_table", "frame_overheads"]
+__all__ = ["frame_overheads", "link_rate", "link_table"]
 
 #: The boards' crossbar.
 BOARD = CrossbarConfig(noise_hardware=False)
@@ -50,6 +50,55 @@ def frame_overheads(config: CrossbarConfig = BOARD, seed: int = 0) -> list[dict]
         }
         for name, payload, wire in rows
     ]
+
+
+def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool = False) -> dict:
+    """VMMs per second of a long batch over a board's serial link at its default clock and
+    baud rate, measured on the bit-serial simulation of its bridge gateware
+    (:func:`~molxbar.sim.bridge.simulate_bridge`, the host's ``SerialTransport`` on the
+    other end): the cycles of a batch of ``n`` vectors less those of a shorter one, so the
+    first frame's wait does not count. No USB latency is in it."""
+    from molxbar.boards.build import throughput
+    from molxbar.boards.targets import BOARDS, board_config
+    from molxbar.hdl.uart import uart_divisor
+    from molxbar.protocol.link import COMMAND_BUFFER_BYTES, IDLE_TIMEOUT_BYTES, REPLAY_BUFFER_BYTES
+    from molxbar.sim.bridge import simulate_bridge
+
+    board = BOARDS[board_name]
+    config = board_config(board)
+    layout = Layout(config)
+    divisor = uart_divisor(board.clock_hz, board.baud)
+    rng = np.random.default_rng(0)
+    short, long = (3, 6) if quick else (3, 9)
+    cycles = {}
+    for n in (short, long):
+        x = rng.integers(config.x_min, config.x_max + 1, (n, config.rows))
+        commands = encode_command(layout, Opcode.SET_ADC, bits=adc_bits, shift=0)
+        commands += encode_command(layout, Opcode.RUN_BATCH, count=n, x=x)
+        result = simulate_bridge(
+            config,
+            commands,
+            divisor=divisor,
+            buffer_bytes=COMMAND_BUFFER_BYTES,
+            replay_bytes=REPLAY_BUFFER_BYTES,
+            timeout_bytes=IDLE_TIMEOUT_BYTES,
+            read_counters=False,
+        )
+        if result.difference is not None:
+            raise AssertionError(f"the bridge's answers differ: {result.difference}")
+        cycles[n] = result.cycles
+    seconds = (cycles[long] - cycles[short]) / board.clock_hz
+    rates = throughput(config, board.clock_hz, board.baud)
+    return {
+        "board": board.name,
+        "baud": board.baud,
+        "clock_hz": board.clock_hz,
+        "adc_bits": adc_bits,
+        "output_bytes": layout.at_adc(adc_bits).output_width,
+        "vmm_per_s": (long - short) / seconds,
+        "modelled_vmm_per_s": rates["link_adc16_vmm_per_s" if adc_bits == 16 else "link_vmm_per_s"],
+        "before_vmm_per_s": throughput(config, board.clock_hz, 1_000_000)["link_vmm_per_s"],
+    }
 
 
 def link_table(*, quick: bool = False, out: TextIO = sys.stdout) -> dict:
@@ -102,4 +151,16 @@ def link_table(*, quick: bool = False, out: TextIO = sys.stdout) -> dict:
         )
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items()))
         print(f"          faults: {kinds}; board counters {list(report.counters)}", file=out)
-    return {"overheads": overheads, "sessions": sessions}
+    start = time.perf_counter()
+    rate = link_rate(quick=quick)
+    print(
+        f"\nLink rate, {rate['board']} at {rate['clock_hz'] / 1e6:g} MHz and "
+        f"{rate['baud']:,} baud, {rate['adc_bits']}-bit ADC ({rate['output_bytes']} bytes an "
+        f"output): {rate['vmm_per_s']:,.0f} VMM/s measured on the bit-serial bridge "
+        f"simulation ({rate['modelled_vmm_per_s']:,.0f} from the frame sizes; "
+        f"{rate['before_vmm_per_s']:,.0f} at 1 Mbaud with full-width outputs: "
+        f"{rate['vmm_per_s'] / rate['before_vmm_per_s']:.1f}x) "
+        f"({time.perf_counter() - start:.0f} s)",
+        file=out,
+    )
+    return {"overheads": overheads, "sessions": sessions, "rate": rate}

@@ -23,6 +23,7 @@ import enum
 
 __all__ = [
     "BOARD_BAUD",
+    "BOARD_BAUDS",
     "COMMAND_BUFFER_BYTES",
     "COUNTERS",
     "COUNTER_BITS",
@@ -46,9 +47,14 @@ __all__ = [
     "max_payload",
 ]
 
-#: UART bit rate of the boards' bridge (``molxbar build``): exact on the FTDI bridges of both
-#: boards (3 MHz / 3), and a whole number of cycles per bit at their engine clocks.
-BOARD_BAUD = 1_000_000
+#: UART bit rate of each board's bridge (``molxbar build``; ``--baud`` overrides it): the
+#: fastest its USB-serial chip makes exactly that is a whole number of at least four engine
+#: cycles per bit at the board's default clock. The iCEBreaker's FT2232H makes 12 MHz / n
+#: (6 Mbaud: 5 cycles at 30 MHz; 12 Mbaud would need 48 MHz); the ULX3S's FT231X at most
+#: 3 Mbaud (25 cycles at 75 MHz).
+BOARD_BAUDS = {"icebreaker": 6_000_000, "ulx3s-85f": 3_000_000}
+#: The slowest of them: the serial transport's default, for its deadlines.
+BOARD_BAUD = min(BOARD_BAUDS.values())
 
 #: Command buffer of the board's link receiver, bytes: one iCE40 block RAM (512 x 8). It
 #: holds the payload and CRC of the frames received and not yet taken by the engine.

@@ -184,6 +184,12 @@ def test_throughput_of_the_board_configurations():
     assert ulx["batch_cycles_per_vmm"] == 386
     assert ulx["compute_mac_per_s"] == pytest.approx(100e6 * 64, rel=1e-6)
     assert ulx["uart_vmm_per_s"] == pytest.approx(1e5 / 386, abs=0.1)
+    # The framed link, one frame in flight: 2 vectors a frame (the 1,024-byte replay buffer
+    # takes two 386-byte answers), 3 + 2 x 128 command bytes and 2 x 386 response bytes,
+    # with 6 and 8 bytes of framing; with a 16-bit ADC 7 answers of 130 bytes would fit the
+    # replay buffer, but 3 vectors fill the 510-byte payload.
+    assert ulx["link_vmm_per_s"] == pytest.approx(1e5 * 2 / (6 + 259 + 8 + 772), rel=1e-3)
+    assert ulx["link_adc16_vmm_per_s"] == pytest.approx(1e5 * 3 / (6 + 387 + 8 + 390), rel=1e-3)
 
 
 def test_toolchain_environment(monkeypatch):
@@ -212,7 +218,7 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     assert report["config"]["leakage_hardware"] is False
     assert report["clock"]["engine_hz"] == 30e6
     assert report["clock"]["pll"] == {"divr": 0, "divf": 79, "divq": 5, "filter_range": 1}
-    assert report["uart"] == {"baud": 1_000_000, "divisor": 30}
+    assert report["uart"] == {"baud": 6_000_000, "divisor": 5}
     pcf = (out / "molxbar.pcf").read_text()
     assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
     assert "set_frequency clocks.engine_clk 30.0" in pcf
