@@ -407,7 +407,8 @@ def build_board(
         Write the build tree only; or run synthesis only (Yosys: cell counts, no
         placement, timing or bitstream).
     baud
-        The UART's bit rate (the board's if ``None``).
+        The UART's bit rate; by default the fastest the board's serial chip makes that the
+        engine clock divides (:meth:`~molxbar.boards.targets.Board.baud_for`).
     seed
         nextpnr's placement seed.
     verbose, stream
@@ -423,9 +424,9 @@ def build_board(
     if config is None:
         config = board_config(board, lanes)
     options = EngineOptions() if options is None else options
-    baud = baud or board.baud
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
+    baud = baud or board.baud_for(engine_hz)
     env = {} if dry_run else toolchain_env(board.family, toolchain)  # (before any file)
     warnings = fit_warnings(board, config)
     for warning in warnings:

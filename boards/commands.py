@@ -226,8 +226,12 @@ def add_board_commands(commands) -> None:
         "--baud",
         type=int,
         default=None,
-        help="UART bit rate (default: the board's, "
-        + ", ".join(f"{name} {BOARDS[name].baud:,}" for name in boards)
+        help="UART bit rate (default: the fastest the board's USB-serial chip makes in whole "
+        "cycles per bit of the clock: "
+        + ", ".join(
+            f"{name} {BOARDS[name].baud_for():,} at {BOARDS[name].clock_hz / 1e6:g} MHz"
+            for name in boards
+        )
         + ")",
     )
     build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")

@@ -9,6 +9,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from molxbar.emulator.config import CrossbarConfig, preset
+from molxbar.hdl.uart import uart_divisor
 from molxbar.protocol.link import BOARD_BAUDS
 
 from .clocks import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
@@ -50,10 +51,21 @@ class Board:
     capacity: dict[str, int]
     multiplier_rows: tuple[tuple[str, ...], ...] = ()
 
-    @property
-    def baud(self) -> int:
-        """The UART bit rate of the board's bridge (:data:`~molxbar.protocol.link.BOARD_BAUDS`)."""
-        return BOARD_BAUDS[self.name]
+    def baud_for(self, clock_hz: float | None = None) -> int:
+        """The UART bit rate of the board's bridge at ``clock_hz`` (the default clock if
+        ``None``): the fastest its USB-serial chip makes that the UART can divide the clock
+        to (:data:`~molxbar.protocol.link.BOARD_BAUDS`)."""
+        clock_hz = clock_hz or self.clock_hz
+        for baud in BOARD_BAUDS[self.name]:
+            try:
+                uart_divisor(clock_hz, baud)
+            except ValueError:
+                continue
+            return baud
+        raise ValueError(
+            f"clock_hz = {clock_hz:g}: no bit rate of the {self.name}'s serial chip "
+            f"({', '.join(map(str, BOARD_BAUDS[self.name]))}) divides it"
+        )
 
     @property
     def oscillator_hz(self) -> float:

@@ -67,7 +67,8 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
     board = BOARDS[board_name]
     config = board_config(board)
     layout = Layout(config)
-    divisor = uart_divisor(board.clock_hz, board.baud)
+    baud = board.baud_for(board.clock_hz)
+    divisor = uart_divisor(board.clock_hz, baud)
     rng = np.random.default_rng(0)
     short, long = (3, 6) if quick else (3, 9)
     cycles = {}
@@ -88,10 +89,10 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
             raise AssertionError(f"the bridge's answers differ: {result.difference}")
         cycles[n] = result.cycles
     seconds = (cycles[long] - cycles[short]) / board.clock_hz
-    rates = throughput(config, board.clock_hz, board.baud)
+    rates = throughput(config, board.clock_hz, baud)
     return {
         "board": board.name,
-        "baud": board.baud,
+        "baud": baud,
         "clock_hz": board.clock_hz,
         "adc_bits": adc_bits,
         "output_bytes": layout.at_adc(adc_bits).output_width,

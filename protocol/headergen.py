@@ -23,7 +23,6 @@ from molxbar.emulator.config import (
 )
 
 from .link import (
-    BOARD_BAUDS,
     COMMAND_BUFFER_BYTES,
     COUNTER_BITS,
     CRC_INIT,
@@ -186,11 +185,8 @@ def protocol_header(config: CrossbarConfig | None = None) -> str:
         "/* The serial link of the boards (docs/link.md): SLIP frames, CRC-16/GENIBUS over",
         " * the body before it (most significant byte first), seq echoed in the answer.",
         " * Command frame: END seq kind payload crc_hi crc_lo END; response frame:",
-        " * END seq status payload credits_lo credits_hi crc_hi crc_lo END. */",
-        *(
-            _define(f"LINK_BAUD_{name.upper().replace('-', '_')}", baud, "bits per second, 8N1")
-            for name, baud in BOARD_BAUDS.items()
-        ),
+        " * END seq status payload credits_lo credits_hi crc_hi crc_lo END. The line is 8N1",
+        " * at the rate the build chose (its report.json, \"uart\"). */",
         _define("SLIP_END", f"{SLIP_END:#04x}u"),
         _define("SLIP_ESC", f"{SLIP_ESC:#04x}u"),
         _define("SLIP_ESC_END", f"{SLIP_ESC_END:#04x}u", "sent after ESC for END"),

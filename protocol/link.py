@@ -47,14 +47,18 @@ __all__ = [
     "max_payload",
 ]
 
-#: UART bit rate of each board's bridge (``molxbar build``; ``--baud`` overrides it): the
-#: fastest its USB-serial chip makes exactly that is a whole number of at least four engine
-#: cycles per bit at the board's default clock. The iCEBreaker's FT2232H makes 12 MHz / n
-#: (6 Mbaud: 5 cycles at 30 MHz; 12 Mbaud would need 48 MHz); the ULX3S's FT231X at most
-#: 3 Mbaud (25 cycles at 75 MHz).
-BOARD_BAUDS = {"icebreaker": 6_000_000, "ulx3s-85f": 3_000_000}
-#: The slowest of them: the serial transport's default, for its deadlines.
-BOARD_BAUD = min(BOARD_BAUDS.values())
+#: Bit rates each board's USB-serial chip makes exactly, fastest first: the iCEBreaker's
+#: FT2232H 12 MHz / n, the ULX3S's FT231X 3 MHz / n. A build's UART takes the fastest that
+#: is a whole number of at least four engine cycles per bit (``molxbar build``; ``--baud``
+#: overrides it): 6 Mbaud at the iCEBreaker's 30 MHz (12 Mbaud needs 48 MHz), 3 Mbaud at
+#: the ULX3S's 75 MHz.
+BOARD_BAUDS = {
+    "icebreaker": tuple(12_000_000 // n for n in (1, 2, 3, 4, 6, 8, 12)),
+    "ulx3s-85f": tuple(3_000_000 // n for n in (1, 2, 3)),
+}
+#: A rate both chips make at every clock the boards run: the serial transport's default
+#: (it sets the transport's deadlines only; the port's own rate is the one it was opened at).
+BOARD_BAUD = 1_000_000
 
 #: Command buffer of the board's link receiver, bytes: one iCE40 block RAM (512 x 8). It
 #: holds the payload and CRC of the frames received and not yet taken by the engine.

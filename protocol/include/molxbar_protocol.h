@@ -232,9 +232,8 @@ enum molxbar_status {
 /* The serial link of the boards (docs/link.md): SLIP frames, CRC-16/GENIBUS over
  * the body before it (most significant byte first), seq echoed in the answer.
  * Command frame: END seq kind payload crc_hi crc_lo END; response frame:
- * END seq status payload credits_lo credits_hi crc_hi crc_lo END. */
-#define MOLXBAR_LINK_BAUD_ICEBREAKER 6000000     /* bits per second, 8N1 */
-#define MOLXBAR_LINK_BAUD_ULX3S_85F 3000000      /* bits per second, 8N1 */
+ * END seq status payload credits_lo credits_hi crc_hi crc_lo END. The line is 8N1
+ * at the rate the build chose (its report.json, "uart"). */
 #define MOLXBAR_SLIP_END 0xc0u
 #define MOLXBAR_SLIP_ESC 0xdbu
 #define MOLXBAR_SLIP_ESC_END 0xdcu               /* sent after ESC for END */

@@ -235,9 +235,18 @@ def test_dry_run_at_the_icebreaker_oscillator(tmp_path):
     build_board("icebreaker", tmp_path, config=QUIET, clock_hz=12e6, dry_run=True)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["clock"]["engine_hz"] == 12e6 and report["clock"]["pll"] is None
-    assert report["uart"]["divisor"] == 12
+    assert report["uart"] == {"baud": 3_000_000, "divisor": 4}  # the fastest 12 MHz divides
     assert "set_frequency clocks.engine_clk 12.0" in (tmp_path / "molxbar.pcf").read_text()
     assert "SB_PLL40_PAD" not in (tmp_path / "molxbar.il").read_text()
+
+
+def test_each_board_takes_the_fastest_rate_its_serial_chip_makes_at_the_clock():
+    ice, ulx = BOARDS["icebreaker"], BOARDS["ulx3s-85f"]
+    assert ice.baud_for() == 6_000_000  # 5 cycles a bit at 30 MHz
+    assert ice.baud_for(48e6) == 12_000_000 and ice.baud_for(40e6) == 4_000_000
+    assert ulx.baud_for() == ulx.baud_for(100e6) == 3_000_000  # the FT231X's fastest
+    with pytest.raises(ValueError, match="clock_hz = 1e\\+06: no bit rate of the icebreaker"):
+        ice.baud_for(1e6)
 
 
 def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
