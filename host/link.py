@@ -111,7 +111,9 @@ class SerialTransport:
         A device name or pyserial URL, or an open ``serial.Serial``-like object (``read``,
         ``write``, ``flush``; a blocking one gets a short read timeout).
     baudrate
-        Line rate, bits per second (8N1: ten bits per byte).
+        Line rate, bits per second (8N1: ten bits per byte): the one the bitstream was built
+        for (its ``report.json``, ``uart``). Needed to open a device by name; for an open
+        port, its own ``baudrate`` by default.
     timeout
         Seconds to wait for an answer beyond the time its bytes need on the line.
     config
@@ -128,7 +130,7 @@ class SerialTransport:
     def __init__(
         self,
         port,
-        baudrate: int = BOARD_BAUD,
+        baudrate: int | None = None,
         *,
         timeout: float = 2.0,
         config: CrossbarConfig | None = None,
@@ -151,13 +153,18 @@ class SerialTransport:
             replay_bytes=replay_bytes,
         )
         if isinstance(port, str):
+            if baudrate is None:
+                raise ValueError(
+                    f"port = {port!r}: give baudrate, the rate the bitstream was built for "
+                    f"(its report.json, \"uart\")"
+                )
             import serial
 
             port = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
         elif getattr(port, "timeout", 0) is None:
             port.timeout = 0.05  # reads must return for the deadline to be checked
         self.port = port
-        self.baudrate = baudrate
+        self.baudrate = baudrate or getattr(port, "baudrate", None) or BOARD_BAUD
         self.timeout = timeout
         self.retries = retries
         self.clock = clock

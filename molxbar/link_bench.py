@@ -33,12 +33,16 @@ def frame_overheads(config: CrossbarConfig = BOARD, seed: int = 0) -> list[dict]
     answer = bytes([Opcode.RUN_VMM, 0]) + b"".join(
         int(v).to_bytes(layout.output_bytes, "little", signed=True) for v in outputs
     )
+    answer16 = bytes([Opcode.RUN_VMM, 0]) + b"".join(
+        int(v).to_bytes(2, "little", signed=True) for v in outputs >> 15
+    )
     rows = [
         ("command: LOAD_INPUT + RUN_VMM", vmm, command_frame(1, vmm)),
         ("command: RUN_BATCH of 2 vectors", batch, command_frame(1, batch)),
         ("command: SYNC", b"\x01\x00", command_frame(1, b"\x01\x00")),
         ("response: one VMM's outputs", answer, response_frame(1, 0, 510, answer)),
         ("response: two VMMs' outputs", answer * 2, response_frame(1, 0, 510, answer * 2)),
+        ("response: one VMM, 16-bit ADC", answer16, response_frame(1, 0, 510, answer16)),
     ]
     return [
         {

@@ -56,8 +56,8 @@ BOARD_BAUDS = {
     "icebreaker": tuple(12_000_000 // n for n in (1, 2, 3, 4, 6, 8, 12)),
     "ulx3s-85f": tuple(3_000_000 // n for n in (1, 2, 3)),
 }
-#: A rate both chips make at every clock the boards run: the serial transport's default
-#: (it sets the transport's deadlines only; the port's own rate is the one it was opened at).
+#: A rate both chips make: the serial transport's line rate for its deadlines when its port
+#: names none.
 BOARD_BAUD = 1_000_000
 
 #: Command buffer of the board's link receiver, bytes: one iCE40 block RAM (512 x 8). It

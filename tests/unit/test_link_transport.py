@@ -166,7 +166,7 @@ def test_counters_count_and_clear():
 
 
 def test_over_an_echoing_line_every_try_fails_and_says_so():
-    serial = SerialTransport("loop://", timeout=0.05, config=SMALL, retries=2)
+    serial = SerialTransport("loop://", 1_000_000, timeout=0.05, config=SMALL, retries=2)
     with pytest.raises(LinkError, match=r"loop://: frame 0 .* after 3 tries \(retries = 2\)"):
         serial.send(bytes([Opcode.SYNC, 1]))  # the counters first: our own frame comes back
     serial.close()
@@ -198,3 +198,10 @@ def test_ten_thousand_faults_leave_no_silent_error(config, operations):
     assert report.injected >= (10_000 if config is MEDIUM else 2_500), report
     assert report.silent_wrong_results == 0 and report.silent_level_changes == 0, report
     assert report.reported == 0, report
+
+
+def test_a_port_opened_by_name_needs_the_builds_rate():
+    with pytest.raises(ValueError, match="port = '/dev/ttyUSB9': give baudrate"):
+        SerialTransport("/dev/ttyUSB9", config=SMALL)
+    port = ModelPort(BoardLinkModel(SMALL), baudrate=3_000_000)
+    assert SerialTransport(port, config=SMALL).baudrate == 3_000_000  # the port's own
