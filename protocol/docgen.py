@@ -15,9 +15,9 @@ from molxbar.emulator.config import (
     CrossbarConfig,
 )
 
-from .spec import COMMANDS, RECT_IDEAL, STATUS_TEXT, FieldKind, Layout, Status
+from .spec import COMMANDS, RECT_IDEAL, STATUS_TEXT, FieldKind, Layout, Status, header_fields
 
-__all__ = ["protocol_markdown"]
+__all__ = ["impossible_statuses", "protocol_markdown"]
 
 _WIDTH_RULE = {
     FieldKind.LEVEL: "ceil(g_bits/8)",
@@ -99,7 +99,43 @@ def _behaviour(config: CrossbarConfig) -> list[str]:
         "- **A stream cut inside a command**: the engine waits for the rest; "
         "`molxbar.sim.backends.run_stream` runs the whole commands and returns the partial "
         "one unrun, on every backend.",
+        "- **Statuses a configuration cannot give**: a field whose valid values fill its "
+        "bytes never fails its check (input codes when `x_bits` is a multiple of 8, pulse "
+        "counts when `g_bits + 1` is, levels when `levels = 2^(8 * ceil(g_bits/8))`). "
+        f"For the crossbar above: {_impossible(config)}.",
     ]
+
+
+def impossible_statuses(config: CrossbarConfig) -> dict[Status, list[str]]:
+    """The error statuses that no command field can fail with on ``config``, and the
+    fields (``COMMAND.field``) whose check would give them: those whose valid values are
+    every value their bytes hold."""
+    layout = Layout(config)
+    possible, checked = set(), {}
+    for spec in COMMANDS.values():
+        for field in header_fields(spec.opcode) + (
+            spec.fields[1:] if spec.opcode.name == "RUN_BATCH" else ()
+        ):
+            ranges, status = layout.check(spec.opcode, field)
+            if status is Status.OK:
+                continue
+            width = 8 * layout.width(field.kind)
+            low = -(1 << (width - 1)) if Layout.signed(field.kind) else 0
+            full = any(a <= low and b >= low + (1 << width) - 1 for a, b in ranges)
+            checked.setdefault(status, []).append(f"{spec.opcode.name}.{field.name}")
+            if not full:
+                possible.add(status)
+    return {s: names for s, names in checked.items() if s not in possible}
+
+
+def _impossible(config: CrossbarConfig) -> str:
+    statuses = impossible_statuses(config)
+    if not statuses:
+        return "every error status can occur"
+    return "; ".join(
+        f"`{s.name}` cannot occur ({', '.join(f'`{n}`' for n in names)} take every value)"
+        for s, names in statuses.items()
+    )
 
 
 def protocol_markdown(config: CrossbarConfig | None = None) -> str:

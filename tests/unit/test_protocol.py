@@ -19,7 +19,7 @@ import pytest
 from molxbar.emulator.config import MAX_ADC_BITS, SIGMA_SEGMENTS, CrossbarConfig, preset
 from molxbar.host.driver import CrossbarDriver
 from molxbar.host.transports import GoldenTransport
-from molxbar.protocol.docgen import protocol_markdown
+from molxbar.protocol.docgen import impossible_statuses, protocol_markdown
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import (
     COMMANDS,
@@ -761,3 +761,15 @@ def test_status_gives_a_driver_the_hardware_and_a_driver_refuses_what_is_missing
     driver.set_rect(None)
     fields = driver.status()
     assert fields["hardware"] == 0 and fields["version"] == PROTOCOL_VERSION
+
+
+def test_the_statuses_a_configuration_cannot_give():
+    wide, narrow = CrossbarConfig(), CrossbarConfig(rows=8, cols=8, lanes=2, x_bits=12)
+    assert impossible_statuses(narrow) == {}
+    assert list(impossible_statuses(wide)) == [Status.BAD_INPUT]
+    # Every 2-byte input, the extremes included, is a valid 16-bit code; at 12 bits not.
+    for config, expected in ((wide, Status.OK), (narrow, Status.BAD_INPUT)):
+        layout = Layout(config)
+        command = bytes([Opcode.LOAD_INPUT]) + b"\x00\x80" * config.rows
+        assert len(command) == layout.command_length(Opcode.LOAD_INPUT)
+        assert GoldenEngine(config).execute(command) == bytes([Opcode.LOAD_INPUT, expected])
