@@ -569,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sweep import add_sweep_command
 
     add_sweep_command(commands)  # sweep build|device
+    from .verify import add_verify_command
+
+    add_verify_command(commands)  # verify
     return parser
 
 

@@ -28,7 +28,7 @@ from molxbar.emulator import CrossbarConfig
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.bridge import simulate_bridge
-from tests.support.stimulus import program_rows, random_commands
+from molxbar.sim.stimulus import program_rows, random_commands
 
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)

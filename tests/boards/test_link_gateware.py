@@ -21,7 +21,7 @@ from molxbar.protocol.link_frames import (
 )
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.bridge import BridgePort, model_difference, simulate_bridge
-from tests.support.stimulus import program_rows, random_commands
+from molxbar.sim.stimulus import program_rows, random_commands
 
 QUIET = CrossbarConfig(rows=8, cols=8, lanes=2, noise_hardware=False)
 BUFFER, REPLAY = 32, 16

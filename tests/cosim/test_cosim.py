@@ -26,7 +26,7 @@ from molxbar.sim.cosim.simulators import (
     icarus_time_zero,
     ports_only_runner,
 )
-from tests.support.stimulus import program_rows, random_commands
+from molxbar.sim.stimulus import preamble, program_rows, random_commands
 
 #: The configuration ``molxbar vmm`` uses for an 8x8 level file (ideal14, 8 lanes).
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=8)
@@ -117,20 +117,6 @@ def directed_commands(config, rng):
         enc(Opcode.STATUS),
     ]
     return b"".join(parts)
-
-
-def preamble(config, rng):
-    """What a stream after a reset sets first: a reset restores the registers, but the
-    memories (levels, the loaded input vector, the noise tables) keep their contents."""
-    layout = Layout(config)
-    return b"".join(
-        [
-            program_rows(config, rng.integers(0, config.levels, (config.rows, config.cols))),
-            encode_command(layout, Opcode.LOAD_INPUT, x=np.zeros(config.rows, dtype=int)),
-            encode_command(layout, Opcode.SET_SIGMA, table=0, scale=config.read_sigma_table),
-            encode_command(layout, Opcode.SET_SIGMA, table=1, scale=config.write_sigma_table),
-        ]
-    )
 
 
 def default_job(config, seed, *, count=150):

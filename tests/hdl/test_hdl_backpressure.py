@@ -15,9 +15,9 @@ from molxbar.hdl.datapath import HEADERS_QUEUED
 from molxbar.hdl.engine import Engine
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import Layout, Opcode, encode_command
+from molxbar.sim.stimulus import program_rows
 from molxbar.sim.streams import EngineStreams
 from tests.support.engine_check import check_against_golden
-from tests.support.stimulus import program_rows
 
 #: (rows, cols, lanes): narrow (few columns, the most vectors in the buffers), square, tall
 #: and wide arrays, one lane per array up to one lane per column.

@@ -21,8 +21,8 @@ from molxbar.protocol.spec import (
     decode_responses,
     encode_command,
 )
+from molxbar.sim.stimulus import program_rows, random_commands
 from tests.support.engine_check import check_against_golden
-from tests.support.stimulus import program_rows, random_commands
 
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2)
 NOISY = SMALL.replace(read_sigma=0.4, read_sigma_slope=1e-4, write_sigma=0.6, seed=99)

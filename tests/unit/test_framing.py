@@ -8,7 +8,7 @@ from molxbar.protocol.difference import first_difference
 from molxbar.protocol.framing import CommandFramer, response_length, split_commands
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import Layout, Opcode, Status, encode_command
-from tests.support.stimulus import program_rows, random_commands
+from molxbar.sim.stimulus import program_rows, random_commands
 
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2, x_bits=12)
 

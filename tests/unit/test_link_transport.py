@@ -13,7 +13,7 @@ from molxbar.protocol.link import COMMAND_BUFFER_BYTES, REPLAY_BUFFER_BYTES, max
 from molxbar.protocol.link_model import BoardLinkModel
 from molxbar.protocol.spec import Layout, Opcode, Status, decode_responses, encode_command
 from molxbar.sim.link_faults import FAULT_KINDS, FaultyLine, ModelPort, run_fault_session
-from tests.support.stimulus import program_rows, random_commands
+from molxbar.sim.stimulus import program_rows, random_commands
 
 BOARD = CrossbarConfig(noise_hardware=False)  # 64x64, what the boards build
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=2, x_bits=12, noise_hardware=False)

@@ -1,4 +1,6 @@
-"""Random command streams for comparing backends with the golden engine."""
+"""Command streams for comparing backends with the golden engine: random streams of every
+command (valid and out of range, batches long and short), and what a stream after a reset
+sets first."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import numpy as np
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
 from molxbar.protocol.spec import RECT_IDEAL, Layout, Opcode, encode_command
 
-__all__ = ["random_commands", "program_rows"]
+__all__ = ["preamble", "program_rows", "random_commands"]
 
 
 def program_rows(config: CrossbarConfig, levels: np.ndarray) -> bytes:
@@ -149,3 +151,18 @@ def random_commands(
             raise AssertionError(op)
         out += cmd
     return bytes(out)
+
+
+def preamble(config: CrossbarConfig, rng: np.random.Generator) -> bytes:
+    """What a stream after a reset sets first: random levels in every row, the loaded input
+    vector 0 and the configuration's noise tables (a reset restores the registers, but the
+    memories keep their contents)."""
+    layout = Layout(config)
+    return b"".join(
+        [
+            program_rows(config, rng.integers(0, config.levels, (config.rows, config.cols))),
+            encode_command(layout, Opcode.LOAD_INPUT, x=np.zeros(config.rows, dtype=int)),
+            encode_command(layout, Opcode.SET_SIGMA, table=0, scale=config.read_sigma_table),
+            encode_command(layout, Opcode.SET_SIGMA, table=1, scale=config.write_sigma_table),
+        ]
+    )
