@@ -160,7 +160,7 @@ def test_vmm_checks_its_output_paths_first(arrays, capsys, monkeypatch, option, 
     """A path that cannot be written stops the command before it loads or runs anything:
     one line, exit 2, nothing written."""
     _, _, paths = arrays
-    monkeypatch.setattr("molxbar.cli.run_stream", lambda *a, **k: pytest.fail("it ran"))
+    monkeypatch.setattr("molxbar.commands.vmm.run_stream", lambda *a, **k: pytest.fail("it ran"))
     target = str(paths["out"].parent / target)
     args = ["vmm", "--levels", str(paths["levels"]), "--inputs", str(paths["inputs"])]
     args += ["--out", target if option == "--out" else str(paths["out"])]
