@@ -9,13 +9,12 @@ chosen backend is checked against the golden engine.
 
 Outputs in the report folder: ``report.json`` and four figures (original, reconstructed and
 error images; SNR against ADC bits and conductance levels; conductance against pulse number;
-energy per VMM against a digital baseline).
+energy per VMM against a digital baseline; drawn by :mod:`molxbar.demo_figures`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import platform
 import sys
 import time
@@ -25,15 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from molxbar.emulator.device import (
-    HOROWITZ_45NM,
     PAPER_SNR_DB,
-    PAPER_TOPS_PER_W,
-    RU_AZO_2024,
-    energy_report,
 )
 from molxbar.emulator.mapping import MappedMatrix, complex_to_real
 from molxbar.emulator.metrics import enob, snr_db
-from molxbar.emulator.workloads import ComplexTransform, astro_image, dft_matrix, idft2_blocks
+from molxbar.emulator.workloads import astro_image, dft_matrix
 from molxbar.host.driver import CrossbarDriver
 from molxbar.host.programs import idft2_on_crossbars, image_blocks, image_from_blocks
 from molxbar.host.transports import (
@@ -45,33 +40,24 @@ from molxbar.sim.backends import BACKENDS, RunResult
 from molxbar.sim.backends import backend as backend_named
 from molxbar.sim.transport import AmaranthTransport
 
-from .emulator import Crossbar, CrossbarConfig, preset
+from .demo_figures import PRIOR_ART_SNR_DB as PRIOR_ART_SNR_DB
+from .demo_figures import write_figures
+from .demo_measurements import (
+    SWEEP_ADC_BITS,
+    SWEEP_G_BITS,
+    energy_per_vmm,
+    progress_bar,
+    pulse_staircase,
+    snr_sweep,
+)
+from .emulator import CrossbarConfig, preset
 
 __all__ = ["DEFAULT_BACKEND", "run_demo", "print_summary"]
 
 #: The backend ``molxbar demo`` uses unless told otherwise.
 DEFAULT_BACKEND = "verilator"
-#: Signal processing on earlier memristor crossbars: 5-8 bits, about 33 dB (Li et al. 2018).
-PRIOR_ART_SNR_DB = 33.0
 #: Crossbar side and DFT block size.
 BLOCK = 64
-#: Conductance-level widths of the SNR sweep: prior devices (5-8 bits) and this one.
-SWEEP_G_BITS = (5, 6, 7, 8, 10, 12, 14)
-SWEEP_ADC_BITS = (6, 8, 10, 12, 14, 16, 18, 20)
-
-
-def _progress(total: int | None, desc: str, unit: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        unit_scale=True,
-        disable=None if enabled else True,
-        file=sys.stderr,
-        leave=False,
-    )
 
 
 class _Link:
@@ -101,7 +87,7 @@ class _Link:
         self.drivers = [CrossbarDriver(t) for t in self.transports]
 
     def _runner(self, commands: bytes) -> bytes:
-        with _progress(len(commands), f"{self.backend} replay", "B", self.progress) as bar:
+        with progress_bar(len(commands), f"{self.backend} replay", "B", self.progress) as bar:
 
             def update(done: int) -> None:
                 bar.update(done - bar.n)
@@ -145,348 +131,6 @@ class _Link:
         }
 
 
-def _pulse_staircase(driver: CrossbarDriver, steps: int = 64, single: int = 16) -> dict:
-    """Potentiate cell (0, 0) from level 0 to the top and depress it back, in ``steps``
-    pulse trains each way, reading the level after each; then, from mid-scale, ``single``
-    single pulses up, reading after each (one level a pulse)."""
-    g_max = driver.config.g_max
-    train = max(1, -(-g_max // steps))
-    driver.write_cell(0, 0, 0)
-    pulses, levels = [0], [driver.read_cell(0, 0)]
-    for sign in (+1, -1):
-        for _ in range(steps):
-            driver.pulse(0, 0, sign * train)
-            pulses.append(pulses[-1] + train)
-            levels.append(driver.read_cell(0, 0))
-    # The device view of the same pulses, one at a time: a linear, symmetric staircase.
-    config = driver.config
-    trace = RU_AZO_2024.pulse_trace(0, np.repeat([1, -1], steps * train), config)
-    expected = np.concatenate([[RU_AZO_2024.g_min_s], trace[train - 1 :: train]])
-    matches = np.array_equal(RU_AZO_2024.conductance(levels, config), expected)
-    start = g_max // 2
-    driver.write_cell(0, 0, start)
-    single_levels = [driver.read_cell(0, 0)]
-    for _ in range(single):
-        driver.pulse(0, 0, 1)
-        single_levels.append(driver.read_cell(0, 0))
-    return {
-        "pulses_per_train": train,
-        "pulse_number": pulses,
-        "levels": levels,
-        "matches_device_view": bool(matches),
-        "single_pulse_levels": single_levels,
-        "write_error": _write_error(start + single),
-    }
-
-
-def _write_error(target: int, cells: int = 256) -> dict:
-    """Direct writes of ``target`` on a golden ``ru_azo_2024`` crossbar (write error on),
-    read back: the levels they land on and how often."""
-    config = preset("ru_azo_2024", rows=16, cols=cells // 16, lanes=1)
-    crossbar = Crossbar(config)
-    crossbar.write_levels(np.full((config.rows, config.cols), target))
-    landed = np.concatenate([crossbar.read_row(r) for r in range(config.rows)])
-    values, counts = np.unique(landed, return_counts=True)
-    sigma = config.write_sigma + config.write_sigma_slope * target
-    return {
-        "preset": "ru_azo_2024",
-        "target": target,
-        "sigma_levels": sigma,
-        "landed": {int(v): int(c) for v, c in zip(values, counts, strict=True)},
-    }
-
-
-def _idft_snr(
-    config: CrossbarConfig, spectra, image, scheme: str, adc_bits
-) -> tuple[list[float], dict]:
-    """SNR of the golden-model 2-D inverse DFT for each ADC width (``None``: full precision),
-    and what the ADC sees at full precision: its full scale (the largest tile output, which
-    the ADC shift keeps just inside the ADC's range), the RMS of the tile outputs and the
-    RMS of their spread across a tile's columns (what is left once the part every column
-    shares, such as the offset mapping's ``x * g_mid``, is taken out)."""
-    transform = ComplexTransform(dft_matrix(spectra.shape[1], inverse=True), config, scheme)
-    peak, square, spread, count = 0, 0.0, 0.0, 0
-    measuring = False  # during the first full-precision pass
-    run = transform.tiled.runner
-
-    def recording(tile: int, codes: np.ndarray) -> np.ndarray:
-        nonlocal peak, square, spread, count
-        out = run(tile, codes)
-        if measuring:
-            values = out.astype(np.float64)
-            peak = max(peak, int(np.abs(out).max()))
-            square += float((values * values).sum())
-            spread += float(values.var(axis=-1).sum() * values.shape[-1])
-            count += values.size
-        return out
-
-    transform.tiled.runner = recording
-    result = []
-    for bits in adc_bits:
-        measuring = bits is None and count == 0
-        if bits is not None:
-            shift = max(0, peak.bit_length() + 1 - bits)
-            for crossbar in transform.tiled.crossbars:
-                crossbar.set_adc(bits, shift)
-        blocks = idft2_blocks(spectra, transform).real
-        result.append(snr_db(blocks, image))
-    stats = {
-        "adc_full_scale": peak,
-        "rms_output": math.sqrt(square / count),
-        "rms_column_spread": math.sqrt(spread / count),
-    }
-    return result, stats
-
-
-def snr_sweep(spectra, image_blocks_, scheme: str, progress: bool) -> dict:
-    """SNR of the golden-model 2-D inverse DFT against ADC bits and conductance levels.
-
-    The ADC is signed, ``b`` bits, its full scale the largest tile output of the run at
-    full precision (the ADC shift is the fewest bits that keep that output in range).
-    """
-    adc = [None, *SWEEP_ADC_BITS]
-    curves = {}
-    with _progress(len(SWEEP_G_BITS) + 1, "SNR sweep", "device", progress) as bar:
-        for g_bits in SWEEP_G_BITS:
-            config = CrossbarConfig(g_bits=g_bits)
-            snrs, stats = _idft_snr(config, spectra, image_blocks_, scheme, adc)
-            curves[f"{g_bits}-bit"] = {"g_bits": g_bits, "levels": 1 << g_bits, "snr_db": snrs}
-            curves[f"{g_bits}-bit"].update(stats)
-            bar.update()
-        ru_azo = preset("ru_azo_2024")
-        snrs, stats = _idft_snr(ru_azo, spectra, image_blocks_, scheme, adc)
-        curves["ru_azo_2024"] = {"g_bits": ru_azo.g_bits, "levels": ru_azo.levels, "snr_db": snrs}
-        curves["ru_azo_2024"].update(stats)
-        bar.update()
-    return {
-        "adc_bits": ["full", *SWEEP_ADC_BITS],
-        "block": spectra.shape[1],
-        "blocks": len(spectra),
-        "devices": curves,
-    }
-
-
-def _energy(config: CrossbarConfig, tiles: list[np.ndarray], batches: list) -> dict:
-    """Device energy of the demo's VMMs (mean) and at the press calibration point (a
-    half-scale array read at full input), against the digital baseline; and the two
-    factors that set their ratio: the mean of ``(V/v_read)**2`` over the conducting
-    inputs, and the mean conductance relative to half scale."""
-    total = count = power = 0.0
-    full = 1 << (config.x_bits - 1)
-    for tile, codes in batches:
-        energy = np.atleast_1d(RU_AZO_2024.vmm_energy(tiles[tile], codes, config))
-        total += float(energy.sum())
-        count += energy.size
-        power += float(np.mean((np.maximum(codes, 0) / full) ** 2, axis=-1).sum())
-    demo_j = total / count
-    half = np.full((config.rows, config.cols), config.g_max // 2)
-    used = sorted({tile for tile, _ in batches})
-    conductance = np.mean([RU_AZO_2024.conductance(tiles[t], config).mean() for t in used])
-    press = energy_report(half, np.full(config.rows, config.x_max), config)
-    ops = 2 * config.rows * config.cols
-    return {
-        "demo_device_energy_per_vmm_j": demo_j,
-        "demo_device_tops_per_w": ops / demo_j / 1e12,
-        "half_scale_device_energy_per_vmm_j": press["device_energy_per_vmm_j"],
-        "digital_energy_per_vmm_j": HOROWITZ_45NM.vmm_energy(config.rows, config.cols),
-        "paper_energy_per_vmm_j": ops / (PAPER_TOPS_PER_W * 1e12),
-        "digital_over_demo_device": HOROWITZ_45NM.vmm_energy(config.rows, config.cols) / demo_j,
-        "demo_mean_input_power": power / count,
-        "demo_mean_conductance_over_half_scale": float(
-            conductance / RU_AZO_2024.conductance(config.g_max // 2, config)
-        ),
-        "v_read": RU_AZO_2024.v_read,
-        "t_read_s": RU_AZO_2024.t_read,
-    }
-
-
-# Figures -------------------------------------------------------------------------------
-
-
-def _figures(out: Path, image, recon, sweep, staircase, energy, config) -> list[str]:
-    """Write the demo's figures into ``out``; returns their file names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    names = []
-    figures = [
-        ("images.png", _images_figure, (image, recon)),
-        ("snr_sweep.png", _sweep_figure, (sweep,)),
-        ("pulses.png", _pulses_figure, (staircase, config)),
-        ("energy.png", _energy_figure, (energy, config)),
-    ]
-    for name, draw, data in figures:
-        if any(d is None for d in data):
-            continue
-        fig = draw(plt, *data)
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        names.append(name)
-    return names
-
-
-def _images_figure(plt, image, recon):
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
-    for ax, data, title in (
-        (axes[0], image, "original"),
-        (axes[1], recon, "reconstructed on the crossbar"),
-    ):
-        ax.imshow(data, cmap="magma", vmin=0, vmax=1)
-        ax.set_title(title)
-        ax.axis("off")
-    error = np.abs(recon - image)
-    shown = axes[2].imshow(np.log10(np.maximum(error, 1e-9)), cmap="viridis")
-    axes[2].set_title("|reconstructed - original|, per pixel")
-    axes[2].axis("off")
-    bar = fig.colorbar(shown, ax=axes[2], shrink=0.8)
-    bar.set_label("log10 |error|, of the image's full scale (pixels 0 to 1)")
-    fig.suptitle(f"2-D inverse DFT in {BLOCK}x{BLOCK} blocks: SNR {snr_db(recon, image):.1f} dB")
-    return fig
-
-
-def _sweep_figure(plt, sweep):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
-    bits = [b for b in sweep["adc_bits"] if b != "full"]
-    full_x = bits[-1] + 3  # where the full-precision points go
-    for label, curve in sweep["devices"].items():
-        ys = curve["snr_db"][1:]
-        if label == "ru_azo_2024":  # drawn over the 14-bit ideal device, which it follows
-            style = {"color": "tab:red", "ls": "--", "marker": "x", "ms": 7, "lw": 1.2, "zorder": 4}
-        elif curve["g_bits"] >= 14:
-            style = {"color": "k", "ls": "-", "marker": "o", "ms": 8, "lw": 3.0, "alpha": 0.45}
-        else:
-            style = {"ls": "--", "marker": "."}
-        (line,) = left.plot(bits, ys, label=f"{label} ({curve['levels']} levels)", **style)
-        left.plot([bits[-1], full_x], [ys[-1], curve["snr_db"][0]], ls=":", color=line.get_color())
-        left.plot([full_x], [curve["snr_db"][0]], marker="D", color=line.get_color(), ms=5)
-    left.set_xticks([*bits, full_x], [*map(str, bits), "full"])
-    left.axhline(PAPER_SNR_DB, color="k", lw=0.8, ls=":")
-    left.text(bits[0], PAPER_SNR_DB + 1, f"paper > {PAPER_SNR_DB:.0f} dB", fontsize=8)
-    ideal = sweep["devices"]["14-bit"]
-    crest = 20 * math.log10(ideal["adc_full_scale"] / ideal["rms_output"])
-    shared = 20 * math.log10(ideal["rms_output"] / ideal["rms_column_spread"])
-    note = (
-        f"ADC: signed, b bits; its full scale is the\n"
-        f"largest tile output at full precision\n"
-        f"({ideal['adc_full_scale']:.3g} in x*g units). The RMS output\n"
-        f"is {crest:.0f} dB below it, and the part every\n"
-        f"column shares (the mapping's offset) is\n"
-        f"{shared:.0f} dB above the part that carries the\n"
-        f"image: {bits[0]} bits give {ideal['snr_db'][1]:.0f} dB."
-    )
-    left.text(0.02, 0.86, note, transform=left.transAxes, va="top", fontsize=7)
-    left.set_xlabel("ADC bits")
-    left.set_ylabel("SNR of the 2-D inverse DFT (dB)")
-    left.set_title(
-        f"SNR against ADC resolution ({sweep['blocks']} {sweep['block']}x{sweep['block']} "
-        f"block(s), golden model)"
-    )
-    left.legend(fontsize=7, loc="lower right")
-    _levels_panel(right, sweep)
-    return fig
-
-
-def _levels_panel(ax, sweep) -> None:
-    """SNR at full ADC precision against conductance bits, beside earlier devices."""
-    ideal = {k: v for k, v in sweep["devices"].items() if k != "ru_azo_2024"}
-    ax.plot(
-        [v["g_bits"] for v in ideal.values()],
-        [v["snr_db"][0] for v in ideal.values()],
-        "-o",
-        label="ideal device, full-precision ADC",
-    )
-    ru = sweep["devices"]["ru_azo_2024"]
-    ax.plot([math.log2(ru["levels"])], [ru["snr_db"][0]], "r*", ms=12, label="ru_azo_2024")
-    ax.axvspan(5, 8, color="0.88", label="prior memristors (5-8 bits)")
-    prior = f"their signal processing, ~{PRIOR_ART_SNR_DB:.0f} dB (Li et al. 2018)"
-    ax.hlines(PRIOR_ART_SNR_DB, 5, 8, color="0.4", lw=2, label=prior)
-    paper = f"paper > {PAPER_SNR_DB:.0f} dB"
-    ax.axhline(PAPER_SNR_DB, color="k", lw=0.8, ls=":", label=paper)
-    ax.set_xlabel("conductance levels (bits)")
-    ax.set_ylabel("SNR (dB)")
-    ax.set_title("SNR against conductance levels")
-    ax.legend(fontsize=7, loc="lower right")
-
-
-def _pulses_figure(plt, staircase, config):
-    fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
-    pulses = np.asarray(staircase["pulse_number"])
-    microsiemens = RU_AZO_2024.conductance(staircase["levels"], config) * 1e6
-    top = len(pulses) // 2
-    ax.plot(pulses[: top + 1], microsiemens[: top + 1], "-", color="tab:red", label="potentiation")
-    ax.plot(pulses[top:], microsiemens[top:], "-", color="tab:blue", label="depression")
-    ax.set_xlabel("pulse number")
-    ax.set_ylabel("conductance (uS)")
-    ax.set_title(
-        f"{config.levels} levels, one level per pulse (read back from the engine every "
-        f"{staircase['pulses_per_train']} pulses)",
-        fontsize=10,
-    )
-    ax.legend(loc="upper right")
-    # Inside the triangle, below both ramps.
-    _single_levels_inset(ax.inset_axes([0.34, 0.1, 0.32, 0.33]), staircase, config)
-    return fig
-
-
-def _single_levels_inset(ax, staircase, config) -> None:
-    """Single pulses from mid-scale, read after each, and the direct-write error."""
-    levels = np.asarray(staircase["single_pulse_levels"])
-    step_us = RU_AZO_2024.g_step_s * 1e6
-    us = RU_AZO_2024.conductance(levels, config) * 1e6
-    ax.step(np.arange(len(levels)), us, where="post", color="tab:red")
-    write = staircase["write_error"]
-    sigma_us = write["sigma_levels"] * step_us
-    target_us = RU_AZO_2024.conductance(write["target"], config) * 1e6
-    ax.axhspan(target_us - sigma_us, target_us + sigma_us, color="tab:green", alpha=0.4)
-    hits = write["landed"].get(write["target"], 0)
-    ax.set_title(
-        f"one pulse = one level = {step_us:.3f} uS\n"
-        f"green: direct-write error of {write['preset']}, ±{write['sigma_levels']:.2f} levels\n"
-        f"({hits} of {sum(write['landed'].values())} direct writes landed on the level)",
-        fontsize=6,
-    )
-    ax.set_xlabel("single pulses from mid-scale", fontsize=6)
-    ax.tick_params(labelsize=6)
-    ax.ticklabel_format(axis="y", useOffset=False)
-
-
-def _energy_figure(plt, energy, config):
-    fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-    labels = ["this demo\n(device view)", "half-scale array,\nfull input"]
-    labels += [f"paper\n({PAPER_TOPS_PER_W} TOPS/W)", "digital 45 nm\nMAC engine"]
-    values = [
-        energy["demo_device_energy_per_vmm_j"],
-        energy["half_scale_device_energy_per_vmm_j"],
-        energy["paper_energy_per_vmm_j"],
-        energy["digital_energy_per_vmm_j"],
-    ]
-    bars = ax.bar(labels, np.asarray(values) * 1e9, color=["tab:red", "tab:orange", "0.6", "k"])
-    ax.bar_label(bars, fmt="%#.3g nJ")
-    ax.set_yscale("log")
-    ax.set_ylabel(f"energy per {config.rows}x{config.cols} VMM (nJ)")
-    ax.set_title("Energy per VMM: molecular crossbar against a digital baseline")
-    ratio = energy["half_scale_device_energy_per_vmm_j"] / energy["demo_device_energy_per_vmm_j"]
-    ax.text(
-        0.02,
-        0.98,
-        f"device view: t_read * sum V_i^2 G_ij, read at V_read = {energy['v_read']:.2g} V "
-        f"(full-scale input) for t_read = {energy['t_read_s'] * 1e9:.3g} ns\n"
-        f"(t_read is chosen so that the half-scale array at full input costs the paper's "
-        f"figure).\nThis demo's inputs average (V/V_read)^2 = "
-        f"{energy['demo_mean_input_power']:.3g} and its conductances "
-        f"{energy['demo_mean_conductance_over_half_scale']:.2f} of half scale:\n"
-        f"{ratio:.0f}x less energy than that operating point. Periphery (DACs, ADCs) not "
-        f"counted.",
-        transform=ax.transAxes,
-        va="top",
-        fontsize=7,
-    )
-    ax.set_ylim(top=ax.get_ylim()[1] * 30)  # room for the note
-    return fig
-
-
 # The demo ------------------------------------------------------------------------------
 
 
@@ -528,17 +172,8 @@ def run_demo(
     """
     started = time.perf_counter()
     runs_on = backend_named(backend)  # checks the name
-    block = BLOCK if size >= BLOCK else size
-    if size % block:
-        raise ValueError(f"size = {size} must be a multiple of {BLOCK} or less than {BLOCK}")
-    if crossbars < 1:
-        raise ValueError(f"crossbars = {crossbars} must be >= 1")
+    config, block, out = _prepare(preset_name, size, crossbars, out_dir)
     say = log or (lambda _text: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config = preset(preset_name)
-    if config.lanes & (config.lanes - 1):
-        raise ValueError(f"preset {preset_name} has {config.lanes} lanes, not a power of two")
 
     image = astro_image(size)
     blocks = image_blocks(image, block)
@@ -555,52 +190,15 @@ def run_demo(
     if replay is None:
         replay = not runs_on.live
     link = _Link(backend, config, crossbars, progress, replay)
-    batches: list = []
     expected = 2 * 2 * len(blocks) * block * n_tiles  # passes, input phases, vectors, tiles
-    recorded = " on the golden engine, recorded for the replay" if replay else ""
-    say(f"inverse DFT: {expected:,} VMMs{recorded}")
-    t0 = time.perf_counter()
-    with _progress(expected, f"inverse DFT ({backend})", "VMM", progress) as bar:
-
-        def update(done: int) -> None:
-            bar.update(done - bar.n)
-
-        result, matrix = idft2_on_crossbars(
-            spectra,
-            link.drivers,
-            scheme,
-            # Read every tile back after programming it (and correct it with pulses if the
-            # write error is on): 8 KiB of READ_ROW responses a 64x64 tile.
-            verify=True,
-            progress=update,
-            observer=lambda tile, codes: batches.append((tile, codes)),
-        )
-    transform_s = time.perf_counter() - t0
-    staircase = _pulse_staircase(link.drivers[0])
-    if replay:
-        sent = sum(d.bytes_sent for d in link.drivers)
-        say(
-            f"replaying the session ({sent:,} command bytes) on {backend}, every response byte "
-            f"compared with the golden engine's"
-        )
-    t0 = time.perf_counter()
-    check = link.check()
-    check_s = time.perf_counter() - t0
+    result, matrix, batches, staircase, check, timing_s = _run_on_crossbars(
+        link, spectra, scheme, expected, progress, say
+    )
     recon = image_from_blocks(result.real, image.shape)
     snr = snr_db(recon, image)
 
-    sweep_data = None
-    if sweep:
-        say(
-            f"SNR sweep on the golden model: {len(SWEEP_G_BITS) + 1} devices, "
-            f"{len(SWEEP_ADC_BITS) + 1} ADC widths"
-        )
-        # On (up to four) 64x64 blocks whatever the size: on a block of a few pixels each
-        # point of the sweep rests on a few dozen numbers, and the curves wander.
-        sweep_blocks = (blocks if block == BLOCK else image_blocks(astro_image(BLOCK), BLOCK))[:4]
-        sweep_data = snr_sweep(np.fft.fft2(sweep_blocks), sweep_blocks, scheme, progress)
-    energy = _energy(config, matrix.mapped.tiles, batches)
-    reports = matrix.tiles.reports
+    sweep_data = _sweep_step(blocks, block, scheme, progress, say) if sweep else None
+    energy = energy_per_vmm(config, matrix.mapped.tiles, batches)
     report = {
         "backend": backend,
         "preset": preset_name,
@@ -618,6 +216,100 @@ def run_demo(
         "max_abs_error": float(np.abs(recon - image).max()),
         "check": check,
         "cycles": link.cycles(matrix.vmms),
+        **_session_report(matrix, link, staircase),
+        "energy": energy,
+        "snr_sweep": sweep_data,
+        "config": config.as_dict(),
+        "timing_s": timing_s,
+        "python": platform.python_version(),
+    }
+    report["figures"] = write_figures(
+        out, image, recon, sweep_data, staircase, energy, config, BLOCK
+    )
+    report["timing_s"]["total"] = time.perf_counter() - started
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    return report
+
+
+def _prepare(
+    preset_name: str, size: int, crossbars: int, out_dir: str | Path
+) -> tuple[CrossbarConfig, int, Path]:
+    """The demo's configuration, the side of its blocks and its report folder (made), the
+    arguments checked."""
+    block = BLOCK if size >= BLOCK else size
+    if size % block:
+        raise ValueError(f"size = {size} must be a multiple of {BLOCK} or less than {BLOCK}")
+    if crossbars < 1:
+        raise ValueError(f"crossbars = {crossbars} must be >= 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = preset(preset_name)
+    if config.lanes & (config.lanes - 1):
+        raise ValueError(f"preset {preset_name} has {config.lanes} lanes, not a power of two")
+    return config, block, out
+
+
+def _run_on_crossbars(link: _Link, spectra, scheme: str, expected: int, progress: bool, say):
+    """The inverse DFT of ``spectra`` on the link's crossbars, the pulse staircase on the first,
+    and the comparison of every response byte with the golden engine: the result, the mapped
+    matrix, its batches, the staircase, the check and the seconds of each step."""
+    recorded = " on the golden engine, recorded for the replay" if link.replay else ""
+    say(f"inverse DFT: {expected:,} VMMs{recorded}")
+    t0 = time.perf_counter()
+    result, matrix, batches = _inverse_dft(link, spectra, scheme, expected, progress)
+    transform_s = time.perf_counter() - t0
+    staircase = pulse_staircase(link.drivers[0])
+    if link.replay:
+        sent = sum(d.bytes_sent for d in link.drivers)
+        say(
+            f"replaying the session ({sent:,} command bytes) on {link.backend}, every response "
+            f"byte compared with the golden engine's"
+        )
+    t0 = time.perf_counter()
+    check = link.check()
+    check_s = time.perf_counter() - t0
+    timing_s = {"transform": transform_s, "check": check_s}
+    return result, matrix, batches, staircase, check, timing_s
+
+
+def _inverse_dft(link: _Link, spectra, scheme: str, expected: int, progress: bool):
+    """The 2-D inverse DFT of ``spectra`` on the link's crossbars: the result, the mapped
+    matrix and the (tile, input codes) batches it ran, for the energy figures."""
+    batches: list = []
+    with progress_bar(expected, f"inverse DFT ({link.backend})", "VMM", progress) as bar:
+
+        def update(done: int) -> None:
+            bar.update(done - bar.n)
+
+        result, matrix = idft2_on_crossbars(
+            spectra,
+            link.drivers,
+            scheme,
+            # Read every tile back after programming it (and correct it with pulses if the
+            # write error is on): 8 KiB of READ_ROW responses a 64x64 tile.
+            verify=True,
+            progress=update,
+            observer=lambda tile, codes: batches.append((tile, codes)),
+        )
+    return result, matrix, batches
+
+
+def _sweep_step(blocks, block: int, scheme: str, progress: bool, say) -> dict:
+    """The SNR sweep over ADC bits and conductance levels, on the golden model."""
+    say(
+        f"SNR sweep on the golden model: {len(SWEEP_G_BITS) + 1} devices, "
+        f"{len(SWEEP_ADC_BITS) + 1} ADC widths"
+    )
+    # On (up to four) 64x64 blocks whatever the size: on a block of a few pixels each
+    # point of the sweep rests on a few dozen numbers, and the curves wander.
+    sweep_blocks = (blocks if block == BLOCK else image_blocks(astro_image(BLOCK), BLOCK))[:4]
+    return snr_sweep(np.fft.fft2(sweep_blocks), sweep_blocks, scheme, progress)
+
+
+def _session_report(matrix, link: _Link, staircase: dict) -> dict:
+    """The report's program-and-verify, link and pulse-staircase sections."""
+    reports = matrix.tiles.reports
+    return {
         "program_and_verify": {
             "tile_programmings_verified": len(reports),
             "initial_errors": sum(r.initial_errors for r in reports),
@@ -635,16 +327,7 @@ def run_demo(
         }
         | {"top_level": max(staircase["levels"]), "final_level": staircase["levels"][-1]}
         | {"write_error": staircase["write_error"]},
-        "energy": energy,
-        "snr_sweep": sweep_data,
-        "config": config.as_dict(),
-        "timing_s": {"transform": transform_s, "check": check_s},
-        "python": platform.python_version(),
     }
-    report["figures"] = _figures(out, image, recon, sweep_data, staircase, energy, config)
-    report["timing_s"]["total"] = time.perf_counter() - started
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
-    return report
 
 
 def _json_default(value):

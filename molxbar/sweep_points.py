@@ -105,12 +105,13 @@ def device_point(point: dict) -> dict:
     if point["workload"] == "dft":
         snr = _dft_snr(config, point["mapping"], point["adc_bits"], point["seed"])
     else:
-        from .demo import BLOCK, _idft_snr  # (the simulators' imports: only where needed)
+        from .demo import BLOCK  # (the simulators' imports: only where needed)
+        from .demo_measurements import idft_snr
 
         blocks = image_blocks(astro_image(IMAGE_SIZE), BLOCK)
         spectra = np.fft.fft2(blocks)
         # (a first full-precision run ranges the ADC)
-        snr = _idft_snr(config, spectra, blocks, point["mapping"], [None, point["adc_bits"]])[-1]
+        snr = idft_snr(config, spectra, blocks, point["mapping"], [None, point["adc_bits"]])[-1]
     return {
         "g_bits": config.g_bits,
         "snr_db": round(snr, 6) if math.isfinite(snr) else snr,

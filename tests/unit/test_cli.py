@@ -160,7 +160,7 @@ def test_vmm_checks_its_output_paths_first(arrays, capsys, monkeypatch, option, 
     """A path that cannot be written stops the command before it loads or runs anything:
     one line, exit 2, nothing written."""
     _, _, paths = arrays
-    monkeypatch.setattr("molxbar.cli.run_stream", lambda *a, **k: pytest.fail("it ran"))
+    monkeypatch.setattr("molxbar.commands.vmm.run_stream", lambda *a, **k: pytest.fail("it ran"))
     target = str(paths["out"].parent / target)
     args = ["vmm", "--levels", str(paths["levels"]), "--inputs", str(paths["inputs"])]
     args += ["--out", target if option == "--out" else str(paths["out"])]
@@ -334,8 +334,8 @@ def test_build_names_its_phases_and_explains_the_fsm_warning(tmp_path):
     state machines lose their initial value is explained once and kept off the status line."""
     import io
 
-    from molxbar.boards.build import FSM_INIT_NOTE, Progress, _run_tools
     from molxbar.boards.clocks import POWER_ON_RESET_S
+    from molxbar.boards.toolchain import FSM_INIT_NOTE, Progress, run_tools
 
     warning = [
         "Warning: Regarding the user-specified fsm_encoding attribute on top.a.fsm_state:",
@@ -349,7 +349,7 @@ def test_build_names_its_phases_and_explains_the_fsm_warning(tmp_path):
     (tmp_path / "build_molxbar.json").write_text(json.dumps(commands))
     stream = io.StringIO()
     with Progress(stream) as progress:
-        _run_tools(tmp_path, {"YOSYS": str(tool)}, progress, {}, stop_after="yosys")
+        run_tools(tmp_path, {"YOSYS": str(tool)}, progress, {}, stop_after="yosys")
         assert progress.last == ""  # the warning is not the status line's last tool line
     shown = stream.getvalue().splitlines()
     assert [line.split("] ", 1)[1] for line in shown] == ["synthesising with Yosys", FSM_INIT_NOTE]

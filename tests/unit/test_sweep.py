@@ -84,7 +84,8 @@ def test_device_points_rerun_bit_exact_from_their_seeds():
 
 
 def test_image_workload_is_the_demos_sweep(client, tmp_path):
-    from molxbar.demo import BLOCK, _idft_snr
+    from molxbar.demo import BLOCK
+    from molxbar.demo_measurements import idft_snr
     from molxbar.emulator import CrossbarConfig
     from molxbar.emulator.workloads import astro_image
     from molxbar.host.programs import image_blocks
@@ -93,7 +94,7 @@ def test_image_workload_is_the_demos_sweep(client, tmp_path):
     points = grid_points("device", parse_grid("device", ["workload=image", "adc_bits=full,10"]))
     rows = run_sweep("device", points, tmp_path, client, progress=False)
     blocks = image_blocks(astro_image(IMAGE_SIZE), BLOCK)
-    demo = _idft_snr(CrossbarConfig(), np.fft.fft2(blocks), blocks, "offset", [None, 10])
+    demo = idft_snr(CrossbarConfig(), np.fft.fft2(blocks), blocks, "offset", [None, 10])
     assert [row["snr_db"] for row in rows] == [round(snr, 6) for snr in demo]
 
 
