@@ -111,7 +111,8 @@ def device_point(point: dict) -> dict:
         blocks = image_blocks(astro_image(IMAGE_SIZE), BLOCK)
         spectra = np.fft.fft2(blocks)
         # (a first full-precision run ranges the ADC)
-        snr = idft_snr(config, spectra, blocks, point["mapping"], [None, point["adc_bits"]])[-1]
+        snrs, _ = idft_snr(config, spectra, blocks, point["mapping"], [None, point["adc_bits"]])
+        snr = snrs[-1]
     return {
         "g_bits": config.g_bits,
         "snr_db": round(snr, 6) if math.isfinite(snr) else snr,

@@ -195,9 +195,9 @@ def _print_summary(summary: dict, out=sys.stdout) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from molxbar.cli import _output_file
+    from molxbar.commands.common import output_file
 
-    json_file = None if args.json is None else _output_file(args.json, "--json")
+    json_file = None if args.json is None else output_file(args.json, "--json")
     config = VERIFY_CONFIGS[args.config]()
     summary = run_verify(
         args.backend,

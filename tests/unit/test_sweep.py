@@ -94,7 +94,7 @@ def test_image_workload_is_the_demos_sweep(client, tmp_path):
     points = grid_points("device", parse_grid("device", ["workload=image", "adc_bits=full,10"]))
     rows = run_sweep("device", points, tmp_path, client, progress=False)
     blocks = image_blocks(astro_image(IMAGE_SIZE), BLOCK)
-    demo = idft_snr(CrossbarConfig(), np.fft.fft2(blocks), blocks, "offset", [None, 10])
+    demo, _ = idft_snr(CrossbarConfig(), np.fft.fft2(blocks), blocks, "offset", [None, 10])
     assert [row["snr_db"] for row in rows] == [round(snr, 6) for snr in demo]
 
 
