@@ -60,9 +60,11 @@ def _summary(report: dict, out=sys.stdout) -> None:
     for name, value in (report.get("resources") or report.get("synthesis", {})).items():
         if value["available"] is None:
             continue
+        share = (
+            f" / {value['available']:<6} ({value['percent']} %)" if value["percent"] else " used"
+        )
         print(
-            f"  {name:6} {value['used']:>6} / {value['available']:<6} ({value['percent']} %)"
-            + ("" if placed else " after synthesis"),
+            f"  {name:6} {value['used']:>6}{share}" + ("" if placed else " after synthesis"),
             file=out,
         )
     for clock, value in report.get("fmax", {}).items():
