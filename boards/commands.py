@@ -61,7 +61,9 @@ def _summary(report: dict, out=sys.stdout) -> None:
         if value["available"] is None:
             continue
         share = (
-            f" / {value['available']:<6} ({value['percent']} %)" if value["percent"] else " used"
+            f" / {value['available']:<6} ({value['percent']} %)"
+            if value["percent"] is not None
+            else " used"
         )
         print(
             f"  {name:6} {value['used']:>6}{share}" + ("" if placed else " after synthesis"),
