@@ -569,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sweep import add_sweep_command
 
     add_sweep_command(commands)  # sweep build|device
+    from molxbar.sim.formal import add_formal_command
+
+    add_formal_command(commands)  # formal
     return parser
 
 
