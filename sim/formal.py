@@ -202,7 +202,7 @@ class EngineHarness(Elaboratable):
         rsp_ready = Signal()
         idle = Signal()
         m.d.comb += [
-            rsp_ready.eq(1 if check in ("answers", "covers") else AnySeq(1)),
+            rsp_ready.eq(1 if check in ("answers", "covers", "long_covers") else AnySeq(1)),
             rsp.ready.eq(1 if self.mutation == "ignore_ready" else rsp_ready),
             idle.eq(engine.idle | (~rsp.valid if self.mutation == "idle_early" else 0)),
         ]
@@ -467,7 +467,7 @@ def run_formal_command(args) -> int:
             f"{name:12} {result.mode:6} depth {result.depth:4}  {result.seconds:7.1f} s  "
             f"{result.status}\n"
         )
-        for line in result.summary:
+        for line in result.summary if result.status != "PASS" else ():
             sys.stdout.write(f"    {line}\n")
         sys.stdout.flush()
         failed += result.status != "PASS"
