@@ -30,6 +30,7 @@ run by ``yosys-smtbmc`` through a ``boolector`` wrapper on ``PATH``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -419,7 +420,7 @@ def run_check(
                   Path(keep) if keep is not None else None)  # fmt: skip
 
 
-def add_formal_command(commands) -> None:
+def add_formal_command(commands: argparse._SubParsersAction) -> None:
     """Add ``molxbar formal`` to the subcommands ``commands`` (an ``argparse`` subparsers
     object)."""
     formal = commands.add_parser(
@@ -448,7 +449,7 @@ def add_formal_command(commands) -> None:
     formal.set_defaults(run=run_formal_command)
 
 
-def run_formal_command(args) -> int:
+def run_formal_command(args: argparse.Namespace) -> int:
     """Run the checks of ``args``; print one line a property; 1 if any did not pass."""
     names = args.checks or [n for n, c in CHECKS.items() if args.all or not c.slow]
     for name in names:
