@@ -297,7 +297,7 @@ CHECKS: dict[str, Check] = {
     for check in (
         Check(name="rsp_stream", mode="prove", depth=4, deep=4,
               summary="response beat stable while valid and not ready (k-induction)"),
-        Check(name="idle", mode="bmc", depth=12, deep=40,
+        Check(name="idle", mode="bmc", depth=12, deep=24,
               summary="idle only between commands with no response beat offered"),
         Check(name="rejected", mode="bmc", depth=12, deep=40,
               summary="a rejected command changes no register and writes no level"),
