@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.molxbar-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench formal clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/molxbar bench
+
+# The formal properties: the quick ones, or e.g. make formal FORMAL="--all" or "idle --depth 30".
+formal: $(STAMP)
+	$(BIN)/molxbar formal $(FORMAL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .ruff_cache

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .verify import add_verify_command
 
     add_verify_command(commands)  # verify
+    from molxbar.sim.formal import add_formal_command
+
+    add_formal_command(commands)  # formal
     return parser
 
 
