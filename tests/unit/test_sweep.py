@@ -118,7 +118,12 @@ def test_rerun_skips_finished_points_and_retries_failed_ones(client, tmp_path):
 def test_an_interrupted_sweep_resumes(tmp_path, capsys):
     argv = ["sweep", "device", "--grid", "workload=image", "--grid", "levels=32,1024,16384",
             "--grid", "read_sigma=0,1,2", "--workers", "1", "-o", str(tmp_path)]  # fmt: skip
-    sweep = subprocess.Popen([sys.executable, "-m", "molxbar", *argv], stderr=subprocess.PIPE)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "molxbar", *argv],
+        stderr=subprocess.PIPE,
+        # (a test worker may ignore SIGINT, and its children would inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list(tmp_path.glob("points/*.json"))) < 2 and sweep.poll() is None:
