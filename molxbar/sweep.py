@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .commands.common import positive_int
 from .sweep_grid import PARAMETERS, grid_points, parse_grid, point_key
 from .sweep_points import (
     BUILD_FIGURES,
@@ -301,13 +302,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
 def _positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -329,7 +323,7 @@ def add_sweep_command(commands) -> None:
     where = common.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="worker processes of the local Dask cluster (default: one a core)",
     )

@@ -214,15 +214,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if summary["mismatch"] is None else 1
 
 
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def add_verify_command(commands) -> None:
     """Add ``verify`` to the subcommand set ``commands``."""
+    from molxbar.commands.common import positive_int
+
     verify = commands.add_parser(
         "verify",
         help="random command streams on a simulator, every byte against the golden engine",
@@ -232,14 +227,14 @@ def add_verify_command(commands) -> None:
         "coverage table and a summary. Exit status 1 on a mismatch; --seed replays a run.",
     )
     verify.add_argument("--backend", choices=BACKENDS, default="verilator")
-    verify.add_argument("--commands", type=_at_least_one, default=10_000, metavar="N")
+    verify.add_argument("--commands", type=positive_int, default=10_000, metavar="N")
     verify.add_argument("--seed", type=int, default=0)
     verify.add_argument(
         "--config", choices=sorted(VERIFY_CONFIGS), default="8x8-noisy", help="the crossbar"
     )
     verify.add_argument(
         "--segment",
-        type=_at_least_one,
+        type=positive_int,
         default=2_000,
         metavar="K",
         help="random commands per segment (each after a reset)",
