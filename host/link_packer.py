@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from molxbar.protocol.framing import ANY_LAYOUT, CommandFramer
 from molxbar.protocol.link import (
     COMMAND_BUFFER_BYTES,
-    CRC_BYTES,
-    CREDIT_BYTES,
-    FRAME_HEADER_BYTES,
+    COMMAND_FRAMING_BYTES,
     REPLAY_BUFFER_BYTES,
+    RESPONSE_FRAMING_BYTES,
     FrameKind,
     max_payload,
 )
@@ -82,11 +81,10 @@ def batch_frames(
     vectors = min((max_payload(buffer_bytes) - _BATCH_HEADER) // vector, replay_bytes // answer)
     if vectors < 1:
         raise ValueError(f"a batch vector of {vector} bytes (answer {answer}) fits no frame")
-    framing = 2 + FRAME_HEADER_BYTES + CRC_BYTES
     return {
         "vectors": vectors,
-        "command": framing + _BATCH_HEADER + vectors * vector,
-        "response": framing + CREDIT_BYTES + vectors * answer,
+        "command": COMMAND_FRAMING_BYTES + _BATCH_HEADER + vectors * vector,
+        "response": RESPONSE_FRAMING_BYTES + vectors * answer,
     }
 
 

@@ -10,7 +10,7 @@ from typing import TextIO
 import numpy as np
 
 from molxbar.emulator.config import CrossbarConfig
-from molxbar.protocol.link import CRC_BYTES, CREDIT_BYTES, FRAME_HEADER_BYTES
+from molxbar.protocol.link import COMMAND_FRAMING_BYTES, RESPONSE_FRAMING_BYTES
 from molxbar.protocol.link_frames import command_frame, response_frame
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.link_faults import run_fault_session
@@ -108,8 +108,7 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
 
 def link_table(*, quick: bool = False, out: TextIO = sys.stdout) -> dict:
     """Run fault sessions on the 64x64 and a 16x16 crossbar and print the figures."""
-    fixed_command = 2 + FRAME_HEADER_BYTES + CRC_BYTES
-    fixed_response = 2 + FRAME_HEADER_BYTES + CREDIT_BYTES + CRC_BYTES
+    fixed_command, fixed_response = COMMAND_FRAMING_BYTES, RESPONSE_FRAMING_BYTES
     print(
         f"\nSerial link: frames of {fixed_command} bytes around the commands (END, seq, kind, "
         f"CRC, END) and {fixed_response} around the responses (END, seq, status, credits, "

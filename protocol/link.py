@@ -25,6 +25,8 @@ __all__ = [
     "BOARD_BAUD",
     "BOARD_BAUDS",
     "COMMAND_BUFFER_BYTES",
+    "COMMAND_FRAMING_BYTES",
+    "RESPONSE_FRAMING_BYTES",
     "COUNTERS",
     "COUNTER_BITS",
     "CRC_BYTES",
@@ -91,6 +93,10 @@ FRAME_HEADER_BYTES = 2
 CREDIT_BYTES = 2
 #: The shortest command frame body: header and CRC.
 MIN_FRAME_BYTES = FRAME_HEADER_BYTES + CRC_BYTES
+#: Line bytes a frame adds to its payload, escapes aside: the two ``END``, the header and the
+#: CRC, and in a response frame the credits too.
+COMMAND_FRAMING_BYTES = 2 + MIN_FRAME_BYTES
+RESPONSE_FRAMING_BYTES = COMMAND_FRAMING_BYTES + CREDIT_BYTES
 #: Width of each link counter; a counter stops at its largest value.
 COUNTER_BITS = 16
 
