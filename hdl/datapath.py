@@ -3,9 +3,9 @@
 The engine issues one row per cycle to all ``lanes``; this block turns each group of
 ``lanes`` columns into output bytes:
 
-* per lane, the cell's read noise ``n = z * s[g >> segment_shift]`` with
-  ``z = popcount(R_i XOR C_j) - 32`` (:mod:`molxbar.emulator.noise`), then a
-  :class:`~molxbar.hdl.mac.MacLane`;
+* per lane, a :class:`~molxbar.hdl.mac.MacLane` takes the row's input, the cell's level and
+  its noise word ``R_i XOR C_j``, from which it makes the read noise
+  ``n = (popcount(R_i XOR C_j) - 32) * s[g >> segment_shift]`` (:mod:`molxbar.emulator.noise`);
 * a finished group's sums move to a latch in one cycle (or, if the latch is still full, stay
   in the lanes: *held*, and no new group may start), then drain one per cycle into a FIFO
   that holds two vectors;
@@ -22,7 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX, CrossbarConfig
+from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
 from molxbar.protocol.spec import Layout, Status
 
 from .beats import beat_layout
@@ -32,7 +32,6 @@ __all__ = [
     "HEADERS_QUEUED",
     "VmmDatapath",
     "adc_output_width",
-    "deviate",
     "issue_signature",
     "settings_layout",
 ]
@@ -49,23 +48,6 @@ def adc_output_width(adc_bits, output_bytes: int):
     else ``ceil(adc_bits / 8)``, at most ``output_bytes``."""
     adc_bytes = (adc_bits + 7) >> 3
     return Mux((adc_bits == 0) | (adc_bytes > output_bytes), output_bytes, adc_bytes)
-
-
-def _popcount(value):
-    """Number of ones, as an adder tree."""
-    terms = [value[k] for k in range(len(value))]
-    width = 1
-    while len(terms) > 1:
-        width += 1
-        pairs = [(terms[k] + terms[k + 1])[:width] for k in range(0, len(terms) - 1, 2)]
-        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
-    return terms[0]
-
-
-def deviate(word_a, word_b):
-    """``popcount(a XOR b) - 32``: the noise deviate of one cell (signed, 8 bits)."""
-    count = _popcount(word_a ^ word_b)
-    return Cat(count, Const(0, 8 - len(count))).as_signed() - Z_MAX
 
 
 def issue_signature(config: CrossbarConfig) -> wiring.Signature:
@@ -165,28 +147,23 @@ class VmmDatapath(wiring.Component):
         return m
 
     def _lanes(self, m: Module) -> list[MacLane]:
-        """The MAC lanes: one term per cycle, read noise computed from the words."""
+        """The MAC lanes: one term per cycle, with the cells' noise words."""
         c, issue, settings = self.config, self.issue, self.settings
         lanes = c.lanes
         mac_lanes = [MacLane(c, product_stages=self.product_stages) for _ in range(lanes)]
         for p, lane in enumerate(mac_lanes):
             m.submodules[f"lane{p}"] = lane
-            g = self.levels.word_select(p, c.g_bits)
             if c.noise_hardware:
-                z = deviate(self.row_word, self.col_words.word_select(p, 64))
-                table = settings.read_table.as_value()
-                scale = table.word_select(g >> c.segment_shift, SIGMA_SCALE_BITS)
-                noise = z * scale
-            else:
-                noise = 0
+                word = self.row_word ^ self.col_words.word_select(p, 64)
+                m.d.comb += lane.i.payload.word.eq(word)
             m.d.comb += [
                 lane.i.valid.eq(issue.term_valid),
                 lane.i.payload.x.eq(issue.x),
-                lane.i.payload.g.eq(g),
-                lane.i.payload.n.eq(noise),
+                lane.i.payload.g.eq(self.levels.word_select(p, c.g_bits)),
                 lane.i.payload.clear.eq(issue.term_first),
                 lane.i.payload.last.eq(issue.term_last),
                 lane.noise_en.eq(settings.read_noise),
+                lane.read_table.eq(settings.read_table),
                 lane.rect_ideal.eq(settings.rect_ideal),
                 lane.rect_shift.eq(settings.rect_shift),
             ]

@@ -21,12 +21,13 @@ Structure (one concept per submodule; :doc:`/architecture` draws it)::
   datapath's bytes on.
 
 Timing of a VMM (noise off): one row per cycle to all lanes, group after group, so the sums
-are complete ``rows * cols / lanes + 6`` cycles after the start (``+ 7`` with two product
-stages); the next group starts
-without a bubble while the previous group's sums drain into the datapath's FIFO. The next
-vector of a batch starts as soon as the last group of the previous one is issued. With read
-noise on, the ``rows + cols`` noise words are made first (see
-:class:`~molxbar.hdl.speck.SpeckWords`).
+are complete ``rows * cols / lanes + 6`` cycles after the start (``+ 11`` with noise
+hardware, whose lanes take five more stages; one more with two product stages); the next
+group starts without a bubble while the previous group's sums drain into the datapath's
+FIFO. The next vector of a batch starts as soon as the last group of the previous one is
+issued and the sums of the group before it have left the latch. With read noise on, a VMM
+waits for its noise words (:class:`~molxbar.hdl.noise_words.NoiseWords`), which are made
+while the previous operation runs.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class Engine(wiring.Component):
         self.options = options
         self.layout = Layout(config)
         self.speck_unroll = options.speck_unroll
+        self.speck_pipeline = options.speck_pipeline
         self.stream_bytes = stream_bytes = options.stream_bytes or balanced_stream_bytes(config)
         self.product_stages = product_stages = options.product_stages
         self.datapath = VmmDatapath(
@@ -150,7 +152,9 @@ class Engine(wiring.Component):
         m.submodules.registers = registers = EngineRegisters(c)
         m.submodules.banks = banks = LevelBanks(c)
         m.submodules.rank1 = rank1 = Rank1Unit(c)
-        m.submodules.noise = noise = NoiseWords(c, unroll=self.speck_unroll)
+        m.submodules.noise = noise = NoiseWords(
+            c, unroll=self.speck_unroll, pipelined=self.speck_pipeline
+        )
         m.submodules.datapath = dp = self.datapath
         m.submodules.sender = sender = ResponseSender(
             chunk_bytes, short_response_bytes(c), status_length(c)
@@ -197,7 +201,6 @@ class Engine(wiring.Component):
         m.d.comb += [
             noise.seed.eq(registers.seed),
             noise.counter.eq(registers.counter),
-            noise.row.eq(rx.fields.row),
             noise.row_addr.eq(executor.banks.row),
             noise.group.eq(executor.banks.col >> exact_log2(c.lanes)),
         ]
@@ -206,7 +209,7 @@ class Engine(wiring.Component):
         wiring.connect(m, executor.datapath, dp.issue)
         m.d.comb += [
             dp.levels.eq(banks.levels),
-            dp.row_word.eq(noise.row_word),
+            dp.row_word.eq(noise.port.row_word),
             dp.col_words.eq(noise.port.col_words),
             self.vmm_cycles.eq(dp.vmm_cycles),
         ]

@@ -23,17 +23,17 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
-from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
+from molxbar.emulator.config import CrossbarConfig
 from molxbar.protocol import spec
 
 from .banks import cell_port_signature
-from .datapath import adc_output_width, deviate, issue_signature
+from .datapath import adc_output_width, issue_signature
 from .jobs import JOB_LAYOUT, Opcode, buffer_shapes, fields_layout, input_slot_bits
 from .noise_words import noise_port_signature
 from .rank1 import rank1_port_signature
 from .registers import register_port_signature, status_length
-from .rounding import round_shift
 from .sender import response_bytes, sender_port_signature
+from .write_error import WriteError
 
 __all__ = ["Executor", "short_response_bytes"]
 
@@ -107,6 +107,7 @@ class Executor(wiring.Component):
         c = self.config
         m = Module()
         s = self._signals(m)
+        s.write_error = self._write_error(m, s)
         with m.FSM(name="executor"):
             self._take_and_decode(m, s)
             self._answer(m, s)
@@ -147,9 +148,7 @@ class Executor(wiring.Component):
         # A cell's level plus its change (a pulse count or a rank-1 delta), registered before
         # it is clamped and written: the sum and the clamp are a carry chain each.
         s.level_sum = Signal(
-            signed(
-                max(len(self.rank1.delta), 8 * spec.Layout(c).pulse_bytes, c.g_bits + 1) + 1
-            )
+            signed(max(len(self.rank1.delta), 8 * spec.Layout(c).pulse_bytes, c.g_bits + 1) + 1)
         )
         return s
 
@@ -181,13 +180,33 @@ class Executor(wiring.Component):
         g_max = self.config.g_max
         return Mux(value < 0, 0, Mux(value > g_max, g_max, value))[: self.config.g_bits]
 
-    def _written_level(self, s: SimpleNamespace, level):
-        """A direct write's stored level: the level plus its write error (when on), clamped."""
-        c = self.config
-        z = deviate(self.noise.r_word, self.noise.col_words.word_select(s.cell_bank, 64))
-        scale = self.registers.write_table[level >> c.segment_shift]
-        error = round_shift((z * scale).as_signed(), NOISE_FRAC_BITS, Const(0))
-        return Mux(self.registers.write_noise, self._clamp(level + error), level)
+    def _write_error(self, m: Module, s: SimpleNamespace) -> WriteError | None:
+        """The write-error pipeline of direct writes (with noise hardware): the cell's noise
+        word comes from the noise words' read ports, a cycle after the cell's address."""
+        if not self.config.noise_hardware:
+            return None
+        m.submodules.write_error = unit = WriteError(self.config)
+        m.d.comb += [
+            unit.word.eq(self.noise.row_word ^ self.noise.col_words.word_select(s.cell_bank, 64)),
+            unit.noise_en.eq(self.registers.write_noise),
+            unit.table.eq(self.registers.write_table),
+        ]
+        return unit
+
+    def _direct_write(self, m: Module, s: SimpleNamespace, level, written_state: str) -> None:
+        """Write ``level`` to the cell (with noise hardware: start its write error and go to
+        ``written_state``, which waits for it with :meth:`_written`)."""
+        if s.write_error is None:
+            self._write_cell(m, level)
+        else:
+            m.d.comb += [s.write_error.start.eq(1), s.write_error.level.eq(level)]
+            m.next = written_state
+
+    def _written(self, m: Module, s: SimpleNamespace):
+        """The cycle a direct write's level with its error is known: store it there."""
+        with m.If(s.write_error.done):
+            self._write_cell(m, s.write_error.written)
+        return s.write_error.done
 
     def _noise_words(self, m: Module, next_state: str) -> None:
         """Wait for the words of one noise operation, then go to ``next_state``."""
@@ -312,26 +331,41 @@ class Executor(wiring.Component):
         with m.State("WRITE_CELL_WORD"):
             m.next = "WRITE_CELL"
         with m.State("WRITE_CELL"):
-            level = self.fields.level[: c.g_bits]
-            self._write_cell(m, self._written_level(s, level))
-            self._load(m, *self._ok_header(Opcode.WRITE_CELL))
-            m.next = "SEND_DONE"
+            self._direct_write(m, s, self.fields.level[: c.g_bits], "WRITE_CELL_ERROR")
+            if s.write_error is None:
+                self._load(m, *self._ok_header(Opcode.WRITE_CELL))
+                m.next = "SEND_DONE"
+        if s.write_error is not None:
+            with m.State("WRITE_CELL_ERROR"):
+                with m.If(self._written(m, s)):
+                    self._load(m, *self._ok_header(Opcode.WRITE_CELL))
+                    m.next = "SEND_DONE"
 
     def _rows(self, m: Module, s: SimpleNamespace) -> None:
-        """Whole rows: a write takes one column per two cycles (buffer read, then write); a
-        read sends each level as it comes."""
+        """Whole rows: a write takes one column per two cycles (buffer read, then write; with
+        noise hardware, the write error's pipeline between); a read sends each level as it
+        comes."""
         c, layout = self.config, spec.Layout(self.config)
-        with m.State("ROW_READ"):
-            m.d.comb += self.row_buf.addr.eq(s.cell_col)
-            m.next = "ROW_WRITE"
-        with m.State("ROW_WRITE"):
-            self._write_cell(m, self._written_level(s, self.row_buf.data))
+
+        def next_column() -> None:
             with m.If(s.cell_col == c.cols - 1):
                 self._load(m, *self._ok_header(Opcode.WRITE_ROW))
                 m.next = "SEND_DONE"
             with m.Else():
                 m.d.sync += s.cell_col.eq(s.cell_col + 1)
                 m.next = "ROW_READ"
+
+        with m.State("ROW_READ"):
+            m.d.comb += self.row_buf.addr.eq(s.cell_col)
+            m.next = "ROW_WRITE"
+        with m.State("ROW_WRITE"):
+            self._direct_write(m, s, self.row_buf.data, "ROW_ERROR")
+            if s.write_error is None:
+                next_column()
+        if s.write_error is not None:
+            with m.State("ROW_ERROR"):
+                with m.If(self._written(m, s)):
+                    next_column()
 
         with m.State("READ_ROW_HEADER"):
             self._send(m, "READ_ROW_READ")

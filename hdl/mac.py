@@ -6,7 +6,8 @@ bit for bit; :mod:`molxbar.emulator.golden` is the reference. With
 ``(x*v) >> rect_shift`` (reverse leakage, arithmetic shift of each product):
 
 * :class:`MacLane` sums ``acc = sum_i contrib(x_i, g_i)`` and
-  ``noise_acc = sum_i contrib(x_i, n_i)`` for one column, exactly;
+  ``noise_acc = sum_i contrib(x_i, n_i)`` for one column, exactly, with each cell's read noise
+  ``n_i = z_i * s[g_i >> segment_shift]`` made from its noise word (``z_i`` its deviate);
 * :class:`AdcStage` forms ``acc_fine = acc * 2**10 + noise_acc`` (read noise on) or
   ``acc_fine = acc`` (off), shifts it right by ``adc_shift`` (plus 10 with noise), rounding half
   away from zero, and saturates it to ``adc_bits`` signed (``adc_bits = 0``: full precision).
@@ -14,12 +15,20 @@ bit for bit; :mod:`molxbar.emulator.golden` is the reference. With
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from molxbar.emulator.config import NOISE_FRAC_BITS, CrossbarConfig
+from molxbar.emulator.config import (
+    NOISE_FRAC_BITS,
+    SIGMA_SCALE_BITS,
+    SIGMA_SEGMENTS,
+    CrossbarConfig,
+)
 
+from .deviates import DEVIATE_BITS, deviate, deviate_product_halves, popcount
 from .rounding import halve_rounding
 
 __all__ = [
@@ -66,21 +75,17 @@ def noise_product_bits(config: CrossbarConfig) -> int:
 def mac_input_layout(config: CrossbarConfig) -> data.StructLayout:
     """Payload of one term of a :class:`MacLane` sum.
 
-    ``x`` is the input code (signed ``x_bits``), ``g`` the cell's level (unsigned ``g_bits``),
-    ``n`` its read noise (signed ``config.noise_bits``, units of ``2**-NOISE_FRAC_BITS`` level).
-    ``clear`` marks the first term of a sum (the sums restart from this term), ``last`` the
-    final one (it raises :attr:`MacLane.done` when the sum is complete).
+    ``x`` is the input code (signed ``x_bits``), ``g`` the cell's level (unsigned ``g_bits``);
+    with noise hardware, ``word`` is the cell's noise word ``R_i XOR C_j`` (its deviate is
+    ``popcount(word) - 32``). ``clear`` marks the first term of a sum (the sums restart from
+    this term), ``last`` the final one (it raises :attr:`MacLane.done` when the sum is
+    complete).
     """
     _check_config(config)
-    return data.StructLayout(
-        {
-            "x": signed(config.x_bits),
-            "g": unsigned(config.g_bits),
-            "n": signed(config.noise_bits),
-            "clear": 1,
-            "last": 1,
-        }
-    )
+    fields = {"x": signed(config.x_bits), "g": unsigned(config.g_bits)}
+    if config.noise_hardware:
+        fields["word"] = 64
+    return data.StructLayout({**fields, "clear": 1, "last": 1})
 
 
 def adc_input_layout(config: CrossbarConfig) -> data.StructLayout:
@@ -98,24 +103,30 @@ class MacLane(wiring.Component):
     """Exact multiply-accumulate of one column: ``acc`` and ``noise_acc``.
 
     Each cycle with ``i.valid`` adds one term: ``acc += contrib(x, g)`` and, when ``noise_en``,
-    ``noise_acc += contrib(x, n)`` (otherwise ``noise_acc += 0``). A term with ``clear`` starts
-    new sums (``acc = contrib(x, g)``). ``noise_en``, ``rect_ideal`` and ``rect_shift`` are
-    sampled together with each term, so they may change between any two terms. The sums are
-    exact: the widths make overflow impossible for up to ``rows`` terms per sum.
+    ``noise_acc += contrib(x, n)`` with the cell's read noise
+    ``n = (popcount(word) - 32) * read_table[g >> segment_shift]`` (otherwise
+    ``noise_acc += 0``). A term with ``clear`` starts new sums (``acc = contrib(x, g)``).
+    ``noise_en``, ``rect_ideal`` and ``rect_shift`` are sampled together with each term, so
+    they may change between any two terms; ``read_table`` is read two cycles after a term and
+    must not change while terms are in the lane. The sums are exact: the widths make overflow
+    impossible for up to ``rows`` terms per sum. Without noise hardware in the configuration
+    there is no ``word``, ``noise_en`` and ``read_table`` are ignored and ``noise_acc`` stays 0.
 
     Timing: a four-stage pipeline (operands, products, contributions, sums), five stages with
-    ``product_stages = 2``; ``i`` never stalls. A term presented in cycle ``c`` is included in
-    ``acc`` and ``noise_acc`` from cycle ``c + latency`` on (:attr:`latency`, 4 or 5): ``acc``
-    is valid ``latency`` cycles after the last valid input, and ``done`` is high for exactly
-    that one cycle when the last input had ``last``. Between sums both outputs hold their
-    value.
+    ``product_stages = 2``, after the :data:`NOISE_STAGES` that make ``n`` with noise
+    hardware (the popcount in two steps, the amplitude, and ``z * s`` in two steps); ``i``
+    never stalls. A term presented in cycle ``c`` is included in ``acc`` and ``noise_acc``
+    from cycle ``c + latency`` on (:attr:`latency`): ``acc`` is valid ``latency`` cycles
+    after the last valid input, and ``done`` is high for exactly that one cycle when the last
+    input had ``last``. Between sums both outputs hold their value.
 
     Each product has a register before and after its multiplier, for a DSP block's input and
     output registers; ``product_stages = 2`` adds a second register after it, so that on a
     large die the first one can sit beside the multiplier and the product has a cycle to
     travel. ``x*g`` (``x_bits`` by ``g_bits + 1`` signed) fits one ECP5 MULT18X18D,
     and one iCE40 SB_MAC16 when ``x_bits <= 16`` and ``g_bits <= 15``; ``x*n`` (``x_bits`` by
-    18 signed) fits one MULT18X18D but takes two SB_MAC16.
+    18 signed) fits one MULT18X18D but takes two SB_MAC16. ``z*s`` is shifts and adds in
+    logic (:mod:`molxbar.hdl.deviates`), so a noisy lane takes two multipliers.
 
     Parameters
     ----------
@@ -127,11 +138,13 @@ class MacLane(wiring.Component):
     Members
     -------
     i : ``In(stream.Signature(mac_input_layout(config)))``
-        The terms (``x``, ``g``, ``n``, ``clear``, ``last``). ``i.ready`` is always 1 (not an
-        ``always_ready`` signature: its constant ``ready`` would not convert as a top-level
+        The terms (``x``, ``g``, ``word``, ``clear``, ``last``). ``i.ready`` is always 1 (not
+        an ``always_ready`` signature: its constant ``ready`` would not convert as a top-level
         port in Amaranth 0.5).
     noise_en : ``In(1)``
         Accumulate the read noise of this term.
+    read_table : ``In(data.ArrayLayout(unsigned(12), 16))``
+        The read-noise amplitude of each segment of the level range.
     rect_ideal : ``In(1)``
         Ideal unidirectional cells: a term with ``x < 0`` contributes nothing.
     rect_shift : ``In(6)``
@@ -144,8 +157,11 @@ class MacLane(wiring.Component):
         The sums ended by a ``last`` term are on ``acc`` and ``noise_acc`` (one cycle).
     """
 
-    #: Cycles from a term at ``i`` to the sums that include it, with one product stage.
+    #: Cycles from a term at ``i`` to the sums that include it, with one product stage and
+    #: without noise hardware.
     LATENCY = 4
+    #: Cycles that making the read noise adds to the latency with noise hardware.
+    NOISE_STAGES = 5
 
     def __init__(self, config: CrossbarConfig, *, product_stages: int = 1) -> None:
         self._config = _check_config(config)
@@ -154,6 +170,7 @@ class MacLane(wiring.Component):
             {
                 "i": In(stream.Signature(mac_input_layout(config))),
                 "noise_en": In(1),
+                "read_table": In(data.ArrayLayout(unsigned(SIGMA_SCALE_BITS), SIGMA_SEGMENTS)),
                 "rect_ideal": In(1),
                 "rect_shift": In(shift_bits(config)),
                 "acc": Out(signed(config.acc_bits)),
@@ -169,20 +186,95 @@ class MacLane(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a term at ``i`` to the sums that include it."""
-        return self.LATENCY + self.product_stages - 1
+        noise = self.NOISE_STAGES if self._config.noise_hardware else 0
+        return self.LATENCY + self.product_stages - 1 + noise
+
+    def _noise_front(self, m: Module) -> SimpleNamespace:
+        """The term and its read noise ``n``, :data:`NOISE_STAGES` cycles later."""
+        c = self._config
+        term = self.i.payload
+        # What only travels along (the same in every lane: synthesis keeps one copy).
+        along = {
+            "valid": self.i.valid,
+            "clear": term.clear,
+            "last": term.last,
+            "x": term.x,
+            "rect_ideal": self.rect_ideal,
+            "rect_shift": self.rect_shift,
+        }
+
+        def delay(values: dict, stage: int) -> dict:
+            registers = {
+                name: Signal(value.shape(), name=f"f{stage}_{name}", reset_less=name != "valid")
+                for name, value in values.items()
+            }
+            m.d.sync += [registers[name].eq(value) for name, value in values.items()]
+            return registers
+
+        # F1: the word, the level and the noise switch.
+        f1_word = Signal(64, reset_less=True)
+        f1_g = Signal(unsigned(c.g_bits), reset_less=True)
+        f1_noise = Signal(reset_less=True)
+        m.d.sync += [f1_word.eq(term.word), f1_g.eq(term.g), f1_noise.eq(self.noise_en)]
+        along = delay(along, 1)
+        # F2: four 16-bit popcounts, the amplitude of the level's segment (0: noise off).
+        f2_counts = [Signal(5, name=f"f2_count{k}", reset_less=True) for k in range(4)]
+        f2_g = Signal.like(f1_g)
+        f2_scale = Signal(SIGMA_SCALE_BITS, reset_less=True)
+        m.d.sync += [
+            count.eq(popcount(f1_word[16 * k : 16 * k + 16])) for k, count in enumerate(f2_counts)
+        ]
+        amplitude = self.read_table.as_value().word_select(
+            f1_g >> c.segment_shift, SIGMA_SCALE_BITS
+        )
+        m.d.sync += [f2_g.eq(f1_g), f2_scale.eq(Mux(f1_noise, amplitude, 0))]
+        along = delay(along, 2)
+        # F3: the deviate.
+        f3_z = Signal(signed(DEVIATE_BITS), reset_less=True)
+        f3_g, f3_scale = Signal.like(f2_g), Signal.like(f2_scale)
+        m.d.sync += [
+            f3_z.eq(deviate(sum(f2_counts[1:], f2_counts[0]))),
+            f3_g.eq(f2_g),
+            f3_scale.eq(f2_scale),
+        ]
+        along = delay(along, 3)
+        # F4, F5: n = z * s in two steps.
+        low, high = deviate_product_halves(f3_z, f3_scale)
+        f4_low = Signal(low.shape(), reset_less=True)
+        f4_high = Signal(high.shape(), reset_less=True)
+        f4_g = Signal.like(f3_g)
+        m.d.sync += [f4_low.eq(low), f4_high.eq(high), f4_g.eq(f3_g)]
+        along = delay(along, 4)
+        f5_n = Signal(signed(c.noise_bits), reset_less=True)
+        f5_g = Signal.like(f4_g)
+        m.d.sync += [f5_n.eq(f4_low + f4_high), f5_g.eq(f4_g)]
+        return SimpleNamespace(**delay(along, 5), g=f5_g, n=f5_n)
 
     def elaborate(self, platform) -> Module:
         c = self._config
         m = Module()
-        term = self.i.payload
         m.d.comb += self.i.ready.eq(1)
+        if c.noise_hardware:
+            term = self._noise_front(m)
+        else:
+            payload = self.i.payload
+            term = SimpleNamespace(
+                valid=self.i.valid,
+                clear=payload.clear,
+                last=payload.last,
+                x=payload.x,
+                g=payload.g,
+                n=None,
+                rect_ideal=self.rect_ideal,
+                rect_shift=self.rect_shift,
+            )
         negative = term.x < 0
         # Without leakage hardware the cells are always ideal.
-        ideal = self.rect_ideal if c.leakage_hardware else 1
+        ideal = term.rect_ideal if c.leakage_hardware else 1
 
         # Stage 1 (cycle c+1): operands. A negative input of an ideal cell becomes x = 0, so
-        # both of its contributions vanish; only negative inputs are shifted. Noise off feeds
-        # n = 0, so noise_acc adds nothing.
+        # both of its contributions vanish; only negative inputs are shifted. Noise off (the
+        # front's amplitude 0) feeds n = 0, so noise_acc adds nothing.
         # The lanes' stage-1 registers other than g and n hold the same values in every lane;
         # PER_LANE asks synthesis to keep each lane's copy beside its multiplier rather than
         # merge them into one register that drives every lane (see ``molxbar.boards.build``).
@@ -191,17 +283,18 @@ class MacLane(wiring.Component):
         s1_last = Signal(attrs=PER_LANE)
         s1_x = Signal(signed(c.x_bits), reset_less=True, attrs=PER_LANE)
         s1_g = Signal(unsigned(c.g_bits), reset_less=True)
-        s1_n = Signal(signed(c.noise_bits), reset_less=True)
         s1_shift = Signal(shift_bits(c), reset_less=True, attrs=PER_LANE)
         m.d.sync += [
-            s1_valid.eq(self.i.valid),
+            s1_valid.eq(term.valid),
             s1_clear.eq(term.clear),
             s1_last.eq(term.last),
             s1_x.eq(Mux(negative & ideal, 0, term.x)),
             s1_g.eq(term.g),
-            s1_n.eq(Mux(self.noise_en, term.n, 0)),
-            s1_shift.eq(Mux(negative, self.rect_shift, 0)),
+            s1_shift.eq(Mux(negative, term.rect_shift, 0)),
         ]
+        if c.noise_hardware:
+            s1_n = Signal(signed(c.noise_bits), reset_less=True)
+            m.d.sync += s1_n.eq(term.n)
 
         # Stage 2 (cycle c+2): the products, one multiplier each (DSP output register).
         s2_valid = Signal()
@@ -215,9 +308,10 @@ class MacLane(wiring.Component):
             s2_clear.eq(s1_clear),
             s2_last.eq(s1_last),
             s2_xg.eq(s1_x * s1_g),
-            s2_xn.eq(s1_x * s1_n),
             s2_shift.eq(s1_shift),
         ]
+        if c.noise_hardware:
+            m.d.sync += s2_xn.eq(s1_x * s1_n)
         if self.product_stages == 2:
             # A second product register: the products travel from the multipliers for a cycle.
             late_valid = Signal()

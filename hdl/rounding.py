@@ -7,8 +7,8 @@ For ``s >= 1``, with ``t = (v - (v < 0)) >> (s - 1)`` (an arithmetic shift, whic
 
 and ``s = 0`` gives ``v``. The ADC (:class:`~molxbar.hdl.mac.AdcStage`) and the rank-1 unit
 (:class:`~molxbar.hdl.rank1.Rank1Unit`) compute ``t`` in pipeline stages and finish with
-:func:`halve_rounding`; the direct write's error is small enough to take :func:`round_shift`
-in one cycle.
+:func:`halve_rounding`; the direct write's error
+(:class:`~molxbar.hdl.write_error.WriteError`) takes :func:`round_shift` in one stage.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from molxbar.hdl.noise_words import NoiseWords
 from molxbar.hdl.rank1 import Rank1Unit
 from molxbar.hdl.registers import REGISTERS, EngineRegisters, status_length
 from molxbar.hdl.sender import ResponseSender
+from molxbar.hdl.write_error import WriteError
 from molxbar.protocol import spec
 from molxbar.protocol.golden_engine import GoldenEngine
 
@@ -274,39 +275,106 @@ def test_rank1_unit_rounds_like_the_golden_model(rng) -> None:
 # Noise words --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lanes", [1, 4])
-def test_noise_words_are_the_golden_words(lanes) -> None:
+@pytest.mark.parametrize(("lanes", "pipelined"), [(1, False), (4, False), (1, True), (4, True)])
+def test_noise_words_are_the_golden_words_made_ahead(lanes, pipelined) -> None:
+    """Requests for successive counters, as noisy operations make them: each is answered
+    with the golden words; one made while the previous operation ran is answered in the
+    next cycle; a seed changed while words are made gives the new seed's words."""
     config = CrossbarConfig(rows=8, cols=8, lanes=lanes)
-    dut = NoiseWords(config, unroll=9)
-    seed, counter, row = 0x1234, 5, 6
-    rows_want, cols_want = noise.axis_words(seed, counter, config.rows, config.cols)
+    dut = NoiseWords(config, unroll=9, pipelined=pipelined)
+    # (seed, counter, idle cycles before the request: 0 = at once, 400 = made ahead)
+    requests = [(0x1234, 5, 0), (0x1234, 6, 400), (0x1234, 7, 0), (0xBEEF, 0, 0), (0xBEEF, 1, 400)]
 
     async def bench(ctx):
-        ctx.set(dut.seed, seed)
-        ctx.set(dut.counter, counter)
-        ctx.set(dut.row, row)
-        ctx.set(dut.port.start, 1)
-        await ctx.tick()
-        ctx.set(dut.port.start, 0)
-        dones = 0
-        for _ in range(2000):
+        waits = []
+        for k, (seed, counter, idle) in enumerate(requests):
+            ctx.set(dut.seed, seed)
+            ctx.set(dut.counter, counter)
+            if k == 3:  # a new seed while the words of the old one's next counter are made
+                await ctx.tick().repeat(3)
+            if idle:
+                await ctx.tick().repeat(idle)
+            ctx.set(dut.port.start, 1)
             await ctx.tick()
-            dones += ctx.get(dut.port.done)
-            if dones:
-                break
-        assert dones == 1
-        await ctx.tick()
-        assert ctx.get(dut.port.r_word) == int(rows_want[row])
-        for i in range(config.rows):
-            ctx.set(dut.row_addr, i)
+            ctx.set(dut.port.start, 0)
+            wait = 1
+            while not ctx.get(dut.port.done):
+                assert wait < 2000, f"request {k}: no words"
+                await ctx.tick()
+                wait += 1
+            waits.append(wait)
             await ctx.tick()
-            assert ctx.get(dut.row_word) == int(rows_want[i])
-        for group in range(config.cols // lanes):
-            ctx.set(dut.group, group)
+            rows_want, cols_want = noise.axis_words(seed, counter, config.rows, config.cols)
+            for i in range(config.rows):
+                ctx.set(dut.row_addr, i)
+                await ctx.tick()
+                assert ctx.get(dut.port.row_word) == int(rows_want[i]), (k, i)
+            for group in range(config.cols // lanes):
+                ctx.set(dut.group, group)
+                await ctx.tick()
+                words = ctx.get(dut.port.col_words)
+                for p in range(lanes):
+                    want = int(cols_want[group * lanes + p])
+                    assert (words >> (64 * p)) & (2**64 - 1) == want, (k, group, p)
+        # Made ahead: answered in the cycle after the request; otherwise made on demand.
+        assert waits[1] == waits[4] == 1, waits
+        assert min(waits[0], waits[3]) > 8, waits
+
+    simulate(dut, bench)
+
+
+@pytest.mark.parametrize(
+    ("lanes", "pipelined", "ways"), [(64, True, 2), (32, True, 1), (1, True, 1), (64, False, 1)]
+)
+def test_noise_words_take_a_second_way_only_to_keep_pace(lanes, pipelined, ways) -> None:
+    """64x64: one way makes an operation's words in 64 + 27 cycles, slower than the 64
+    cycles of a VMM on 64 lanes but not than the 128 on 32."""
+    dut = NoiseWords(CrossbarConfig(lanes=lanes), unroll=3, pipelined=pipelined)
+    assert dut.ways == ways
+
+
+# Write error --------------------------------------------------------------------------------
+
+
+def test_write_error_is_the_contract() -> None:
+    """Random levels, words and amplitudes, and both ends of the level range, where the
+    clamp holds the level, against ``clamp(L + round(z * w / 2**10))``; noise off stores L."""
+    config = CrossbarConfig(g_bits=15, levels=16520)
+    dut = WriteError(config)
+    rng = np.random.default_rng(7)
+    table = [int(v) for v in rng.integers(0, 1 << 12, size=16)]
+    table[0] = table[-1] = (1 << 12) - 1
+    ones = (1 << 64) - 1
+    cases = [(0, 0, True), (config.g_max, ones, True), (0, ones, True), (config.g_max, 0, True)]
+    for _ in range(200):
+        word = ones if rng.random() < 0.05 else int(rng.integers(0, 1 << 63)) << 1
+        level = int(rng.choice([0, 1, config.g_max, int(rng.integers(0, config.levels))]))
+        cases.append((level, word, bool(rng.random() < 0.8)))
+
+    def unclamped(level: int, word: int, noise_en: bool) -> int:
+        z = word.bit_count() - 32
+        error = int(round_shift(z * table[level >> config.segment_shift], 10))
+        return level + error if noise_en else level
+
+    async def bench(ctx):
+        ctx.set(dut.table, table)
+        moved = clamped = 0
+        for level, word, noise_en in cases:
+            ctx.set(dut.start, 1)
+            ctx.set(dut.level, level)
+            ctx.set(dut.word, word)
+            ctx.set(dut.noise_en, noise_en)
             await ctx.tick()
-            words = ctx.get(dut.port.col_words)
-            for p in range(lanes):
-                want = int(cols_want[group * lanes + p])
-                assert (words >> (64 * p)) & (2**64 - 1) == want
+            ctx.set(dut.start, 0)
+            for cycle in range(1, WriteError.LATENCY):
+                assert not ctx.get(dut.done), cycle
+                await ctx.tick()
+            assert ctx.get(dut.done)
+            total = unclamped(level, word, noise_en)
+            want = min(max(total, 0), config.g_max)
+            assert ctx.get(dut.written) == want, (level, hex(word), noise_en)
+            moved += want != level
+            clamped += want != total
+        assert moved > len(cases) // 3 and clamped >= 2, (moved, clamped)
 
     simulate(dut, bench)

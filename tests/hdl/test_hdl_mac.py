@@ -1,7 +1,8 @@
 """The MAC lane and the ADC stage in the Amaranth simulator, against the arithmetic contract.
 
 Three levels: :class:`MacLane` cycle by cycle against a Python-int model of
-``acc += contrib(x, g)``, ``noise_acc += contrib(x, n)`` (latency included); :class:`AdcStage`
+``acc += contrib(x, g)``, ``noise_acc += contrib(x, n)`` with
+``n = (popcount(word) - 32) * table[g >> segment_shift]`` (latency included); :class:`AdcStage`
 against :func:`round_shift` and :func:`saturate` under random backpressure; and the two
 together against :class:`molxbar.emulator.golden.Crossbar` on whole VMMs, with read noise
 off and on. Random stimuli come from ``np.random.default_rng(seed)``; every assertion message
@@ -24,8 +25,10 @@ from amaranth.sim import Simulator
 from molxbar.emulator import Crossbar, CrossbarConfig, preset
 from molxbar.emulator.config import NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX
 from molxbar.emulator.fixedpoint import round_shift, saturate
-from molxbar.emulator.noise import axis_words, cell_deviates
+from molxbar.emulator.noise import axis_words
 from molxbar.hdl.mac import AdcStage, MacLane
+
+WORD_ONES = (1 << 64) - 1
 
 CONFIGS = {
     "ideal14": CrossbarConfig(),
@@ -67,7 +70,7 @@ class Term:
     valid: bool = False
     x: int = 0
     g: int = 0
-    n: int = 0
+    word: int = 0  # the cell's noise word R_i XOR C_j
     clear: bool = False
     last: bool = False
     noise_en: bool = False
@@ -97,14 +100,26 @@ def random_g(rng: np.random.Generator, c: CrossbarConfig) -> int:
     return int(rng.integers(0, c.levels))
 
 
-def random_n(rng: np.random.Generator, c: CrossbarConfig) -> int:
+def random_word(rng: np.random.Generator) -> int:
+    """A noise word: all ones or zeros (the extreme deviates +-32) or random bits."""
     pick = rng.random()
     if pick < 0.1:
-        return c.noise_max
+        return WORD_ONES
     if pick < 0.2:
-        return -c.noise_max
-    z = int(rng.integers(-Z_MAX, Z_MAX + 1))
-    return z * int(rng.integers(0, 1 << SIGMA_SCALE_BITS))
+        return 0
+    return int(rng.integers(0, 1 << 63)) << 1 | int(rng.integers(0, 2))
+
+
+def lane_table(rng: np.random.Generator) -> list[int]:
+    """A read-noise table with the largest amplitude in the top segment and a zero."""
+    table = rng.integers(0, 1 << SIGMA_SCALE_BITS, size=SIGMA_SEGMENTS).tolist()
+    table[-1], table[int(rng.integers(0, SIGMA_SEGMENTS - 1))] = (1 << SIGMA_SCALE_BITS) - 1, 0
+    return [int(v) for v in table]
+
+
+def read_noise(c: CrossbarConfig, t: Term, table: list[int]) -> int:
+    """The cell's read noise ``n`` from its word and level."""
+    return (t.word.bit_count() - Z_MAX) * table[t.g >> c.segment_shift]
 
 
 def random_rect(rng: np.random.Generator) -> tuple[bool, int]:
@@ -129,16 +144,17 @@ def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
         valid[-1].last = True
         terms.extend(items)
 
-    # Largest |acc| and |noise_acc| of each sign: overflow would show here.
-    for x, n, ideal in (
-        (c.x_max, c.noise_max, True),
-        (c.x_max, -c.noise_max, True),
-        (c.x_min, c.noise_max, False),
-        (c.x_min, -c.noise_max, False),
+    # Largest |acc| and |noise_acc| of each sign (all-ones and all-zeros words at the top
+    # level, whose amplitude is the largest): overflow would show here.
+    for x, word, ideal in (
+        (c.x_max, WORD_ONES, True),
+        (c.x_max, 0, True),
+        (c.x_min, WORD_ONES, False),
+        (c.x_min, 0, False),
     ):
         add_sum(
             [
-                Term(True, x=x, g=c.g_max, n=n, noise_en=True, rect_ideal=ideal, rect_shift=0)
+                Term(True, x=x, g=c.g_max, word=word, noise_en=True, rect_ideal=ideal)
                 for _ in range(c.rows)
             ]
         )
@@ -157,7 +173,7 @@ def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
                     True,
                     x=random_x(rng, c),
                     g=random_g(rng, c),
-                    n=random_n(rng, c),
+                    word=random_word(rng),
                     noise_en=noise_en,
                     rect_ideal=rect_ideal,
                     rect_shift=rect_shift,
@@ -165,7 +181,7 @@ def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
             )
         # Idle cycles inside a sum (with random data: it must be ignored); the sums hold.
         for _ in range(int(rng.integers(0, 3))):
-            idle = Term(False, x=random_x(rng, c), g=random_g(rng, c), n=random_n(rng, c))
+            idle = Term(False, x=random_x(rng, c), g=random_g(rng, c), word=random_word(rng))
             items.insert(int(rng.integers(1, len(items) + 1)), idle)
         add_sum(items)
         terms.extend(Term() for _ in range(int(rng.integers(0, 3))))
@@ -174,15 +190,19 @@ def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
     return terms
 
 
-def lane_expectation(terms: list[Term]) -> list[tuple[int, int, bool]]:
-    """``(acc, noise_acc, done)`` after each input cycle's term has been added."""
+def lane_expectation(
+    c: CrossbarConfig, terms: list[Term], table: list[int]
+) -> list[tuple[int, int, bool]]:
+    """``(acc, noise_acc, done)`` after each input cycle's term has been added (no noise
+    without noise hardware)."""
     acc = noise_acc = 0
     states = []
     for t in terms:
         done = False
         if t.valid:
             a = contrib(t.x, t.g, t.rect_ideal, t.rect_shift)
-            b = contrib(t.x, t.n, t.rect_ideal, t.rect_shift) if t.noise_en else 0
+            noisy = t.noise_en and c.noise_hardware
+            b = contrib(t.x, read_noise(c, t, table), t.rect_ideal, t.rect_shift) if noisy else 0
             acc, noise_acc = (a, b) if t.clear else (acc + a, noise_acc + b)
             done = t.last
         states.append((acc, noise_acc, done))
@@ -206,17 +226,19 @@ def test_mac_lane_matches_contract(name: str, seed: int, product_stages: int) ->
     rng = np.random.default_rng(seed)
     terms = lane_stimulus(rng, c)
     lane = MacLane(c, product_stages=product_stages)
-    assert lane.latency == MacLane.LATENCY + product_stages - 1
+    noise_stages = MacLane.NOISE_STAGES if c.noise_hardware else 0
+    assert lane.latency == MacLane.LATENCY + product_stages - 1 + noise_stages
     terms.extend(Term() for _ in range(lane.latency + 2))
-    expected = lane_expectation(terms)
+    table = lane_table(rng)
+    expected = lane_expectation(c, terms, table)
     seen = {"done": 0, "checked": 0}
 
     async def testbench(ctx):
+        ctx.set(lane.read_table, table)
         for cycle, t in enumerate(terms):
             ctx.set(lane.i.valid, t.valid)
-            ctx.set(
-                lane.i.payload, {"x": t.x, "g": t.g, "n": t.n, "clear": t.clear, "last": t.last}
-            )
+            payload = {"x": t.x, "g": t.g, "clear": t.clear, "last": t.last}
+            ctx.set(lane.i.payload, {**payload, "word": t.word} if c.noise_hardware else payload)
             ctx.set(lane.noise_en, t.noise_en)
             ctx.set(lane.rect_ideal, t.rect_ideal)
             ctx.set(lane.rect_shift, t.rect_shift)
@@ -448,7 +470,7 @@ def test_lane_and_adc_match_golden_vmm(case: str, seed: int) -> None:
         for _ in range(4)
     ]
     vectors_per_block = 2
-    blocks = []  # (settings, x, noise of every cell, golden outputs)
+    blocks = []  # (settings, x, noise word of every cell, golden outputs)
     clean = copy.deepcopy(xbar)  # the same crossbar without read noise
     clean.set_noise(read=False)
     clean_outputs = []
@@ -460,22 +482,22 @@ def test_lane_and_adc_match_golden_vmm(case: str, seed: int) -> None:
             x = rng.integers(c.x_min, c.x_max + 1, size=c.rows)
             x[rng.random(c.rows) < 0.15] = c.x_min
             x[rng.random(c.rows) < 0.15] = c.x_max
-            noise = np.zeros((c.rows, c.cols), dtype=np.int64)
+            words = np.zeros((c.rows, c.cols), dtype=np.uint64)
             if read_noise:
                 row_words, col_words = axis_words(
                     xbar.noise_seed, xbar.noise_counter, c.rows, c.cols
                 )
-                z = cell_deviates(row_words, col_words).astype(np.int64)
-                noise = z * table[xbar.levels >> c.segment_shift]
+                words = row_words[:, None] ^ col_words[None, :]
             y = xbar.vmm(x)
             clean_outputs.append(clean.vmm(x))
-            blocks.append(((rect_shift, adc_bits, adc_shift), x, noise, y))
+            blocks.append(((rect_shift, adc_bits, adc_shift), x, words, y))
     g = xbar.levels
     m, lane, stage = build_column_pipeline(c)
     received: list[int] = []
 
     async def testbench(ctx):
         ctx.set(lane.noise_en, read_noise)
+        ctx.set(lane.read_table, table.tolist())
         ctx.set(stage.noise_en, read_noise)
 
         async def tick() -> None:
@@ -483,20 +505,20 @@ def test_lane_and_adc_match_golden_vmm(case: str, seed: int) -> None:
             if ctx.get(stage.o.valid):
                 received.append(ctx.get(stage.o.payload))
 
-        for (rect_shift, adc_bits, adc_shift), x, noise, _ in blocks:
+        for (rect_shift, adc_bits, adc_shift), x, words, _ in blocks:
             ctx.set(lane.rect_ideal, rect_shift is None)
             ctx.set(lane.rect_shift, rect_shift or 0)
             ctx.set(stage.adc_bits, adc_bits or 0)
             ctx.set(stage.adc_shift, adc_shift)
             for j in range(c.cols):
                 for i in range(c.rows):
-                    term = {"x": int(x[i]), "g": int(g[i, j]), "n": int(noise[i, j])}
+                    term = {"x": int(x[i]), "g": int(g[i, j]), "word": int(words[i, j])}
                     ctx.set(lane.i.payload, {**term, "clear": i == 0, "last": i == c.rows - 1})
                     ctx.set(lane.i.valid, 1)
                     await tick()
             # Drain the pipeline before the ADC settings change.
             ctx.set(lane.i.valid, 0)
-            for _ in range(MacLane.LATENCY + AdcStage.LATENCY):
+            for _ in range(lane.latency + AdcStage.LATENCY):
                 await tick()
 
     run(m, testbench)

@@ -90,7 +90,7 @@ def test_the_command_line(tmp_path, capsys):
     replay = err.index(f"command bytes) on {DEFAULT_BACKEND}, every response byte compared")
     assert transform < replay, err
     assert "SNR" in out and "ENOB" in out and "bit-exact  yes" in out
-    assert "518 per VMM (engine count)" in out  # 64x64 at 8 lanes: 512 + 6
+    assert "523 per VMM (engine count)" in out  # 64x64 at 8 lanes: 512 + 11
     assert (tmp_path / "out" / "report.json").exists()
     assert main(["demo", "--size", "16", "--no-sweep", "--json", "-o", str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out)
