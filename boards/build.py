@@ -5,6 +5,7 @@ synthesis), the run of its toolchain (:mod:`.toolchain`), and ``report.json`` (:
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ __all__ = [
     "TOOLS",
     "BuildResult",
     "build_board",
+    "engine_choice",
+    "multipliers_per_lane",
     "toolchain_env",
     "parse_nextpnr_report",
     "parse_nextpnr_log",
@@ -43,22 +46,52 @@ __all__ = [
 ]
 
 
-def multipliers_per_lane(config: CrossbarConfig) -> int:
-    """DSP multipliers a MAC lane takes: ``x*g``, and with noise hardware ``x*n`` and
-    ``z*s`` too."""
-    return 3 if config.noise_hardware else 1
+def multipliers_per_lane(board: Board, config: CrossbarConfig) -> int:
+    """DSP multipliers a MAC lane takes on ``board``: those of ``x*g``, and with noise
+    hardware of ``x*n`` (``z*s`` is in logic); a product wider than the board's multiplier
+    takes one for each pair of slices."""
+
+    def blocks(*widths: int) -> int:
+        return math.prod(-(-width // board.multiplier_bits) for width in widths)
+
+    products = blocks(config.x_bits, config.g_bits + 1)
+    if config.noise_hardware:
+        products += blocks(config.x_bits, config.noise_bits)
+    return products
 
 
 def fit_warnings(board: Board, config: CrossbarConfig) -> list[str]:
     """What makes ``config`` too large for ``board`` before any tool runs (the DSP blocks)."""
-    needed = config.lanes * multipliers_per_lane(config)
+    needed = config.lanes * multipliers_per_lane(board, config)
     available = board.capacity.get("dsp")
     if available is None or needed <= available:
         return []
     return [
         f"{config.lanes} lanes need {needed} DSP multipliers and the {board.device} has "
-        f"{available}: this design will not fit ({board.name}'s default is {board.lanes} lanes)"
+        f"{available}: this design will not fit ({board.name}'s default is "
+        f"{board.twin.lanes} lanes for the twin, {board.ideal.lanes} ideal)"
     ]
+
+
+def engine_choice(
+    board: Board,
+    lanes: int | None = None,
+    crossbar: str | None = None,
+    config: CrossbarConfig | None = None,
+    options: EngineOptions | None = None,
+) -> tuple[CrossbarConfig, EngineOptions, list[str]]:
+    """The crossbar and engine options a build of ``board`` makes, and its warnings: the
+    board's crossbar ``crossbar`` (:func:`board_config`, with its options unless ``options``
+    are given) when ``config`` is ``None``, else ``config`` with ``options`` (the defaults if
+    ``None``)."""
+    warnings = []
+    if config is None:
+        chosen = board.crossbar_named(crossbar)
+        config = board_config(board, lanes, crossbar=crossbar)
+        options = chosen.options if options is None else options
+        warnings += [chosen.warning] if chosen.warning else []
+    options = EngineOptions() if options is None else options
+    return config, options, warnings + fit_warnings(board, config)
 
 
 @dataclass
@@ -75,6 +108,7 @@ def build_board(
     out_dir: str | Path,
     *,
     lanes: int | None = None,
+    crossbar: str | None = None,
     config: CrossbarConfig | None = None,
     clock_hz: float | None = None,
     baud: int | None = None,
@@ -91,9 +125,10 @@ def build_board(
 
     Parameters
     ----------
-    lanes, config
-        The crossbar: ``config`` as given, or the board's (:func:`board_config`) with
-        ``lanes`` lanes.
+    lanes, crossbar, config
+        The crossbar: ``config`` as given, or the board's (:func:`board_config`): ``"twin"``,
+        the device with its noise, or ``"ideal"`` (``None``: the board's default); ``lanes``
+        lanes.
     clock_hz
         Engine clock (the board's default if ``None``): the oscillator's frequency runs
         without the PLL, any other is the nearest the PLL makes.
@@ -108,21 +143,20 @@ def build_board(
     verbose, stream
         Progress output (``stream``: default ``sys.stderr``); ``verbose`` shows every tool line.
     options
-        How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`).
+        How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`; ``None``: the
+        board crossbar's).
 
     Raises ``ToolchainError`` when a tool is missing or fails; ``report.json`` then holds
     what the tools found out (for a design that does not fit: the utilization nextpnr
     reported before giving up).
     """
     board = BOARDS[board] if isinstance(board, str) else board
-    if config is None:
-        config = board_config(board, lanes)
-    options = EngineOptions() if options is None else options
+    crossbar = None if config is not None else crossbar or board.crossbar
+    config, options, warnings = engine_choice(board, lanes, crossbar, config, options)
     pll = board.make_pll(clock_hz)
     engine_hz = board.oscillator_hz if pll is None else pll.f_out
     baud = baud or board.baud_for(engine_hz)
     env = {} if dry_run else toolchain_env(board.family, toolchain)  # (before any file)
-    warnings = fit_warnings(board, config)
     for warning in warnings:
         print(f"molxbar: warning: {warning}", file=stream or sys.stderr)
     out = Path(out_dir)
@@ -142,7 +176,7 @@ def build_board(
         _write_build_tree(board, config, top, out, seed)
     elaborate_s = time.monotonic() - started
     report = {
-        **_design_report(board, config, options, toolchain, pll, engine_hz, baud),
+        **_design_report(board, crossbar, config, options, toolchain, pll, engine_hz, baud),
         "seconds": {"elaborate": round(elaborate_s, 1)},
         "warnings": warnings,
     }
@@ -163,6 +197,7 @@ def build_board(
 
 def _design_report(
     board: Board,
+    crossbar: str | None,
     config: CrossbarConfig,
     options: EngineOptions,
     toolchain: str,
@@ -170,13 +205,15 @@ def _design_report(
     engine_hz: float,
     baud: int,
 ) -> dict:
-    """The report's account of what is built: the board, the crossbar, the engine options,
-    the clock, the UART and the throughput at the engine clock."""
+    """The report's account of what is built: the board, the crossbar (``crossbar``: the
+    board's ``"twin"`` or ``"ideal"``, ``None`` for a configuration given whole), the engine
+    options, the clock, the UART and the throughput at the engine clock."""
     return {
         "board": board.name,
         "description": board.description,
         "device": board.device,
         "toolchain": toolchain,
+        "crossbar": crossbar,
         "config": config.as_dict(),
         "lanes": config.lanes,
         "engine_options": options.as_dict(),
@@ -254,7 +291,7 @@ def lane_multiplier_sites(board: Board, config: CrossbarConfig) -> list[str]:
     the board names no sites, when a lane has more than one multiplier (noise hardware, or
     ``x*g`` wider than 18 x 18 bits) or when there are more lanes than sites."""
     rows = board.multiplier_rows
-    one_multiplier = not config.noise_hardware and config.x_bits <= 18 and config.g_bits <= 17
+    one_multiplier = multipliers_per_lane(board, config) == 1
     if not rows or not one_multiplier or config.lanes > sum(len(row) for row in rows):
         return []
     sites, left = [], config.lanes

@@ -51,9 +51,13 @@ def _mhz(value: float | None) -> str:
 
 def _summary(report: dict, out=sys.stdout) -> None:
     """A few lines for people: resources, clock, throughput."""
+    config = report["config"]
+    hardware = (
+        "read noise and write error" if config["noise_hardware"] else "ideal, no noise hardware"
+    ) + (", reverse leakage" if config["leakage_hardware"] else "")
     print(
         f"{report['board']} ({report['device']}): {report['lanes']} lanes, "
-        f"{report['config']['rows']}x{report['config']['cols']}",
+        f"{config['rows']}x{config['cols']}, {hardware}",
         file=out,
     )
     placed = bool(report.get("resources"))
@@ -111,6 +115,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             board,
             out,
             lanes=args.lanes,
+            crossbar=args.crossbar,
             baud=args.baud,
             dry_run=args.dry_run,
             synth_only=args.synth_only,
@@ -206,7 +211,34 @@ def add_board_commands(commands) -> None:
     )
     build.add_argument("--board", required=True, choices=boards)
     build.add_argument(
-        "--lanes", type=int, default=None, help="MAC lanes (default: the board's: 8 or 64)"
+        "--lanes",
+        type=int,
+        default=None,
+        help="MAC lanes (default: the board's: "
+        + ", ".join(
+            f"{name} {BOARDS[name].twin.lanes} for the twin, {BOARDS[name].ideal.lanes} ideal"
+            for name in boards
+        )
+        + ")",
+    )
+    crossbar = build.add_mutually_exclusive_group()
+    crossbar.add_argument(
+        "--twin",
+        dest="crossbar",
+        action="store_const",
+        const="twin",
+        help="the Ru-azo device (ru_azo_2024) with its read noise, write error and leakage "
+        "hardware (default: "
+        + ", ".join(f"{name} {BOARDS[name].crossbar}" for name in boards)
+        + ")",
+    )
+    crossbar.add_argument(
+        "--ideal",
+        dest="crossbar",
+        action="store_const",
+        const="ideal",
+        help="ideal cells without noise hardware (the ideal14 preset): a faster clock and "
+        "more lanes, but no read noise or write error",
     )
     build.add_argument("-o", "--output", metavar="DIR", help="build folder (default build/BOARD)")
     build.add_argument(

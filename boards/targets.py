@@ -9,26 +9,47 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from molxbar.emulator.config import CrossbarConfig, preset
+from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import uart_divisor
 from molxbar.protocol.link import BOARD_BAUDS
 
 from .clocks import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
 
-__all__ = ["Board", "BOARDS", "board_config"]
+__all__ = ["Board", "BoardCrossbar", "BOARDS", "CROSSBARS", "board_config"]
+
+#: The crossbars a board can carry (:class:`Board` ``twin`` and ``ideal``).
+CROSSBARS = ("twin", "ideal")
+
+
+@dataclass(frozen=True)
+class BoardCrossbar:
+    """A crossbar a board's bitstream carries by default: the configuration ``preset``, with
+    or without noise hardware and leakage hardware (the reverse-leakage shifters), its MAC
+    lanes, and how the engine is built; ``warning``, when set, is what a build of it says
+    first (a crossbar known not to fit)."""
+
+    preset: str
+    noise_hardware: bool
+    leakage_hardware: bool
+    lanes: int
+    options: EngineOptions = EngineOptions()
+    warning: str = ""
 
 
 @dataclass(frozen=True)
 class Board:
     """One FPGA board.
 
-    ``leakage_hardware`` says whether the engine models reverse leakage (the per-lane shifters
-    cost about 180 logic cells a lane on an iCE40); ``per_lane_registers`` whether each lane
+    ``twin`` is the device with its noise; ``ideal`` ideal cells without noise hardware, for
+    the fastest clock and the most lanes; ``crossbar`` names the one a build carries unless told
+    (``--twin``, ``--ideal``). ``per_lane_registers`` says whether each lane
     keeps its own copy of the input registers all lanes share (on a large die the multipliers
     are far apart; on a small one the copies only cost cells); ``synth_options`` are options
     of Yosys' ``synth_<family>`` command; ``clock_hz`` is the default engine clock: the
     oscillator itself, or the nearest the PLL makes;
     ``resources`` maps report names to nextpnr's cell types, ``synthesis_cells`` to the
     prefixes of Yosys' cell types; ``capacity`` is what the device has of each;
+    ``multiplier_bits`` is the width of the device's multiplier blocks (signed operands);
     ``multiplier_rows`` are rows of the device's multiplier sites (nextpnr BEL names), in the
     order the lanes take them (empty: nextpnr places the multipliers).
     """
@@ -37,8 +58,10 @@ class Board:
     description: str
     platform: type
     family: str
-    lanes: int
-    leakage_hardware: bool
+    multiplier_bits: int
+    twin: BoardCrossbar
+    ideal: BoardCrossbar
+    crossbar: str
     per_lane_registers: bool
     synth_options: str
     clock_hz: float
@@ -50,6 +73,13 @@ class Board:
     synthesis_cells: dict[str, tuple[str, ...]]
     capacity: dict[str, int]
     multiplier_rows: tuple[tuple[str, ...], ...] = ()
+
+    def crossbar_named(self, name: str | None = None) -> BoardCrossbar:
+        """The crossbar ``name`` (:data:`CROSSBARS`; ``None``: the board's default)."""
+        name = name or self.crossbar
+        if name not in CROSSBARS:
+            raise ValueError(f"crossbar = {name!r} must be one of {', '.join(CROSSBARS)}")
+        return getattr(self, name)
 
     def baud_for(self, clock_hz: float | None = None) -> int:
         """The UART bit rate of the board's bridge at ``clock_hz`` (the default clock if
@@ -85,6 +115,15 @@ class Board:
         return self.platform.device
 
 
+#: The iCEBreaker's twin, measured with ``molxbar build --board icebreaker --twin
+#: --synth-only`` (docs/boards.md).
+ICEBREAKER_TWIN_WARNING = (
+    "the twin does not fit the iCE40 UP5K: with one noisy lane and the serial link it "
+    "synthesises to about 5,500 LUT4 of 5,280 and 37 block RAMs of 30 (docs/boards.md); "
+    "the iCEBreaker builds --ideal by default"
+)
+
+
 def _lfe5u_85f_multiplier_rows() -> tuple[tuple[str, ...], ...]:
     """The LFE5U-85F's 18x18 multipliers in the two of its three rows nearest the middle of
     the die (Y34 and Y58), 52 a row: four in each of 13 DSP blocks. The second row runs right
@@ -105,12 +144,21 @@ BOARDS: dict[str, Board] = {
             description="1BitSquared iCEBreaker, Lattice iCE40 UP5K",
             platform=ICEBreakerPlatform,
             family="ice40",
+            multiplier_bits=16,  # SB_MAC16
+            # A noisy lane takes three of the 8 DSPs (x*g, and x*n in two 16 x 16 blocks).
+            twin=BoardCrossbar(
+                "ru_azo_2024",
+                noise_hardware=True,
+                leakage_hardware=False,
+                lanes=1,
+                warning=ICEBREAKER_TWIN_WARNING,
+            ),
             # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 83 %
             # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 38.6-43.2 MHz at a 40 MHz
             # target, depending on the placement seed; 30 MHz from the PLL leaves a margin and
             # is 5 cycles per bit at 6 Mbaud.
-            lanes=8,
-            leakage_hardware=False,
+            ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=False, lanes=8),
+            crossbar="ideal",
             per_lane_registers=False,
             # The DSP blocks, and the UltraPlus delays for the timing-driven LUT mapping (the
             # default is the HX series').
@@ -145,8 +193,21 @@ BOARDS: dict[str, Board] = {
             description="Radiona ULX3S, Lattice ECP5 LFE5U-85F",
             platform=ULX3S_85F_Platform,
             family="ecp5",
-            lanes=64,
-            leakage_hardware=True,
+            multiplier_bits=18,  # MULT18X18D
+            # Two multipliers a noisy lane (x*g, x*n), placed by nextpnr (a second product
+            # register gives each product a cycle to reach its lane); the pipelined noise
+            # generator makes the next vector's words while a VMM runs. 32 lanes: 64 noisy
+            # lanes with leakage synthesise to about 113,000 of the 83,640 LUT4 slots
+            # (docs/boards.md).
+            twin=BoardCrossbar(
+                "ru_azo_2024",
+                noise_hardware=True,
+                leakage_hardware=True,
+                lanes=32,
+                options=EngineOptions(speck_pipeline=True, product_stages=2),
+            ),
+            ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=True, lanes=64),
+            crossbar="twin",
             per_lane_registers=True,
             synth_options="",
             # 64 lanes reach 100.5 MHz after place and route at a 100 MHz target; 75 MHz
@@ -191,9 +252,18 @@ BOARDS: dict[str, Board] = {
 }
 
 
-def board_config(board: Board, lanes: int | None = None, **changes) -> CrossbarConfig:
-    """The crossbar a board carries: the ``ideal14`` preset (64 x 64, 14-bit levels, 16-bit
-    inputs) without noise hardware, with the board's leakage hardware, ``lanes`` MAC lanes
-    (the board's default if ``None``)."""
-    changes = {"leakage_hardware": board.leakage_hardware, **changes}
-    return preset("ideal14", lanes=lanes or board.lanes, noise_hardware=False, **changes)
+def board_config(
+    board: Board, lanes: int | None = None, *, crossbar: str | None = None, **changes
+) -> CrossbarConfig:
+    """The crossbar a board carries: ``"twin"``, the device (``ru_azo_2024``: 64 x 64, 16,520
+    levels, read noise and write error, with their hardware), or ``"ideal"``, the ``ideal14``
+    preset without noise hardware (``None``: the board's choice); ``lanes`` MAC lanes (the
+    board's default for that crossbar if ``None``) and ``changes`` on top."""
+    crossbar = board.crossbar_named(crossbar)
+    hardware = {
+        "noise_hardware": crossbar.noise_hardware,
+        "leakage_hardware": crossbar.leakage_hardware,
+    }
+    if not crossbar.noise_hardware:
+        hardware.update(read_noise=False, write_noise=False)
+    return preset(crossbar.preset, lanes=lanes or crossbar.lanes, **hardware, **changes)

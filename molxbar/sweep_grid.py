@@ -85,14 +85,15 @@ def _adc_bits(value: object) -> int | None:
 
 
 def _board_parameters() -> tuple[Parameter, ...]:
-    from molxbar.boards.targets import BOARDS
+    from molxbar.boards.targets import BOARDS, board_config
 
     boards = sorted(BOARDS)
     return (
         Parameter("board", _choice(boards), "one of " + ", ".join(boards), "icebreaker",
                   "FPGA board"),
         Parameter("lanes", _integer(1, 64, powers_of_two=True),
-                  "a power of two from 1 to 64", lambda point: BOARDS[point["board"]].lanes,
+                  "a power of two from 1 to 64",
+                  lambda point: board_config(BOARDS[point["board"]]).lanes,
                   "MAC lanes (default: the board's)"),
         Parameter("clock_mhz", _number(positive=True), "a frequency in MHz above 0",
                   lambda point: BOARDS[point["board"]].clock_hz / 1e6,

@@ -26,17 +26,29 @@ from molxbar.emulator.config import PRESETS, CrossbarConfig, preset
 __all__ = ["VERIFY_CONFIGS", "add_verify_command", "run_verify"]
 
 #: The configurations a run can name: the 8x8 test configuration with noise amplitudes and
-#: narrow inputs (every status reachable), and the presets (64x64).
+#: narrow inputs (every status reachable), the boards' default crossbars (``board-*``; the
+#: ``*-ideal`` and ``*-twin`` ones by name) and the presets (64x64).
 VERIFY_CONFIGS = {
     "8x8-noisy": lambda: CrossbarConfig(
         rows=8, cols=8, lanes=2, x_bits=12, read_sigma=0.4, read_sigma_slope=1e-4,
         write_sigma=0.6, seed=99,
     ),  # fmt: skip
-    "board-icebreaker": lambda: preset("ideal14", lanes=8, noise_hardware=False),
-    "board-ulx3s": lambda: preset("ideal14", lanes=64, noise_hardware=False),
+    **{
+        f"board-{short}{suffix}": (
+            lambda board=board, crossbar=crossbar: _board_config(board, crossbar)
+        )
+        for short, board in (("icebreaker", "icebreaker"), ("ulx3s", "ulx3s-85f"))
+        for suffix, crossbar in (("", None), ("-ideal", "ideal"), ("-twin", "twin"))
+    },
     **{name: (lambda name=name: preset(name)) for name in PRESETS},
 }
 BACKENDS = ("verilator", "icarus", "amaranth")
+
+
+def _board_config(board: str, crossbar: str | None) -> CrossbarConfig:
+    from molxbar.boards.targets import BOARDS, board_config
+
+    return board_config(BOARDS[board], crossbar=crossbar)
 
 
 def _segment_commands(config: CrossbarConfig, rng: np.random.Generator, count: int) -> bytes:

@@ -14,7 +14,9 @@ import pytest
 from molxbar.boards.build import (
     ToolchainError,
     build_board,
+    engine_choice,
     lane_multiplier_sites,
+    multipliers_per_lane,
     parse_nextpnr_log,
     parse_nextpnr_report,
     parse_yosys_cells,
@@ -22,9 +24,11 @@ from molxbar.boards.build import (
     toolchain_env,
 )
 from molxbar.boards.clocks import ecp5_pll, ice40_pll
+from molxbar.boards.lane_cost import lane_cost
 from molxbar.boards.targets import BOARDS, board_config
 from molxbar.cli import main
 from molxbar.emulator import CrossbarConfig
+from molxbar.hdl.options import EngineOptions
 from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.bridge import simulate_bridge
@@ -177,11 +181,11 @@ def test_nextpnr_report_and_log(tmp_path):
 
 
 def test_throughput_of_the_board_configurations():
-    ice = throughput(board_config(BOARDS["icebreaker"], lanes=8), 36e6, 1_000_000)
+    ice = throughput(board_config(BOARDS["icebreaker"], crossbar="ideal"), 36e6, 1_000_000)
     assert ice["batch_cycles_per_vmm"] == 64 * 64 // 8
     assert ice["engine_mac_per_s"] == pytest.approx(36e6 * 8, rel=1e-6)
     # 64 lanes: the byte-wide response (2 + 64 outputs x 6 bytes) bounds a batch.
-    ulx = throughput(board_config(BOARDS["ulx3s-85f"]), 100e6, 1_000_000)
+    ulx = throughput(board_config(BOARDS["ulx3s-85f"], crossbar="ideal"), 100e6, 1_000_000)
     assert ulx["batch_cycles_per_vmm"] == 386
     assert ulx["compute_mac_per_s"] == pytest.approx(100e6 * 64, rel=1e-6)
     assert ulx["uart_vmm_per_s"] == pytest.approx(1e5 / 386, abs=0.1)
@@ -214,8 +218,8 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     for name in ("molxbar.il", "molxbar.pcf", "molxbar.ys", "build_molxbar.sh", "report.json"):
         assert (out / name).exists(), name
     report = json.loads((out / "report.json").read_text())
-    assert report["dry_run"] and report["lanes"] == BOARDS["icebreaker"].lanes
-    assert report["config"]["noise_hardware"] is False
+    assert report["dry_run"] and report["lanes"] == board_config(BOARDS["icebreaker"]).lanes == 8
+    assert report["crossbar"] == "ideal" and report["config"]["noise_hardware"] is False
     assert report["config"]["leakage_hardware"] is False
     assert report["clock"]["engine_hz"] == 30e6
     assert report["clock"]["pll"] == {"divr": 0, "divf": 79, "divq": 5, "filter_range": 1}
@@ -268,23 +272,61 @@ def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
     assert script.index(pins[-1]) < script.index("write_json")
 
 
+def test_each_board_builds_its_crossbar_with_its_options():
+    ulx, ice = BOARDS["ulx3s-85f"], BOARDS["icebreaker"]
+    # The ULX3S carries the twin of the device: 32 noisy lanes with leakage, 64 of its 156
+    # multipliers, the pipelined noise generator.
+    config, options, warnings = engine_choice(ulx)
+    assert config.noise_hardware and config.leakage_hardware and config.lanes == 32
+    assert config.levels == 16520 and config.read_noise and config.write_noise
+    assert options.speck_pipeline and options.product_stages == 2 and warnings == []
+    assert config.lanes * multipliers_per_lane(ulx, config) == 64
+    config, options, _ = engine_choice(ulx, crossbar="ideal")
+    assert not config.noise_hardware and config.lanes == 64 and not options.speck_pipeline
+    # The iCEBreaker builds ideal cells unless told; its twin says it will not fit.
+    config, options, warnings = engine_choice(ice)
+    assert not config.noise_hardware and not config.leakage_hardware and config.lanes == 8
+    config, _, warnings = engine_choice(ice, crossbar="twin")
+    assert config.noise_hardware and multipliers_per_lane(ice, config) == 3
+    assert len(warnings) == 1 and "does not fit the iCE40 UP5K" in warnings[0]
+    _, _, warnings = engine_choice(ice, lanes=4, crossbar="twin")
+    assert "4 lanes need 12 DSP multipliers" in warnings[1]
+    # A configuration given whole is built with the options given (the defaults if none).
+    _, options, warnings = engine_choice(ulx, config=QUIET)
+    assert options == EngineOptions() and warnings == []
+    with pytest.raises(ValueError, match="crossbar = 'noisy' must be one of twin, ideal"):
+        engine_choice(ulx, crossbar="noisy")
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+def test_a_lane_takes_the_multipliers_the_build_counts_on(board):
+    """One lane synthesised alone: its multiplier blocks are those the build plans for (z*s
+    in logic, not in a block), and the noise hardware adds logic and flip-flops."""
+    board = BOARDS[board]
+    twin, ideal = lane_cost(board, "twin"), lane_cost(board, "ideal")
+    assert twin["dsp"] == multipliers_per_lane(board, board_config(board, crossbar="twin"))
+    assert ideal["dsp"] == multipliers_per_lane(board, board_config(board, crossbar="ideal"))
+    # x*n takes two 16-bit blocks on the iCE40, one 18-bit block on the ECP5.
+    assert (ideal["dsp"], twin["dsp"]) == ((1, 3) if board.family == "ice40" else (1, 2))
+    assert twin["logic"] > ideal["logic"] and twin["ff"] > ideal["ff"]
+
+
 def test_lane_multiplier_sites_are_spread_over_two_rows():
     board = BOARDS["ulx3s-85f"]
     rows = [set(row) for row in board.multiplier_rows]
     for lanes in (1, 2, 8, 32, 64):
-        sites = lane_multiplier_sites(board, board_config(board, lanes=lanes))
+        sites = lane_multiplier_sites(board, board_config(board, lanes, crossbar="ideal"))
         assert len(set(sites)) == lanes
         half = -(-lanes // 2)  # the first row takes the larger half, in lane order
         assert all(site in rows[0] for site in sites[:half])
         assert all(site in rows[1] for site in sites[half:])
-    sites = lane_multiplier_sites(board, board_config(board))
+    sites = lane_multiplier_sites(board, board_config(board, crossbar="ideal"))
     assert sites[0] == "X4/Y34/MULT18_0" and sites[-1] == "X4/Y58/MULT18_0"
     # Lanes in sequence are at most two sites apart along a row.
     order = [board.multiplier_rows[0].index(site) for site in sites[:32]]
     assert all(0 < b - a <= 2 for a, b in zip(order, order[1:], strict=False))
     # Two multipliers a lane (x*n with noise hardware), or none named: nextpnr places them.
-    noisy = board_config(board).replace(noise_hardware=True)
-    assert lane_multiplier_sites(board, noisy) == []
+    assert lane_multiplier_sites(board, board_config(board, crossbar="twin")) == []
     assert lane_multiplier_sites(BOARDS["icebreaker"], board_config(BOARDS["icebreaker"])) == []
 
 
@@ -364,7 +406,7 @@ def test_icebreaker_bitstream(tmp_path):
 
 @pytest.mark.slow
 def test_ecp5_design_synthesizes(tmp_path):
-    config = board_config(BOARDS["ulx3s-85f"], lanes=8)
+    config = board_config(BOARDS["ulx3s-85f"], lanes=8, crossbar="ideal")
     result = build_board("ulx3s-85f", tmp_path, config=config, synth_only=True)
     synthesis = result.report["synthesis"]
     assert result.bitstream is None
