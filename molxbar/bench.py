@@ -216,17 +216,30 @@ def run_benchmarks(quick: bool = False, repeats: int = 5, out=sys.stdout) -> dic
     return report
 
 
-def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, float]:
+#: The engines of :func:`gateware_table`: the ideal 64x64 engine, and with ``noise`` the Ru-azo
+#: device with read noise on, its words made by the iterative or the pipelined generator.
+GATEWARE_ENGINES = {
+    "ideal": ("ideal14", {}),
+    "noisy": ("ru_azo_2024", {}),
+    "noisy, pipelined": ("ru_azo_2024", {"speck_pipeline": True}),
+}
+
+
+def gateware_cycles(
+    lanes: int, batch: int = 4, seed: int = 0, engine: str = "ideal"
+) -> dict[str, float]:
     """Cycles of the 64x64 engine with ``lanes`` lanes in the Amaranth simulator, streams
-    never stalled: one VMM's accumulation, and the steady-state cycles per batch vector."""
+    never stalled: one VMM's accumulation, and the steady-state cycles per batch vector.
+    ``engine`` names one of :data:`GATEWARE_ENGINES` (with read noise, every vector makes its
+    noise words)."""
     from molxbar.hdl.engine import Engine
+    from molxbar.hdl.options import EngineOptions
     from molxbar.protocol.golden_engine import GoldenEngine
     from molxbar.protocol.spec import Layout, Opcode, encode_command
     from molxbar.sim.simulate import simulate_engine
 
-    from .emulator import CrossbarConfig
-
-    config = CrossbarConfig(lanes=lanes)
+    name, options = GATEWARE_ENGINES[engine]
+    config = preset(name, lanes=lanes)
     layout = Layout(config)
     rng = np.random.default_rng(seed)
     x = rng.integers(config.x_min, config.x_max + 1, (batch, config.rows))
@@ -235,18 +248,22 @@ def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, floa
     )
     one = encode_command(layout, Opcode.RUN_BATCH, count=1, x=x[:1])
     many = encode_command(layout, Opcode.RUN_BATCH, count=batch, x=x)
-    engine = Engine(config)
+    options = EngineOptions(**options)
+    hardware = Engine(config, options)
     results = {}
-    for name, commands in (("single", single), ("one", one), ("many", many)):
-        result = simulate_engine(config, commands, engine=engine)
+    for case, commands in (("single", single), ("one", one), ("many", many)):
+        result = simulate_engine(config, commands, engine=hardware)
         if result.responses != GoldenEngine(config).execute(commands):
-            raise AssertionError(f"lanes {lanes}: the gateware disagrees with the golden engine")
-        results[name] = result
+            raise AssertionError(
+                f"{engine}, lanes {lanes}: the gateware disagrees with the golden engine"
+            )
+        results[case] = result
     ideal = config.rows * config.cols // lanes
     per_vector = (results["many"].cycles - results["one"].cycles) / (batch - 1)
     return {
+        "engine": engine,
         "lanes": lanes,
-        "stream_bytes": engine.stream_bytes,
+        "stream_bytes": hardware.stream_bytes,
         "ideal_cycles": ideal,
         "vmm_cycles": results["single"].vmm_cycles,
         "batch_cycles_per_vector": per_vector,
@@ -255,18 +272,26 @@ def gateware_cycles(lanes: int, batch: int = 4, seed: int = 0) -> dict[str, floa
     }
 
 
-def gateware_table(lanes_list, out=sys.stdout) -> list[dict]:
-    """Print and return :func:`gateware_cycles` for each lane count."""
+def gateware_table(lanes_list, noise: bool = False, out=sys.stdout) -> list[dict]:
+    """Print and return :func:`gateware_cycles` for each lane count (and with ``noise``, for
+    each engine of :data:`GATEWARE_ENGINES`)."""
+    engines = list(GATEWARE_ENGINES) if noise else ["ideal"]
     print("64x64 engine in the Amaranth simulator, streams never stalled:", file=out)
-    print("  lanes  bytes/beat  ideal  VMM cycles  batch cycles/vector  efficiency", file=out)
+    print(
+        "  engine            lanes  bytes/beat  ideal  VMM cycles  batch cycles/vector  "
+        "efficiency",
+        file=out,
+    )
     rows = []
     for lanes in lanes_list:
-        figures = gateware_cycles(lanes)
-        rows.append(figures)
-        print(
-            f"  {lanes:5d}  {figures['stream_bytes']:10d}  {figures['ideal_cycles']:5d}  "
-            f"{figures['vmm_cycles']:10d}  "
-            f"{figures['batch_cycles_per_vector']:19.1f}  {figures['batch_efficiency']:9.1%}",
-            file=out,
-        )
+        for engine in engines:
+            figures = gateware_cycles(lanes, engine=engine)
+            rows.append(figures)
+            print(
+                f"  {engine:16s}  {lanes:5d}  {figures['stream_bytes']:10d}  "
+                f"{figures['ideal_cycles']:5d}  {figures['vmm_cycles']:10d}  "
+                f"{figures['batch_cycles_per_vector']:19.1f}  "
+                f"{figures['batch_efficiency']:9.1%}",
+                file=out,
+            )
     return rows

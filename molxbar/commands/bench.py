@@ -17,7 +17,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     table = sys.stderr if args.json else sys.stdout
     report = run_benchmarks(quick=args.quick, repeats=args.repeats, out=table)
     if args.gateware:
-        report["gateware"] = gateware_table(args.lanes, out=table)
+        report["gateware"] = gateware_table(args.lanes, noise=args.noise, out=table)
     if args.cosim:
         from molxbar.sim.cosim.bench import cosim_table
 
@@ -26,6 +26,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from molxbar.link_bench import link_table
 
         report["link"] = link_table(quick=args.quick, out=table)
+    if args.lane_cost:
+        from molxbar.boards.lane_cost import lane_cost_table
+
+        report["lane_cost"] = lane_cost_table(out=table)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -54,6 +58,12 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
         help="lane counts for --gateware (default: 1 4 8 16 64)",
     )
     bench.add_argument(
+        "--noise",
+        action="store_true",
+        help="with --gateware, also the Ru-azo engine with read noise on (noise words made "
+        "by the iterative and by the pipelined generator)",
+    )
+    bench.add_argument(
         "--cosim",
         action="store_true",
         help="also measure verified 64x64 VMMs per second through cocotb on Verilator and "
@@ -64,5 +74,11 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also inject 10,000+ faults into the serial link (host-level model) and print "
         "the silent errors, retries and the frame overhead",
+    )
+    bench.add_argument(
+        "--lane-cost",
+        action="store_true",
+        help="also synthesise one MAC lane of each board's twin and ideal crossbar with Yosys "
+        "and print its cells: what the noise hardware adds per lane",
     )
     bench.set_defaults(run=cmd_bench)
