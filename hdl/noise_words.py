@@ -18,7 +18,7 @@ from molxbar.emulator.config import CrossbarConfig
 from .speck import SpeckWords
 from .speck_pipeline import PipelinedSpeckWords
 
-__all__ = ["NoiseWords", "noise_port_signature"]
+__all__ = ["NoiseWords", "generator_ways", "noise_port_signature"]
 
 
 def noise_port_signature(config: CrossbarConfig) -> wiring.Signature:
@@ -38,6 +38,16 @@ def noise_port_signature(config: CrossbarConfig) -> wiring.Signature:
             "col_words": In(64 * config.lanes),
         }
     )
+
+
+def generator_ways(config: CrossbarConfig, pipelined: bool) -> int:
+    """Words of each axis a :class:`NoiseWords` generator makes per cycle: 2 for the
+    pipelined one when one way would make an operation's words more slowly than a VMM issues
+    its rows (``max(rows, cols) + 27`` cycles against ``rows * cols / lanes``) and the words
+    of two columns go to one entry (``lanes >= 2``), else 1."""
+    one_way = max(config.rows, config.cols) + PipelinedSpeckWords.LATENCY
+    slow = config.rows * config.cols // config.lanes < one_way
+    return 2 if pipelined and config.lanes >= 2 and slow else 1
 
 
 class NoiseWords(wiring.Component):
@@ -88,14 +98,8 @@ class NoiseWords(wiring.Component):
 
     @property
     def ways(self) -> int:
-        """Words of each axis the generator makes per cycle: 2 for the pipelined one when one
-        way would make an operation's words more slowly than a VMM issues its rows
-        (``max(rows, cols) + 27`` cycles against ``rows * cols / lanes``) and the words of
-        two columns go to one entry (``lanes >= 2``), else 1."""
-        c = self.config
-        one_way = max(c.rows, c.cols) + PipelinedSpeckWords.LATENCY
-        slow = c.rows * c.cols // c.lanes < one_way
-        return 2 if self.pipelined and c.lanes >= 2 and slow else 1
+        """Words of each axis the generator makes per cycle (:func:`generator_ways`)."""
+        return generator_ways(self.config, self.pipelined)
 
     def elaborate(self, platform) -> Module:
         c = self.config
