@@ -196,7 +196,8 @@ BOARDS: dict[str, Board] = {
             multiplier_bits=18,  # MULT18X18D
             # Two multipliers a noisy lane (x*g, x*n), placed by nextpnr (a second product
             # register gives each product a cycle to reach its lane); the pipelined noise
-            # generator makes the next vector's words while a VMM runs. 32 lanes: 64 noisy
+            # generator makes the next vector's words while a VMM runs; the level banks
+            # (128 deep) stay in LUTs, as the ideal 64 lanes' 64-deep ones. 32 lanes: 64 noisy
             # lanes with leakage synthesise to about 113,000 of the 83,640 LUT4 slots
             # (docs/boards.md).
             twin=BoardCrossbar(
@@ -204,7 +205,9 @@ BOARDS: dict[str, Board] = {
                 noise_hardware=True,
                 leakage_hardware=True,
                 lanes=32,
-                options=EngineOptions(speck_pipeline=True, product_stages=2),
+                options=EngineOptions(
+                    speck_pipeline=True, product_stages=2, distributed_banks=True
+                ),
             ),
             ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=True, lanes=64),
             crossbar="twin",
@@ -266,4 +269,4 @@ def board_config(
     }
     if not crossbar.noise_hardware:
         hardware.update(read_noise=False, write_noise=False)
-    return preset(crossbar.preset, lanes=lanes or crossbar.lanes, **hardware, **changes)
+    return preset(crossbar.preset, lanes=lanes or crossbar.lanes, **{**hardware, **changes})

@@ -47,11 +47,15 @@ class LevelBanks(wiring.Component):
     levels : ``Out(unsigned(g_bits * lanes))``
         Every bank's level at the cell port's address, a cycle after it (lane ``p`` in bits
         ``p * g_bits ...``): the row's levels of the group, for the datapath.
+
+    With ``distributed``, the banks ask synthesis for distributed RAM (LUTs) rather than
+    block RAM, whose read data arrives late in the cycle (``ram_style``).
     """
 
-    def __init__(self, config: CrossbarConfig) -> None:
+    def __init__(self, config: CrossbarConfig, *, distributed: bool = False) -> None:
         exact_log2(config.lanes)  # (a power of two, checked by the engine)
         self.config = config
+        self.distributed = distributed
         super().__init__(
             {
                 "cell": In(cell_port_signature(config)),
@@ -70,7 +74,12 @@ class LevelBanks(wiring.Component):
 
         read_ports = []
         for p in range(c.lanes):
-            bank = Memory(shape=unsigned(c.g_bits), depth=c.rows << q_bits, init=[])
+            bank = Memory(
+                shape=unsigned(c.g_bits),
+                depth=c.rows << q_bits,
+                init=[],
+                attrs={"ram_style": "distributed"} if self.distributed else None,
+            )
             m.submodules[f"bank{p}"] = bank
             read, write = bank.read_port(), bank.write_port()
             read_ports.append(read)

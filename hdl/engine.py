@@ -128,6 +128,7 @@ class Engine(wiring.Component):
         self.layout = Layout(config)
         self.speck_unroll = options.speck_unroll
         self.speck_pipeline = options.speck_pipeline
+        self.distributed_banks = options.distributed_banks
         self.stream_bytes = stream_bytes = options.stream_bytes or balanced_stream_bytes(config)
         self.product_stages = product_stages = options.product_stages
         self.datapath = VmmDatapath(
@@ -150,7 +151,7 @@ class Engine(wiring.Component):
         m.submodules.receiver = rx = CommandReceiver(c, window_bytes)
         m.submodules.executor = executor = Executor(c, chunk_bytes)
         m.submodules.registers = registers = EngineRegisters(c)
-        m.submodules.banks = banks = LevelBanks(c)
+        m.submodules.banks = banks = LevelBanks(c, distributed=self.distributed_banks)
         m.submodules.rank1 = rank1 = Rank1Unit(c)
         m.submodules.noise = noise = NoiseWords(
             c, unroll=self.speck_unroll, pipelined=self.speck_pipeline

@@ -34,18 +34,24 @@ class EngineOptions:
         noisy operation spends making its words.
     speck_pipeline
         Make the noise words with the pipelined generator instead (a row and a column word
-        per cycle, all 27 rounds unrolled; :class:`~molxbar.hdl.noise_words.NoiseWords`):
-        about 4,300 LUT4 and 6,700 flip-flops on an ECP5, for a batch of noisy VMMs at
-        nearly the speed of ideal ones.
+        per cycle, two of each where one would fall behind a VMM, all 27 rounds unrolled;
+        :class:`~molxbar.hdl.noise_words.NoiseWords`): about 4,300 LUT4 and 6,700
+        flip-flops a way on an ECP5, for a batch of noisy VMMs at nearly the speed of ideal
+        ones.
     product_stages
         Registers after each lane's multipliers, 1 or 2 (a cycle more per VMM, for a large
         FPGA whose multipliers are far from the rest of the lane).
+    distributed_banks
+        Keep the level banks in distributed RAM (LUTs) even where synthesis would take block
+        RAM (:class:`~molxbar.hdl.banks.LevelBanks`): a block RAM's read data arrives about
+        5.8 ns into the cycle on an ECP5, too late for the choice of one bank's level.
     """
 
     stream_bytes: int | None = None
     speck_unroll: int = DEFAULT_SPECK_UNROLL
     speck_pipeline: bool = False
     product_stages: int = 1
+    distributed_banks: bool = False
 
     def __post_init__(self) -> None:
         if self.stream_bytes is not None:
@@ -53,8 +59,9 @@ class EngineOptions:
         unroll, rounds = self.speck_unroll, SPECK64_ROUNDS
         if isinstance(unroll, bool) or not isinstance(unroll, int) or not 1 <= unroll <= rounds:
             raise ValueError(f"speck_unroll = {unroll!r} must be an int in [1, {rounds}]")
-        if not isinstance(self.speck_pipeline, bool):
-            raise TypeError(f"speck_pipeline = {self.speck_pipeline!r} must be a bool")
+        for name in ("speck_pipeline", "distributed_banks"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} = {getattr(self, name)!r} must be a bool")
         check_product_stages(self.product_stages)
 
     def replace(self, **changes) -> EngineOptions:

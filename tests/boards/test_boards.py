@@ -296,6 +296,8 @@ def test_each_board_builds_its_crossbar_with_its_options():
     assert options == EngineOptions() and warnings == []
     with pytest.raises(ValueError, match="crossbar = 'noisy' must be one of twin, ideal"):
         engine_choice(ulx, crossbar="noisy")
+    # Changes on top of a crossbar win over its hardware choices.
+    assert board_config(ice, crossbar="twin", leakage_hardware=True).leakage_hardware
 
 
 @pytest.mark.parametrize("board", list(BOARDS))
