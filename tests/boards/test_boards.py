@@ -274,16 +274,16 @@ def test_dry_run_writes_the_ulx3s_build_tree(tmp_path):
 
 def test_each_board_builds_its_crossbar_with_its_options():
     ulx, ice = BOARDS["ulx3s-85f"], BOARDS["icebreaker"]
-    # The ULX3S carries the twin of the device: 32 noisy lanes with leakage, 64 of its 156
+    # The ULX3S's twin of the device: 32 noisy lanes with leakage, 64 of its 156
     # multipliers, the pipelined noise generator.
-    config, options, warnings = engine_choice(ulx)
+    config, options, warnings = engine_choice(ulx, crossbar="twin")
     assert config.noise_hardware and config.leakage_hardware and config.lanes == 32
     assert config.levels == 16520 and config.read_noise and config.write_noise
     assert options.speck_pipeline and options.product_stages == 2 and warnings == []
     assert config.lanes * multipliers_per_lane(ulx, config) == 64
-    config, options, _ = engine_choice(ulx, crossbar="ideal")
+    # Both boards build ideal cells unless told; the iCEBreaker's twin says it will not fit.
+    config, options, _ = engine_choice(ulx)
     assert not config.noise_hardware and config.lanes == 64 and not options.speck_pipeline
-    # The iCEBreaker builds ideal cells unless told; its twin says it will not fit.
     config, options, warnings = engine_choice(ice)
     assert not config.noise_hardware and not config.leakage_hardware and config.lanes == 8
     config, _, warnings = engine_choice(ice, crossbar="twin")
