@@ -8,9 +8,6 @@ the exact cycle it is valid in (``27 + t`` after its start), back to back and wi
 
 from __future__ import annotations
 
-import gc
-import warnings
-
 import numpy as np
 import pytest
 from amaranth.back import verilog
@@ -19,6 +16,7 @@ from amaranth.sim import Simulator
 
 from molxbar.emulator import noise
 from molxbar.hdl.speck_pipeline import PipelinedSpeckWords, SpeckPipeline
+from tests.support.construction import assert_construction_fails
 
 # Beaulieu et al. 2013, appendix C: Speck64/128 test vector.
 KEY = (0x1B1A1918, 0x13121110, 0x0B0A0908, 0x03020100)  # (l2, l1, l0, k0)
@@ -348,13 +346,7 @@ def test_two_ways_timing():
     ],
 )
 def test_parameter_errors(build, error, match):
-    # A component whose constructor raised is never elaborated; Amaranth warns about it when
-    # the half-built object is collected. Collect it here, under a filter for that warning only.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".* created but never used")
-        with pytest.raises(error, match=match):
-            build()
-        gc.collect()
+    assert_construction_fails(build, error, match)
 
 
 def test_converts_to_verilog():
