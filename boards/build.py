@@ -173,7 +173,7 @@ def build_board(
     started = time.monotonic()
     with Progress(stream, verbose) as progress:
         progress.begin("amaranth", "elaborating the design and writing the build tree")
-        _write_build_tree(board, config, top, out, seed)
+        _write_build_tree(board, config, options, top, out, seed)
     elaborate_s = time.monotonic() - started
     report = {
         **_design_report(board, crossbar, config, options, toolchain, pll, engine_hz, baud),
@@ -228,14 +228,19 @@ def _design_report(
 
 
 def _write_build_tree(
-    board: Board, config: CrossbarConfig, top: BoardTop, out: Path, seed: int
+    board: Board,
+    config: CrossbarConfig,
+    options: EngineOptions,
+    top: BoardTop,
+    out: Path,
+    seed: int,
 ) -> None:
     """Elaborate ``top`` and write the build plan for ``board`` into ``out``: the design, the
     Yosys script around synthesis, nextpnr's options (``seed``: its placement seed)."""
     overrides = {
         "nextpnr_opts": f"--report {DESIGN}.report.json --timing-allow-fail --seed {seed}",
         "synth_opts": board.synth_options,
-        "script_after_read": "\n".join(_before_synthesis(board)),
+        "script_after_read": "\n".join(_before_synthesis(board, options)),
         "script_after_synth": "\n".join(_after_synthesis(board, config)),
     }
     plan = board.platform().build(top, name=DESIGN, do_build=False, **overrides)
@@ -269,7 +274,12 @@ def _run_and_report(
     report.update(read_tool_reports(board, config, baud, out))
 
 
-def _before_synthesis(board: Board) -> list[str]:
+#: The level banks in the board top (:class:`~molxbar.hdl.banks.LevelBanks`), as Yosys
+#: names their module.
+BANKS_MODULE = f"{DESIGN}.bridge.engine.banks"
+
+
+def _before_synthesis(board: Board, options: EngineOptions) -> list[str]:
     """Yosys commands between reading the design and synthesizing it."""
     commands = [
         # One flip-flop per state of each state machine (Amaranth names their state registers
@@ -282,6 +292,10 @@ def _before_synthesis(board: Board) -> list[str]:
         # Each lane keeps its own copy of the registers shared by all lanes, placed beside its
         # multiplier: one merged register would have to reach every lane across the die.
         commands.append(f"setattr -set keep 1 a:{PER_LANE_ATTRIBUTE} %ci1:+$dff[Q] t:$dff %i")
+    if options.single_port_banks:
+        # A single-port RAM such as the iCE40's SPRAM has no initial contents; the banks
+        # write their zeros after reset themselves.
+        commands.append(f"delete {BANKS_MODULE}/t:$meminit_v2")
     return commands
 
 

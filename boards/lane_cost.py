@@ -1,10 +1,12 @@
 """What one MAC lane costs on each board's FPGA, with and without noise hardware: the lane
 with the noise logic that is its own (the deviate of its cell's word, the amplitude of its
 level, ``z * s``) synthesised alone by Yosys, as the board builds it (the ULX3S with the
-reverse-leakage shifters and a second product register, the iCEBreaker without either).
+reverse-leakage masks and sums and a second product register, the iCEBreaker without either
+and with ``z * s`` in a multiplier).
 
 Shared logic (the noise generator, the word memories, the settings) is not in these figures:
-they are what each further lane adds. ``molxbar bench --lane-cost`` prints them.
+they are what each further lane adds, except for the leakage masks, made from the shift
+alone, which a whole design makes once. ``molxbar bench --lane-cost`` prints them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
-from molxbar.hdl.mac import MacLane
+from molxbar.hdl.mac import MacLane, leak_sum_bits, noise_product_bits
 
 from .reports import parse_yosys_cells
 from .targets import BOARDS, Board, board_config
@@ -37,11 +39,14 @@ _COLUMNS = {
 
 class LaneWithNoise(wiring.Component):
     """A :class:`~molxbar.hdl.mac.MacLane` fed from ports: a term every cycle, the cell's
-    noise word as a row word XOR a column word, the read amplitudes."""
+    noise word as a row word XOR a column word, the read amplitudes; all four sums out."""
 
-    def __init__(self, config: CrossbarConfig, product_stages: int) -> None:
+    def __init__(
+        self, config: CrossbarConfig, product_stages: int, noise_multiplier: bool = False
+    ) -> None:
         self._config = config
         self._product_stages = product_stages
+        self._noise_multiplier = noise_multiplier
         super().__init__(
             {
                 "x": In(signed(config.x_bits)),
@@ -54,13 +59,17 @@ class LaneWithNoise(wiring.Component):
                 "rect_shift": In(6),
                 "acc": Out(signed(config.acc_bits)),
                 "noise_acc": Out(signed(config.noise_acc_bits)),
+                "leak_acc": Out(signed(leak_sum_bits(config, config.product_bits))),
+                "leak_noise_acc": Out(signed(leak_sum_bits(config, noise_product_bits(config)))),
             }
         )
 
     def elaborate(self, platform) -> Module:
         c = self._config
         m = Module()
-        m.submodules.lane = lane = MacLane(c, product_stages=self._product_stages)
+        m.submodules.lane = lane = MacLane(
+            c, product_stages=self._product_stages, noise_multiplier=self._noise_multiplier
+        )
         term = lane.i.payload
         m.d.comb += [
             lane.i.valid.eq(1),
@@ -71,6 +80,8 @@ class LaneWithNoise(wiring.Component):
             lane.rect_shift.eq(self.rect_shift),
             self.acc.eq(lane.acc),
             self.noise_acc.eq(lane.noise_acc),
+            self.leak_acc.eq(lane.leak_acc),
+            self.leak_noise_acc.eq(lane.leak_noise_acc),
         ]
         if c.noise_hardware:
             m.d.comb += [
@@ -89,7 +100,12 @@ def lane_cost(board: Board, crossbar: str) -> dict[str, int]:
     # (Yosys runs in the folder of its files: the WebAssembly build sees only that one.)
     with tempfile.TemporaryDirectory(prefix="molxbar-lane-") as tmp:
         Path(tmp, "lane.il").write_text(
-            rtlil.convert(LaneWithNoise(config, chosen.options.product_stages), name="lane")
+            rtlil.convert(
+                LaneWithNoise(
+                    config, chosen.options.product_stages, chosen.options.noise_multipliers
+                ),
+                name="lane",
+            )
         )
         script = (
             f"read_rtlil lane.il; synth_{board.family} {board.synth_options} -top lane; "

@@ -115,12 +115,12 @@ class Board:
         return self.platform.device
 
 
-#: The iCEBreaker's twin, measured with ``molxbar build --board icebreaker --twin
-#: --synth-only`` (docs/boards.md).
+#: The iCEBreaker's twin, measured with ``molxbar build --board icebreaker --twin``
+#: (docs/boards.md).
 ICEBREAKER_TWIN_WARNING = (
     "the twin does not fit the iCE40 UP5K: with one noisy lane and the serial link it "
-    "synthesises to about 5,500 LUT4 of 5,280 and 37 block RAMs of 30 (docs/boards.md); "
-    "the iCEBreaker builds --ideal by default"
+    "synthesises to 4,856 LUT4 and 4,287 flip-flops, which nextpnr packs into about 7,800 "
+    "of the 5,280 logic cells (docs/boards.md); the iCEBreaker builds --ideal by default"
 )
 
 
@@ -145,12 +145,17 @@ BOARDS: dict[str, Board] = {
             platform=ICEBreakerPlatform,
             family="ice40",
             multiplier_bits=16,  # SB_MAC16
-            # A noisy lane takes three of the 8 DSPs (x*g, and x*n in two 16 x 16 blocks).
+            # A noisy lane takes four of the 8 DSPs (x*g, x*n in two 16 x 16 blocks, z*s) and
+            # a direct write's error one more: logic, not DSPs, runs out first. The levels
+            # are in an SPRAM, the Speck generator takes a round a cycle.
             twin=BoardCrossbar(
                 "ru_azo_2024",
                 noise_hardware=True,
                 leakage_hardware=False,
                 lanes=1,
+                options=EngineOptions(
+                    speck_unroll=1, noise_multipliers=True, single_port_banks=True
+                ),
                 warning=ICEBREAKER_TWIN_WARNING,
             ),
             # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 83 %
@@ -160,9 +165,9 @@ BOARDS: dict[str, Board] = {
             ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=False, lanes=8),
             crossbar="ideal",
             per_lane_registers=False,
-            # The DSP blocks, and the UltraPlus delays for the timing-driven LUT mapping (the
-            # default is the HX series').
-            synth_options="-dsp -device u",
+            # The DSP blocks, the SPRAMs (for memories that ask for them), and the UltraPlus
+            # delays for the timing-driven LUT mapping (the default is the HX series').
+            synth_options="-dsp -spram -device u",
             clock_hz=30e6,
             pll=ice40_pll,
             # Red (led 0): activity, steady on an error; green (led 1): heartbeat.
@@ -206,9 +211,7 @@ BOARDS: dict[str, Board] = {
                 noise_hardware=True,
                 leakage_hardware=True,
                 lanes=32,
-                options=EngineOptions(
-                    speck_pipeline=True, product_stages=2, distributed_banks=True
-                ),
+                options=EngineOptions(speck_pipeline=True, product_stages=2),
             ),
             ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=True, lanes=64),
             crossbar="ideal",

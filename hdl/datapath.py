@@ -26,7 +26,7 @@ from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarCo
 from molxbar.protocol.spec import Layout, Status
 
 from .beats import beat_layout
-from .mac import AdcStage, MacLane, shift_bits
+from .mac import AdcStage, MacLane, adc_input_layout, shift_bits
 
 __all__ = [
     "HEADERS_QUEUED",
@@ -101,7 +101,8 @@ def settings_layout(config: CrossbarConfig) -> data.StructLayout:
 class VmmDatapath(wiring.Component):
     """Group sums to response bytes.
 
-    ``product_stages`` is the :class:`~molxbar.hdl.mac.MacLane` option of every lane.
+    ``product_stages`` and ``noise_multipliers`` are the :class:`~molxbar.hdl.mac.MacLane`
+    options of every lane.
 
     Members
     -------
@@ -120,11 +121,17 @@ class VmmDatapath(wiring.Component):
     """
 
     def __init__(
-        self, config: CrossbarConfig, chunk_bytes: int = 1, *, product_stages: int = 1
+        self,
+        config: CrossbarConfig,
+        chunk_bytes: int = 1,
+        *,
+        product_stages: int = 1,
+        noise_multipliers: bool = False,
     ) -> None:
         self.config = config
         self.chunk_bytes = chunk_bytes
         self.product_stages = product_stages
+        self.noise_multipliers = noise_multipliers
         c = config
         super().__init__(
             {
@@ -150,7 +157,10 @@ class VmmDatapath(wiring.Component):
         """The MAC lanes: one term per cycle, with the cells' noise words."""
         c, issue, settings = self.config, self.issue, self.settings
         lanes = c.lanes
-        mac_lanes = [MacLane(c, product_stages=self.product_stages) for _ in range(lanes)]
+        mac_lanes = [
+            MacLane(c, product_stages=self.product_stages, noise_multiplier=self.noise_multipliers)
+            for _ in range(lanes)
+        ]
         for p, lane in enumerate(mac_lanes):
             m.submodules[f"lane{p}"] = lane
             if c.noise_hardware:
@@ -177,10 +187,11 @@ class VmmDatapath(wiring.Component):
         lanes_done = mac_lanes[0].done  # the lanes run in lockstep
 
         # Latch and "held" sums. The latch is a shift register: lane 0's sums are at its head.
-        latch_acc = [Signal(signed(c.acc_bits), name=f"latch_acc{p}") for p in range(lanes)]
-        latch_noise = [
-            Signal(signed(c.noise_acc_bits), name=f"latch_noise{p}") for p in range(lanes)
-        ]
+        # It holds each lane's sums as one ADC input (``acc``, ``noise_acc`` and, with leakage
+        # hardware, the leak sums).
+        sums = adc_input_layout(c)
+        latch = [Signal(sums, name=f"latch{p}") for p in range(lanes)]
+        lane_sums = [Cat(*(getattr(lane, name) for name, _ in sums)) for lane in mac_lanes]
         # Every decision below starts at flip-flops: ``latch_full`` (taken, not yet released),
         # ``draining`` (sums left to write), ``left`` (how many), ``held`` (a finished group
         # waits in the lanes for the latch).
@@ -213,9 +224,7 @@ class VmmDatapath(wiring.Component):
         # The latch drains one sum per cycle (shifting towards its head) into a FIFO that holds
         # two vectors, so the lanes never wait for the (byte-serial) response while a vector is
         # computed.
-        m.submodules.results = results = SyncFIFOBuffered(
-            width=c.acc_bits + c.noise_acc_bits, depth=2 * c.cols
-        )
+        m.submodules.results = results = SyncFIFOBuffered(width=sums.size, depth=2 * c.cols)
         m.submodules.adc = adc = AdcStage(c)
         # The outputs pass a small FIFO: the response's ready ends there instead of running
         # back through the ADC's stall into the result FIFO. (Three entries: with two, its
@@ -227,13 +236,13 @@ class VmmDatapath(wiring.Component):
         room_next = results.level < results.depth - 1
         m.d.comb += [
             results.w_en.eq(write_sum),
-            results.w_data.eq(Cat(latch_acc[0], latch_noise[0])),
+            results.w_data.eq(latch[0]),
             adc.noise_en.eq(settings.read_noise),
             adc.adc_shift.eq(settings.adc_shift),
             adc.adc_bits.eq(settings.adc_bits),
+            adc.rect_shift.eq(settings.rect_shift),
             adc.i.valid.eq(results.r_rdy),
-            adc.i.payload.acc.eq(results.r_data[: c.acc_bits]),
-            adc.i.payload.noise_acc.eq(results.r_data[c.acc_bits :]),
+            adc.i.payload.eq(results.r_data),
             results.r_en.eq(adc.i.ready),
         ]
         with m.If(results.w_en):
@@ -261,19 +270,16 @@ class VmmDatapath(wiring.Component):
             latch_load.eq(take_next | write_sum_next),
         ]
         # ``latch_load`` is each latch register's enable, ``write_sum`` its multiplexer's select.
-        for p, lane in enumerate(mac_lanes):
+        for p in range(lanes):
             if p + 1 < lanes:
                 with m.If(latch_load):
                     with m.If(write_sum):
-                        m.d.sync += [
-                            latch_acc[p].eq(latch_acc[p + 1]),
-                            latch_noise[p].eq(latch_noise[p + 1]),
-                        ]
+                        m.d.sync += latch[p].eq(latch[p + 1])
                     with m.Else():
-                        m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+                        m.d.sync += latch[p].eq(lane_sums[p])
             else:  # (the last lane's sums stay while the latch shifts)
                 with m.If(take_lanes):
-                    m.d.sync += [latch_acc[p].eq(lane.acc), latch_noise[p].eq(lane.noise_acc)]
+                    m.d.sync += latch[p].eq(lane_sums[p])
         return outputs, in_flight
 
     def _response(self, m: Module, outputs: SyncFIFOBuffered) -> None:

@@ -3,17 +3,19 @@
 
 The product is small (a 7-bit deviate by a 12-bit amplitude), so it is built from shifts and
 adds in logic rather than left to synthesis, which would spend a multiplier block on it: a
-noisy MAC lane then needs two multipliers (``x*g`` and ``x*n``), not three. The product's
-partial sums (:func:`deviate_product_halves`) let a pipeline split it over two cycles.
+noisy MAC lane then needs two multipliers (``x*g`` and ``x*n``), not three. Where logic runs
+out before multipliers (the iCE40 UP5K), ``multiplier`` leaves it to a multiplier block. The
+product's partial sums (:func:`deviate_product_parts`) let a pipeline split it over two
+cycles.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Value
+from amaranth.hdl import Const, Mux, Value
 
 from molxbar.emulator.config import Z_MAX
 
-__all__ = ["DEVIATE_BITS", "popcount", "deviate", "deviate_product_halves"]
+__all__ = ["DEVIATE_BITS", "popcount", "deviate", "deviate_product_parts"]
 
 #: Signed width of a deviate ``z`` in ``[-32, 32]``.
 DEVIATE_BITS = 7
@@ -36,10 +38,15 @@ def deviate(count: Value) -> Value:
     return (count.as_unsigned() - Z_MAX)[:DEVIATE_BITS].as_signed()
 
 
-def deviate_product_halves(z: Value, scale: Value) -> tuple[Value, Value]:
+def deviate_product_parts(
+    z: Value, scale: Value, *, multiplier: bool = False
+) -> tuple[Value, Value]:
     """``z * scale`` as two partial sums whose total is the product: an unsigned one from the
-    low three bits of ``z``, a signed one from the rest (its sign bit weighs ``-2**6``)."""
+    low three bits of ``z``, a signed one from the rest (its sign bit weighs ``-2**6``); with
+    ``multiplier``, the product itself (for a multiplier block) and 0."""
     assert len(z) == DEVIATE_BITS and z.shape().signed
+    if multiplier:
+        return z * scale, Const(0, 1)
 
     def term(k: int) -> Value:
         return Mux(z[k], scale.as_unsigned() << k, 0)

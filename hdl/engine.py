@@ -106,7 +106,8 @@ class Engine(wiring.Component):
     vmm_cycles : ``Out(32)``
         Cycles the last VMM spent issuing rows and waiting for its sums (for benchmarks).
     idle : ``Out(1)``
-        No command is partly received, queued or executing, and every response byte is out.
+        No command is partly received, queued or executing, and every response byte is out
+        (and single-port level banks have been cleared after reset).
 
     Attributes
     ----------
@@ -132,7 +133,10 @@ class Engine(wiring.Component):
         self.stream_bytes = stream_bytes = options.stream_bytes or balanced_stream_bytes(config)
         self.product_stages = product_stages = options.product_stages
         self.datapath = VmmDatapath(
-            config, stream_steps(config, stream_bytes)[1], product_stages=product_stages
+            config,
+            stream_steps(config, stream_bytes)[1],
+            product_stages=product_stages,
+            noise_multipliers=options.noise_multipliers,
         )
         super().__init__(
             {
@@ -149,9 +153,13 @@ class Engine(wiring.Component):
         window_bytes, chunk_bytes = stream_steps(c, self.stream_bytes)
         m.submodules.unpacker = unpacker = BeatUnpacker(self.stream_bytes, window_bytes)
         m.submodules.receiver = rx = CommandReceiver(c, window_bytes)
-        m.submodules.executor = executor = Executor(c, chunk_bytes)
+        m.submodules.executor = executor = Executor(
+            c, chunk_bytes, noise_multiplier=self.options.noise_multipliers
+        )
         m.submodules.registers = registers = EngineRegisters(c)
-        m.submodules.banks = banks = LevelBanks(c, distributed=self.distributed_banks)
+        m.submodules.banks = banks = LevelBanks(
+            c, distributed=self.distributed_banks, single_port=self.options.single_port_banks
+        )
         m.submodules.rank1 = rank1 = Rank1Unit(c)
         m.submodules.noise = noise = NoiseWords(
             c, unroll=self.speck_unroll, pipelined=self.speck_pipeline
@@ -169,7 +177,12 @@ class Engine(wiring.Component):
             rx.avail.eq(unpacker.avail),
             unpacker.take.eq(rx.take),
         ]
-        wiring.connect(m, rx.job, executor.job)
+        # (Jobs wait while the level banks are not ready: cleared after reset.)
+        m.d.comb += [
+            executor.job.payload.eq(rx.job.payload),
+            executor.job.valid.eq(rx.job.valid & banks.ready),
+            rx.job.ready.eq(executor.job.ready & banks.ready),
+        ]
         m.d.comb += [
             executor.fields.eq(rx.fields),
             rx.exec_idle.eq(executor.exec_idle),
@@ -226,6 +239,11 @@ class Engine(wiring.Component):
         wiring.connect(m, packer.o, wiring.flipped(self.rsp))
 
         m.d.comb += self.idle.eq(
-            executor.exec_idle & rx.waiting & dp.issue.drained & unpacker.empty & packer.empty
+            executor.exec_idle
+            & rx.waiting
+            & dp.issue.drained
+            & unpacker.empty
+            & packer.empty
+            & banks.ready
         )
         return m

@@ -2,7 +2,7 @@
 
 Each job is decoded from registers a cycle after it is taken (the opcode as one flag per
 command). Settings commands write the registers (:mod:`molxbar.hdl.registers`) in that
-cycle; single cells take a read of their bank (two cycles) and then answer, pulse or write;
+cycle; single cells take a read of their bank (three cycles) and then answer, pulse or write;
 whole rows go one column per two cycles; a rank-1 update takes each cell through the
 :class:`~molxbar.hdl.rank1.Rank1Unit`; a VMM issues its rows, group after group, to the
 datapath and is done once the last group is issued, while its sums and bytes finish in the
@@ -78,8 +78,11 @@ class Executor(wiring.Component):
         Read ports of the buffers the receiver fills (rows, rank-1 factors, input slots).
     """
 
-    def __init__(self, config: CrossbarConfig, chunk_bytes: int) -> None:
+    def __init__(
+        self, config: CrossbarConfig, chunk_bytes: int, *, noise_multiplier: bool = False
+    ) -> None:
         self.config = config
+        self.noise_multiplier = noise_multiplier
         c = config
         super().__init__(
             {
@@ -185,7 +188,9 @@ class Executor(wiring.Component):
         word comes from the noise words' read ports, a cycle after the cell's address."""
         if not self.config.noise_hardware:
             return None
-        m.submodules.write_error = unit = WriteError(self.config)
+        m.submodules.write_error = unit = WriteError(
+            self.config, multiplier=self.noise_multiplier
+        )
         m.d.comb += [
             unit.word.eq(self.noise.row_word ^ self.noise.col_words.word_select(s.cell_bank, 64)),
             unit.noise_en.eq(self.registers.write_noise),
@@ -302,11 +307,14 @@ class Executor(wiring.Component):
                 m.next = "STATUS_LOAD"
 
     def _cells(self, m: Module, s: SimpleNamespace) -> None:
-        """Single cells: read (two cycles), then respond, pulse or write."""
+        """Single cells: read (:data:`~molxbar.hdl.banks.LEVEL_LATENCY` cycles), then respond,
+        pulse or write."""
         c, layout = self.config, spec.Layout(self.config)
         with m.State("CELL_READ"):
             m.next = "CELL_WAIT"
         with m.State("CELL_WAIT"):
+            m.next = "CELL_CHOOSE"
+        with m.State("CELL_CHOOSE"):
             m.next = "CELL_USE"
         with m.State("CELL_USE"):
             with m.If(s.job_is[Opcode.READ_CELL]):
@@ -372,6 +380,8 @@ class Executor(wiring.Component):
         with m.State("READ_ROW_READ"):
             m.next = "READ_ROW_WAIT"
         with m.State("READ_ROW_WAIT"):
+            m.next = "READ_ROW_CHOOSE"
+        with m.State("READ_ROW_CHOOSE"):
             m.next = "READ_ROW_LOAD"
         with m.State("READ_ROW_LOAD"):
             self._load(m, (self.banks.level, layout.level_bytes))

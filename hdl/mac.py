@@ -7,8 +7,14 @@ bit for bit; :mod:`molxbar.emulator.golden` is the reference. With
 
 * :class:`MacLane` sums ``acc = sum_i contrib(x_i, g_i)`` and
   ``noise_acc = sum_i contrib(x_i, n_i)`` for one column, exactly, with each cell's read noise
-  ``n_i = z_i * s[g_i >> segment_shift]`` made from its noise word (``z_i`` its deviate);
-* :class:`AdcStage` forms ``acc_fine = acc * 2**10 + noise_acc`` (read noise on) or
+  ``n_i = z_i * s[g_i >> segment_shift]`` made from its noise word (``z_i`` its deviate). With
+  leakage hardware the terms with ``x < 0`` go to two leak sums instead, each product with its
+  low ``rect_shift`` bits masked: ``p & ~(2**t - 1) = 2**t * floor(p / 2**t)``, so that one
+  shift of the sum after the lane gives the sum of the shifted products (``t`` is
+  ``rect_shift`` up to the product's width, :func:`leak_shift`). One shifter for the whole
+  datapath replaces two in every lane;
+* :class:`AdcStage` adds the leak sums shifted by ``t`` to the sums, forms
+  ``acc_fine = acc * 2**10 + noise_acc`` (read noise on) or
   ``acc_fine = acc`` (off), shifts it right by ``adc_shift`` (plus 10 with noise), rounding half
   away from zero, and saturates it to ``adc_bits`` signed (``adc_bits = 0``: full precision).
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,13 +34,16 @@ from molxbar.emulator.config import (
     CrossbarConfig,
 )
 
-from .deviates import DEVIATE_BITS, deviate, deviate_product_halves, popcount
+from .deviates import DEVIATE_BITS, deviate, deviate_product_parts, popcount
 from .rounding import halve_rounding
 
 __all__ = [
     "shift_bits",
     "check_product_stages",
     "noise_product_bits",
+    "leak_shift",
+    "leak_keep_mask",
+    "leak_sum_bits",
     "mac_input_layout",
     "adc_input_layout",
     "MacLane",
@@ -72,6 +81,30 @@ def noise_product_bits(config: CrossbarConfig) -> int:
     return ((1 << (config.x_bits - 1)) * config.noise_max).bit_length() + 1
 
 
+def leak_shift(shift: Value | int, width: int) -> Value | int:
+    """The shift that takes a sum of leak-masked ``width``-bit products to the sum of their
+    contributions: ``min(shift, width - 1)``. Beyond ``width - 1`` every product's
+    contribution is ``-1`` or ``0`` (its sign), which ``width - 1`` already gives."""
+    if isinstance(shift, int):
+        return min(shift, width - 1)
+    return Mux(shift < width - 1, shift, width - 1)
+
+
+def leak_keep_mask(shift: Value, width: int) -> Value:
+    """The bits of a signed ``width``-bit product that its leak mask keeps: bit ``k`` when
+    ``k >= leak_shift(shift, width)``. ``p & mask`` is ``2**t * floor(p / 2**t)`` with
+    ``t = leak_shift(shift, width)``, so that a sum of masked products shifted right by ``t``
+    is exactly the sum of the products each shifted right by ``shift``."""
+    ones = Const((1 << width) - 1, width)
+    return (ones << shift)[:width] | (1 << (width - 1))
+
+
+def leak_sum_bits(config: CrossbarConfig, width: int) -> int:
+    """Signed width of a sum of ``rows`` leak-masked ``width``-bit products (each at most
+    ``2**(width-1)`` in magnitude: masking rounds towards minus infinity)."""
+    return (config.rows << (width - 1)).bit_length() + 1
+
+
 def mac_input_layout(config: CrossbarConfig) -> data.StructLayout:
     """Payload of one term of a :class:`MacLane` sum.
 
@@ -89,14 +122,14 @@ def mac_input_layout(config: CrossbarConfig) -> data.StructLayout:
 
 
 def adc_input_layout(config: CrossbarConfig) -> data.StructLayout:
-    """Payload of :class:`AdcStage`: the two sums of one :class:`MacLane`."""
+    """Payload of :class:`AdcStage`: the sums of one :class:`MacLane` (with leakage hardware
+    also its two leak sums)."""
     _check_config(config)
-    return data.StructLayout(
-        {
-            "acc": signed(config.acc_bits),
-            "noise_acc": signed(config.noise_acc_bits),
-        }
-    )
+    fields = {"acc": signed(config.acc_bits), "noise_acc": signed(config.noise_acc_bits)}
+    if config.leakage_hardware:
+        fields["leak_acc"] = signed(leak_sum_bits(config, config.product_bits))
+        fields["leak_noise_acc"] = signed(leak_sum_bits(config, noise_product_bits(config)))
+    return data.StructLayout(fields)
 
 
 class MacLane(wiring.Component):
@@ -106,11 +139,16 @@ class MacLane(wiring.Component):
     ``noise_acc += contrib(x, n)`` with the cell's read noise
     ``n = (popcount(word) - 32) * read_table[g >> segment_shift]`` (otherwise
     ``noise_acc += 0``). A term with ``clear`` starts new sums (``acc = contrib(x, g)``).
-    ``noise_en``, ``rect_ideal`` and ``rect_shift`` are sampled together with each term, so
-    they may change between any two terms; ``read_table`` is read two cycles after a term and
-    must not change while terms are in the lane. The sums are exact: the widths make overflow
-    impossible for up to ``rows`` terms per sum. Without noise hardware in the configuration
-    there is no ``word``, ``noise_en`` and ``read_table`` are ignored and ``noise_acc`` stays 0.
+    With leakage hardware, a term with ``x < 0`` and not ``rect_ideal`` adds to ``leak_acc``
+    and ``leak_noise_acc`` instead: its products masked by :func:`leak_keep_mask`, so that
+    ``acc + (leak_acc >> leak_shift(rect_shift, product_bits))`` is the sum of contributions
+    (and the same for the noise, with ``noise_product_bits``); without it the leak sums stay
+    0. ``noise_en`` and ``rect_ideal`` are sampled together with each term, so they may
+    change between any two terms; ``read_table`` and ``rect_shift`` must not change while
+    terms are in the lane (the engine changes them only while its datapath is drained). The
+    sums are exact: the widths make overflow impossible for up to ``rows`` terms per sum.
+    Without noise hardware in the configuration there is no ``word``, ``noise_en`` and
+    ``read_table`` are ignored and ``noise_acc`` stays 0.
 
     Timing: a four-stage pipeline (operands, products, contributions, sums), five stages with
     ``product_stages = 2``, after the :data:`NOISE_STAGES` that make ``n`` with noise
@@ -134,6 +172,9 @@ class MacLane(wiring.Component):
         Widths: ``x_bits``, ``g_bits``, ``acc_bits`` and ``rows`` (for ``noise_acc``).
     product_stages
         Registers after each multiplier: 1 or 2.
+    noise_multiplier
+        Make ``z * s`` in a third multiplier instead of logic
+        (:func:`~molxbar.hdl.deviates.deviate_product_parts`).
 
     Members
     -------
@@ -150,11 +191,14 @@ class MacLane(wiring.Component):
     rect_shift : ``In(6)``
         Reverse-leakage shift ``0 .. 63`` for ``x < 0`` (when not ``rect_ideal``).
     acc : ``Out(signed(config.acc_bits))``
-        Noise-free sum.
+        Noise-free sum (of the terms that are not leaky).
     noise_acc : ``Out(signed(config.noise_acc_bits))``
         Sum of noise contributions, in units of ``2**-NOISE_FRAC_BITS`` level.
+    leak_acc, leak_noise_acc : ``Out(signed(leak_sum_bits(config, width)))``
+        The leak sums of ``x*g`` and ``x*n`` (``width``: ``product_bits``,
+        :func:`noise_product_bits`).
     done : ``Out(1)``
-        The sums ended by a ``last`` term are on ``acc`` and ``noise_acc`` (one cycle).
+        The sums ended by a ``last`` term are on the sum outputs (one cycle).
     """
 
     #: Cycles from a term at ``i`` to the sums that include it, with one product stage and
@@ -163,9 +207,12 @@ class MacLane(wiring.Component):
     #: Cycles that making the read noise adds to the latency with noise hardware.
     NOISE_STAGES = 5
 
-    def __init__(self, config: CrossbarConfig, *, product_stages: int = 1) -> None:
+    def __init__(
+        self, config: CrossbarConfig, *, product_stages: int = 1, noise_multiplier: bool = False
+    ) -> None:
         self._config = _check_config(config)
         self.product_stages = check_product_stages(product_stages)
+        self.noise_multiplier = noise_multiplier
         super().__init__(
             {
                 "i": In(stream.Signature(mac_input_layout(config))),
@@ -175,6 +222,8 @@ class MacLane(wiring.Component):
                 "rect_shift": In(shift_bits(config)),
                 "acc": Out(signed(config.acc_bits)),
                 "noise_acc": Out(signed(config.noise_acc_bits)),
+                "leak_acc": Out(signed(leak_sum_bits(config, config.product_bits))),
+                "leak_noise_acc": Out(signed(leak_sum_bits(config, noise_product_bits(config)))),
                 "done": Out(1),
             }
         )
@@ -239,7 +288,7 @@ class MacLane(wiring.Component):
         ]
         along = delay(along, 3)
         # F4, F5: n = z * s in two steps.
-        low, high = deviate_product_halves(f3_z, f3_scale)
+        low, high = deviate_product_parts(f3_z, f3_scale, multiplier=self.noise_multiplier)
         f4_low = Signal(low.shape(), reset_less=True)
         f4_high = Signal(high.shape(), reset_less=True)
         f4_g = Signal.like(f3_g)
@@ -271,10 +320,14 @@ class MacLane(wiring.Component):
         negative = term.x < 0
         # Without leakage hardware the cells are always ideal.
         ideal = term.rect_ideal if c.leakage_hardware else 1
+        leaky = negative & ~ideal
+        product_widths = {"g": c.product_bits, "n": noise_product_bits(c)}
 
         # Stage 1 (cycle c+1): operands. A negative input of an ideal cell becomes x = 0, so
-        # both of its contributions vanish; only negative inputs are shifted. Noise off (the
-        # front's amplitude 0) feeds n = 0, so noise_acc adds nothing.
+        # both of its contributions vanish. Noise off (the front's amplitude 0) feeds n = 0, so
+        # noise_acc adds nothing. With leakage hardware, a leaky term (x < 0, not ideal) goes
+        # to the leak sums: each product masked by :func:`leak_keep_mask` (all zeros for the
+        # other terms).
         # The lanes' stage-1 registers other than g and n hold the same values in every lane;
         # PER_LANE asks synthesis to keep each lane's copy beside its multiplier rather than
         # merge them into one register that drives every lane (see ``molxbar.boards.build``).
@@ -283,18 +336,28 @@ class MacLane(wiring.Component):
         s1_last = Signal(attrs=PER_LANE)
         s1_x = Signal(signed(c.x_bits), reset_less=True, attrs=PER_LANE)
         s1_g = Signal(unsigned(c.g_bits), reset_less=True)
-        s1_shift = Signal(shift_bits(c), reset_less=True, attrs=PER_LANE)
         m.d.sync += [
             s1_valid.eq(term.valid),
             s1_clear.eq(term.clear),
             s1_last.eq(term.last),
             s1_x.eq(Mux(negative & ideal, 0, term.x)),
             s1_g.eq(term.g),
-            s1_shift.eq(Mux(negative, term.rect_shift, 0)),
         ]
         if c.noise_hardware:
             s1_n = Signal(signed(c.noise_bits), reset_less=True)
             m.d.sync += s1_n.eq(term.n)
+        if c.leakage_hardware:
+            s1_leaky = Signal(reset_less=True, attrs=PER_LANE)
+            m.d.sync += s1_leaky.eq(leaky)
+            # The masks depend on rect_shift alone, which stays while terms are in the lane.
+            keep = {
+                name: Signal(width, name=f"keep_{name}", reset_less=True)
+                for name, width in product_widths.items()
+            }
+            m.d.sync += [
+                keep[name].eq(leak_keep_mask(self.rect_shift, width))
+                for name, width in product_widths.items()
+            ]
 
         # Stage 2 (cycle c+2): the products, one multiplier each (DSP output register).
         s2_valid = Signal()
@@ -302,14 +365,15 @@ class MacLane(wiring.Component):
         s2_last = Signal()
         s2_xg = Signal(signed(c.product_bits), reset_less=True)
         s2_xn = Signal(signed(noise_product_bits(c)), reset_less=True)
-        s2_shift = Signal(shift_bits(c), reset_less=True)
+        s2_leaky = Signal(reset_less=True)
         m.d.sync += [
             s2_valid.eq(s1_valid),
             s2_clear.eq(s1_clear),
             s2_last.eq(s1_last),
             s2_xg.eq(s1_x * s1_g),
-            s2_shift.eq(s1_shift),
         ]
+        if c.leakage_hardware:
+            m.d.sync += s2_leaky.eq(s1_leaky)
         if c.noise_hardware:
             m.d.sync += s2_xn.eq(s1_x * s1_n)
         if self.product_stages == 2:
@@ -319,21 +383,20 @@ class MacLane(wiring.Component):
             late_last = Signal()
             late_xg = Signal.like(s2_xg)
             late_xn = Signal.like(s2_xn)
-            late_shift = Signal.like(s2_shift)
+            late_leaky = Signal.like(s2_leaky)
             m.d.sync += [
                 late_valid.eq(s2_valid),
                 late_clear.eq(s2_clear),
                 late_last.eq(s2_last),
-                late_shift.eq(s2_shift),
+                late_leaky.eq(s2_leaky),
             ]
             with m.If(s2_valid):  # (loads valid terms only, as stage 3 below)
                 m.d.sync += [late_xg.eq(s2_xg), late_xn.eq(s2_xn)]
             s2_valid, s2_clear, s2_last = late_valid, late_clear, late_last
-            s2_xg, s2_xn, s2_shift = late_xg, late_xn, late_shift
+            s2_xg, s2_xn, s2_leaky = late_xg, late_xn, late_leaky
 
-        # Stage 3 (cycle c+3): contributions, each product shifted arithmetically (shift 0
-        # for x >= 0). Amaranth's variable >> keeps the width and fills with the sign, so
-        # shifts past the width give 0 or -1, as in Python.
+        # Stage 3 (cycle c+3): contributions. A leaky term's products go to the leak sums
+        # with their low bits masked (floor to a multiple of 2**shift), the others' to the sums.
         s3_valid = Signal()
         s3_clear = Signal()
         s3_last = Signal()
@@ -345,7 +408,14 @@ class MacLane(wiring.Component):
             s3_last.eq(s2_last),
         ]
         if c.leakage_hardware:
-            m.d.sync += [s3_g.eq(s2_xg >> s2_shift), s3_n.eq(s2_xn >> s2_shift)]
+            s3_leak_g = Signal.like(s3_g)
+            s3_leak_n = Signal.like(s3_n)
+            m.d.sync += [
+                s3_g.eq(Mux(s2_leaky, 0, s2_xg)),
+                s3_n.eq(Mux(s2_leaky, 0, s2_xn)),
+                s3_leak_g.eq(Mux(s2_leaky, s2_xg & keep["g"], 0)),
+                s3_leak_n.eq(Mux(s2_leaky, s2_xn & keep["n"], 0)),
+            ]
         else:
             # The cells are ideal: no product is ever shifted. Loading only valid terms keeps
             # Yosys' iCE40 DSP mapping from taking this register as the multiplier's second
@@ -354,15 +424,15 @@ class MacLane(wiring.Component):
                 m.d.sync += [s3_g.eq(s2_xg), s3_n.eq(s2_xn)]
 
         # Stage 4 (cycle c+4): the sums.
+        sums = [(self.acc, s3_g), (self.noise_acc, s3_n)]
+        if c.leakage_hardware:
+            sums += [(self.leak_acc, s3_leak_g), (self.leak_noise_acc, s3_leak_n)]
         m.d.sync += self.done.eq(s3_valid & s3_last)
         with m.If(s3_valid):
             with m.If(s3_clear):
-                m.d.sync += [self.acc.eq(s3_g), self.noise_acc.eq(s3_n)]
+                m.d.sync += [total.eq(value) for total, value in sums]
             with m.Else():
-                m.d.sync += [
-                    self.acc.eq(self.acc + s3_g),
-                    self.noise_acc.eq(self.noise_acc + s3_n),
-                ]
+                m.d.sync += [total.eq(total + value) for total, value in sums]
         return m
 
 
@@ -384,10 +454,14 @@ class AdcStage(wiring.Component):
     ``acc_fine`` fits ``acc_fine_bits``; ``acc_bits`` alone would allow larger values, since
     it rounds ``log2 rows`` up.
 
+    With leakage hardware, ``acc`` and ``noise_acc`` are first the input's sums plus its leak
+    sums, each shifted right by :func:`leak_shift` of ``rect_shift`` (sampled with the input).
+
     Timing: a five-stage pipeline (``acc_fine``, two shift steps, rounding, saturation) with
-    one stall signal, ``i.ready = ~o.valid | o.ready``. An input transferred in cycle ``c`` is
-    on ``o`` from cycle ``c + LATENCY`` on (``LATENCY = 5``) when ``o.ready`` stays high; full
-    throughput (one result per cycle).
+    one stall signal, ``i.ready = ~o.valid | o.ready``; leakage hardware puts
+    :data:`LEAK_STAGES` in front (the leak sums' shift, then the additions). An input
+    transferred in cycle ``c`` is on ``o`` from cycle ``c + latency`` on (:attr:`latency`)
+    when ``o.ready`` stays high; full throughput (one result per cycle).
 
     Parameters
     ----------
@@ -405,12 +479,17 @@ class AdcStage(wiring.Component):
         Right shift before saturation, ``0 .. 63``.
     adc_bits : ``In(6)``
         Output width ``2 .. 63``, or 0 for full precision.
+    rect_shift : ``In(6)``
+        The reverse-leakage shift of the leak sums (ignored without leakage hardware).
     o : ``Out(stream.Signature(signed(config.acc_fine_bits)))``
         The output code ``y``.
     """
 
-    #: Cycles from a transfer at ``i`` to its result on ``o`` (without backpressure).
+    #: Cycles from a transfer at ``i`` to its result on ``o`` (without backpressure), without
+    #: leakage hardware.
     LATENCY = 5
+    #: Cycles the leak sums add with leakage hardware (their shift, then the additions).
+    LEAK_STAGES = 2
 
     def __init__(self, config: CrossbarConfig) -> None:
         self._config = _check_config(config)
@@ -420,6 +499,7 @@ class AdcStage(wiring.Component):
                 "noise_en": In(1),
                 "adc_shift": In(shift_bits(config)),
                 "adc_bits": In(shift_bits(config)),
+                "rect_shift": In(shift_bits(config)),
                 "o": Out(stream.Signature(signed(config.acc_fine_bits))),
             }
         )
@@ -427,6 +507,48 @@ class AdcStage(wiring.Component):
     @property
     def config(self) -> CrossbarConfig:
         return self._config
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a transfer at ``i`` to its result on ``o`` (without backpressure)."""
+        return self.LATENCY + (self.LEAK_STAGES if self._config.leakage_hardware else 0)
+
+    def _leak_front(self, m: Module, advance: Value) -> SimpleNamespace:
+        """The input with the leak sums added to its sums, :data:`LEAK_STAGES` cycles later
+        (with the settings sampled along with it): ``acc + (leak_acc >> t)`` and the same for
+        the noise, ``t`` the :func:`leak_shift` of ``rect_shift`` for each product width."""
+        c = self._config
+        payload = self.i.payload
+        settings = {
+            "valid": self.i.valid,
+            "noise_en": self.noise_en,
+            "adc_shift": self.adc_shift,
+            "adc_bits": self.adc_bits,
+        }
+
+        def delay(values: dict, stage: int) -> dict:
+            registers = {
+                name: Signal.like(value, name=f"l{stage}_{name}", reset_less=name != "valid")
+                for name, value in values.items()
+            }
+            with m.If(advance):
+                m.d.sync += [registers[name].eq(value) for name, value in values.items()]
+            return registers
+
+        shifted = {
+            "acc": payload.acc,
+            "noise_acc": payload.noise_acc,
+            "leak_acc": payload.leak_acc >> leak_shift(self.rect_shift, c.product_bits),
+            "leak_noise_acc": payload.leak_noise_acc
+            >> leak_shift(self.rect_shift, noise_product_bits(c)),
+        }
+        l1 = delay({**settings, **shifted}, 1)
+        sums = {
+            "acc": l1["acc"] + l1["leak_acc"],
+            "noise_acc": l1["noise_acc"] + l1["leak_noise_acc"],
+        }
+        l2 = delay({**{name: l1[name] for name in settings}, **sums}, 2)
+        return SimpleNamespace(**l2)
 
     def elaborate(self, platform) -> Module:
         c = self._config
@@ -440,23 +562,38 @@ class AdcStage(wiring.Component):
 
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
+        if c.leakage_hardware:
+            front = self._leak_front(m, advance)
+        else:
+            front = SimpleNamespace(
+                valid=self.i.valid,
+                noise_en=self.noise_en,
+                adc_shift=self.adc_shift,
+                adc_bits=self.adc_bits,
+                acc=self.i.payload.acc,
+                noise_acc=self.i.payload.noise_acc,
+            )
 
         # Stage 1: acc_fine and the total shift (its value minus one for the rounding shift).
+        # (The sums with their leak sums added fit ``acc_bits`` and ``noise_acc_bits``: they
+        # are sums of at most ``rows`` contributions.)
         s1_valid = Signal()
         s1_value = Signal(signed(width), reset_less=True)
         s1_zero_shift = Signal(reset_less=True)
         s1_inner_shift = Signal(total_shift_bits, reset_less=True)
         s1_bits = Signal(shift_bits(c), reset_less=True)
-        noise_en = self.noise_en if noisy else Const(0)
-        fine = self.i.payload.acc.shift_left(NOISE_FRAC_BITS) + self.i.payload.noise_acc
-        total_shift = self.adc_shift + Mux(noise_en, NOISE_FRAC_BITS, 0)
+        noise_en = front.noise_en if noisy else Const(0)
+        acc = front.acc[: c.acc_bits].as_signed()
+        noise_acc = front.noise_acc[: c.noise_acc_bits].as_signed()
+        fine = acc.shift_left(NOISE_FRAC_BITS) + noise_acc
+        total_shift = front.adc_shift + Mux(noise_en, NOISE_FRAC_BITS, 0)
         with m.If(advance):
             m.d.sync += [
-                s1_valid.eq(self.i.valid),
-                s1_value.eq(Mux(noise_en, fine, self.i.payload.acc)),
+                s1_valid.eq(front.valid),
+                s1_value.eq(Mux(noise_en, fine, acc)),
                 s1_zero_shift.eq(total_shift == 0),
                 s1_inner_shift.eq(total_shift - 1),
-                s1_bits.eq(self.adc_bits),
+                s1_bits.eq(front.adc_bits),
             ]
 
         # Stages 2 and 3: t = (v - (v < 0)) >> k with k = shift - 1, computed without the wide

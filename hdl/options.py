@@ -43,8 +43,16 @@ class EngineOptions:
         FPGA whose multipliers are far from the rest of the lane).
     distributed_banks
         Keep the level banks in distributed RAM (LUTs) even where synthesis would take block
-        RAM (:class:`~molxbar.hdl.banks.LevelBanks`): a block RAM's read data arrives about
-        5.8 ns into the cycle on an ECP5, too late for the choice of one bank's level.
+        RAM (:class:`~molxbar.hdl.banks.LevelBanks`).
+    single_port_banks
+        Keep each level bank in a single-port memory of the "huge" kind, the iCE40 UP5K's
+        SPRAM (:class:`~molxbar.hdl.banks.LevelBanks`): a bank then needs no block RAM, and
+        the engine writes every level to 0 in its first ``rows * cols / lanes`` cycles after
+        reset (an SPRAM has no initial contents), answering no command until then.
+    noise_multipliers
+        Make each cell's noise amplitude product ``z * s`` (and a write's ``z * w``) in a
+        multiplier block rather than in logic (:mod:`~molxbar.hdl.deviates`): for an FPGA
+        whose logic, not its multipliers, runs out first.
     """
 
     stream_bytes: int | None = None
@@ -52,6 +60,8 @@ class EngineOptions:
     speck_pipeline: bool = False
     product_stages: int = 1
     distributed_banks: bool = False
+    single_port_banks: bool = False
+    noise_multipliers: bool = False
 
     def __post_init__(self) -> None:
         if self.stream_bytes is not None:
@@ -59,10 +69,13 @@ class EngineOptions:
         unroll, rounds = self.speck_unroll, SPECK64_ROUNDS
         if isinstance(unroll, bool) or not isinstance(unroll, int) or not 1 <= unroll <= rounds:
             raise ValueError(f"speck_unroll = {unroll!r} must be an int in [1, {rounds}]")
-        for name in ("speck_pipeline", "distributed_banks"):
+        flags = ("speck_pipeline", "distributed_banks", "single_port_banks", "noise_multipliers")
+        for name in flags:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} = {getattr(self, name)!r} must be a bool")
         check_product_stages(self.product_stages)
+        if self.distributed_banks and self.single_port_banks:
+            raise ValueError("distributed_banks and single_port_banks exclude each other")
 
     def replace(self, **changes) -> EngineOptions:
         """A copy with ``changes`` (checked again)."""

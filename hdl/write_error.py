@@ -21,7 +21,7 @@ from molxbar.emulator.config import (
     CrossbarConfig,
 )
 
-from .deviates import DEVIATE_BITS, deviate, deviate_product_halves, popcount
+from .deviates import DEVIATE_BITS, deviate, deviate_product_parts, popcount
 from .rounding import round_shift
 
 __all__ = ["WriteError"]
@@ -34,6 +34,8 @@ class WriteError(wiring.Component):
     ``table``; ``written`` holds the stored level from cycle ``c +`` :data:`LATENCY` on (until
     the next ``start``), and ``done`` is high in that cycle. With ``noise_en`` low the stored
     level is ``level`` itself. ``table`` must not change while a write is in the pipeline.
+    ``multiplier`` makes the error's product ``z * w`` in a multiplier block
+    (:func:`~molxbar.hdl.deviates.deviate_product_parts`).
 
     Members
     -------
@@ -53,8 +55,9 @@ class WriteError(wiring.Component):
     #: Cycles from ``start`` to ``done``.
     LATENCY = 7
 
-    def __init__(self, config: CrossbarConfig) -> None:
+    def __init__(self, config: CrossbarConfig, *, multiplier: bool = False) -> None:
         self.config = config
+        self.multiplier = multiplier
         super().__init__(
             {
                 "start": In(1),
@@ -98,7 +101,7 @@ class WriteError(wiring.Component):
         counts = [s[f"count{k}"] for k in range(4)]
         s = stage(level=s["level"], scale=s["scale"], z=deviate(sum(counts[1:], counts[0])))
         assert len(s["z"]) == DEVIATE_BITS
-        low, high = deviate_product_halves(s["z"], s["scale"])
+        low, high = deviate_product_parts(s["z"], s["scale"], multiplier=self.multiplier)
         s = stage(level=s["level"], low=low, high=high)
         s = stage(level=s["level"], product=s["low"] + s["high"])
         # W6: the level plus the rounded error. W7: clamped to the level range.

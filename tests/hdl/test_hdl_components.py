@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from molxbar.emulator import noise
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.emulator.fixedpoint import round_shift
 from molxbar.hdl import jobs
-from molxbar.hdl.banks import LevelBanks
+from molxbar.hdl.banks import LEVEL_LATENCY, LevelBanks
 from molxbar.hdl.noise_words import NoiseWords, generator_ways
 from molxbar.hdl.rank1 import Rank1Unit
 from molxbar.hdl.registers import REGISTERS, EngineRegisters, status_length
@@ -206,22 +207,45 @@ def test_sender_sends_short_and_long_responses_and_passes_vmm_bytes(chunk_bytes,
 # Level banks --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 8])
-def test_banks_store_cells_and_read_rows_by_group(lanes, rng) -> None:
-    config = CrossbarConfig(rows=4, cols=8, lanes=lanes)
-    dut = LevelBanks(config)
+def write_cells(ctx, dut, levels) -> None:
+    """Write every cell of ``levels`` through the cell port, one a cycle (async helper)."""
+
+    async def run():
+        for i, j in np.ndindex(levels.shape):
+            ctx.set(dut.cell.row, i)
+            ctx.set(dut.cell.col, j)
+            ctx.set(dut.cell.new_level, int(levels[i, j]))
+            ctx.set(dut.cell.write, 1)
+            await ctx.tick()
+        ctx.set(dut.cell.write, 0)
+        await ctx.tick()  # (the write is stored in the cycle after)
+
+    return run()
+
+
+async def ready_after(ctx, dut) -> int:
+    """Cycles until the banks are ready."""
+    cycles = 0
+    while not ctx.get(dut.ready):
+        await ctx.tick()
+        cycles += 1
+    return cycles
+
+
+@pytest.mark.parametrize("single_port", [False, True])
+@pytest.mark.parametrize("lanes", [1, 2, 8, 16])
+def test_banks_store_cells_and_read_rows_by_group(lanes, single_port, rng) -> None:
+    """Each cell written through the cell port reads back: its group's levels a cycle after
+    the address, the cell's own :data:`LEVEL_LATENCY` cycles after it (16 lanes: the choice
+    of a bank in two steps). Single-port banks are ready after clearing every address."""
+    config = CrossbarConfig(rows=4, cols=16, lanes=lanes)
+    dut = LevelBanks(config, single_port=single_port)
     levels = rng.integers(0, config.levels, (config.rows, config.cols))
 
     async def bench(ctx):
-        for i in range(config.rows):
-            for j in range(config.cols):
-                ctx.set(dut.cell.row, i)
-                ctx.set(dut.cell.col, j)
-                ctx.set(dut.cell.new_level, int(levels[i, j]))
-                ctx.set(dut.cell.write, 1)
-                await ctx.tick()
-        ctx.set(dut.cell.write, 0)
-        await ctx.tick()  # (the write is stored in the cycle after)
+        clear_cycles = config.rows * config.cols // lanes if single_port else 0
+        assert await ready_after(ctx, dut) == clear_cycles
+        await write_cells(ctx, dut, levels)
         for i in range(config.rows):
             for j in range(config.cols):
                 ctx.set(dut.cell.row, i)
@@ -233,9 +257,35 @@ def test_banks_store_cells_and_read_rows_by_group(lanes, rng) -> None:
                 for p in range(lanes):
                     want = int(levels[i, group + p])
                     assert (row >> (p * config.g_bits)) & (config.levels - 1) == want
-                await ctx.tick()
-                # ``level``: the cell, two cycles after the address.
-                assert ctx.get(dut.cell.level) == levels[i, j]
+                for _ in range(LEVEL_LATENCY - 1):
+                    await ctx.tick()
+                assert ctx.get(dut.cell.level) == levels[i, j], (i, j)
+
+    simulate(dut, bench)
+
+
+def test_single_port_banks_clear_every_level_after_reset(rng) -> None:
+    """An SPRAM keeps its contents through a reset and has none at power-up: after each reset
+    the banks write 0 everywhere before they are ready, as the other banks start."""
+    config = CrossbarConfig(rows=4, cols=8, lanes=2)
+    banks = LevelBanks(config, single_port=True)
+    reset = Signal()
+    dut = ResetInserter({"sync": reset})(banks)
+    levels = rng.integers(1, config.levels, (config.rows, config.cols))
+
+    async def bench(ctx):
+        await ready_after(ctx, banks)
+        await write_cells(ctx, banks, levels)
+        ctx.set(reset, 1)
+        await ctx.tick()
+        ctx.set(reset, 0)
+        assert not ctx.get(banks.ready)
+        assert await ready_after(ctx, banks) == config.rows * config.cols // config.lanes
+        for i, j in np.ndindex(levels.shape):
+            ctx.set(banks.cell.row, i)
+            ctx.set(banks.cell.col, j)
+            await ctx.tick().repeat(LEVEL_LATENCY)
+            assert ctx.get(banks.cell.level) == 0, (i, j)
 
     simulate(dut, bench)
 
@@ -335,11 +385,13 @@ def test_noise_words_take_a_second_way_only_to_keep_pace(lanes, pipelined, ways)
 # Write error --------------------------------------------------------------------------------
 
 
-def test_write_error_is_the_contract() -> None:
+@pytest.mark.parametrize("multiplier", [False, True])
+def test_write_error_is_the_contract(multiplier: bool) -> None:
     """Random levels, words and amplitudes, and both ends of the level range, where the
-    clamp holds the level, against ``clamp(L + round(z * w / 2**10))``; noise off stores L."""
+    clamp holds the level, against ``clamp(L + round(z * w / 2**10))``; noise off stores L.
+    The product ``z * w`` in logic or in a multiplier."""
     config = CrossbarConfig(g_bits=15, levels=16520)
-    dut = WriteError(config)
+    dut = WriteError(config, multiplier=multiplier)
     rng = np.random.default_rng(7)
     table = [int(v) for v in rng.integers(0, 1 << 12, size=16)]
     table[0] = table[-1] = (1 << 12) - 1

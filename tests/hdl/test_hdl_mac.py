@@ -26,7 +26,7 @@ from molxbar.emulator import Crossbar, CrossbarConfig, preset
 from molxbar.emulator.config import NOISE_FRAC_BITS, SIGMA_SCALE_BITS, SIGMA_SEGMENTS, Z_MAX
 from molxbar.emulator.fixedpoint import round_shift, saturate
 from molxbar.emulator.noise import axis_words
-from molxbar.hdl.mac import AdcStage, MacLane
+from molxbar.hdl.mac import AdcStage, MacLane, leak_shift, noise_product_bits
 
 WORD_ONES = (1 << 64) - 1
 
@@ -133,15 +133,26 @@ def random_rect(rng: np.random.Generator) -> tuple[bool, int]:
     return False, int(rng.integers(0, 64))
 
 
+#: Idle cycles that empty any lane (more than the longest latency).
+LANE_EMPTY_CYCLES = 16
+
+
 def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
     """Extreme full-length sums, then random sums with gaps and per-term control changes."""
     terms: list[Term] = []
 
     def add_sum(items: list[Term]) -> None:
-        """Mark the first and last valid terms; idle cycles inside stay as they are."""
+        """Mark the first and last valid terms; idle cycles inside stay as they are. The
+        shift is the sum's (its first term's) on every cycle; a new shift waits until the
+        lane is empty, as the engine changes it only while its datapath is drained."""
         valid = [item for item in items if item.valid]
         valid[0].clear = True
         valid[-1].last = True
+        shift = valid[0].rect_shift
+        for item in items:
+            item.rect_shift = shift
+        if terms and terms[-1].rect_shift != shift:
+            terms.extend(Term(rect_shift=terms[-1].rect_shift) for _ in range(LANE_EMPTY_CYCLES))
         terms.extend(items)
 
     # Largest |acc| and |noise_acc| of each sign (all-ones and all-zeros words at the top
@@ -165,9 +176,9 @@ def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
         rect_ideal, rect_shift = random_rect(rng)
         items = []
         for _ in range(length):
-            if per_term:
+            if per_term:  # (the shift stays: the ADC shifts the leak sums by it)
                 noise_en = bool(rng.random() < 0.6)
-                rect_ideal, rect_shift = random_rect(rng)
+                rect_ideal = bool(rng.random() < 0.3)
             items.append(
                 Term(
                     True,
@@ -184,18 +195,28 @@ def lane_stimulus(rng: np.random.Generator, c: CrossbarConfig) -> list[Term]:
             idle = Term(False, x=random_x(rng, c), g=random_g(rng, c), word=random_word(rng))
             items.insert(int(rng.integers(1, len(items) + 1)), idle)
         add_sum(items)
-        terms.extend(Term() for _ in range(int(rng.integers(0, 3))))
+        terms.extend(Term(rect_shift=terms[-1].rect_shift) for _ in range(int(rng.integers(0, 3))))
     # An idle cycle with clear and last set must change nothing.
-    terms.append(Term(False, clear=True, last=True, x=c.x_max, g=c.g_max, noise_en=True))
+    terms.append(
+        Term(
+            False,
+            clear=True,
+            last=True,
+            x=c.x_max,
+            g=c.g_max,
+            noise_en=True,
+            rect_shift=terms[-1].rect_shift,
+        )
+    )
     return terms
 
 
 def lane_expectation(
     c: CrossbarConfig, terms: list[Term], table: list[int]
-) -> list[tuple[int, int, bool]]:
-    """``(acc, noise_acc, done)`` after each input cycle's term has been added (no noise
-    without noise hardware)."""
-    acc = noise_acc = 0
+) -> list[tuple[int, int, bool, int]]:
+    """``(acc, noise_acc, done, rect_shift)`` after each input cycle's term has been added (no
+    noise without noise hardware): the sums of the contributions, and the shift of the sum."""
+    acc = noise_acc = shift = 0
     states = []
     for t in terms:
         done = False
@@ -204,9 +225,20 @@ def lane_expectation(
             noisy = t.noise_en and c.noise_hardware
             b = contrib(t.x, read_noise(c, t, table), t.rect_ideal, t.rect_shift) if noisy else 0
             acc, noise_acc = (a, b) if t.clear else (acc + a, noise_acc + b)
-            done = t.last
-        states.append((acc, noise_acc, done))
+            done, shift = t.last, t.rect_shift
+        states.append((acc, noise_acc, done, shift))
     return states
+
+
+def lane_sums(c: CrossbarConfig, lane: MacLane, ctx, rect_shift: int) -> tuple[int, int]:
+    """The lane's sums of contributions: each sum plus its leak sum shifted right (as the ADC
+    adds them; the leak sums are 0 without leakage hardware)."""
+    acc = ctx.get(lane.acc) + (ctx.get(lane.leak_acc) >> leak_shift(rect_shift, c.product_bits))
+    noise_width = noise_product_bits(c)
+    noise = ctx.get(lane.noise_acc) + (
+        ctx.get(lane.leak_noise_acc) >> leak_shift(rect_shift, noise_width)
+    )
+    return acc, noise
 
 
 def run(dut, testbench) -> None:
@@ -220,15 +252,20 @@ def run(dut, testbench) -> None:
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-@pytest.mark.parametrize(("seed", "product_stages"), [(1, 1), (2, 1), (3, 1), (4, 2)])
-def test_mac_lane_matches_contract(name: str, seed: int, product_stages: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "product_stages", "noise_multiplier"),
+    [(1, 1, False), (2, 1, False), (3, 1, True), (4, 2, False)],
+)
+def test_mac_lane_matches_contract(
+    name: str, seed: int, product_stages: int, noise_multiplier: bool
+) -> None:
     c = CONFIGS[name]
     rng = np.random.default_rng(seed)
     terms = lane_stimulus(rng, c)
-    lane = MacLane(c, product_stages=product_stages)
+    lane = MacLane(c, product_stages=product_stages, noise_multiplier=noise_multiplier)
     noise_stages = MacLane.NOISE_STAGES if c.noise_hardware else 0
     assert lane.latency == MacLane.LATENCY + product_stages - 1 + noise_stages
-    terms.extend(Term() for _ in range(lane.latency + 2))
+    terms.extend(Term(rect_shift=terms[-1].rect_shift) for _ in range(lane.latency + 2))
     table = lane_table(rng)
     expected = lane_expectation(c, terms, table)
     seen = {"done": 0, "checked": 0}
@@ -246,9 +283,11 @@ def test_mac_lane_matches_contract(name: str, seed: int, product_stages: int) ->
             await ctx.tick()
             # Now in cycle + 1: the sums include the terms of cycles <= cycle + 1 - latency.
             source = cycle + 1 - lane.latency
-            want = expected[source] if source >= 0 else (0, 0, False)
-            got = (ctx.get(lane.acc), ctx.get(lane.noise_acc), bool(ctx.get(lane.done)))
-            assert got == want, f"{name} seed {seed}: cycle {cycle + 1}: got {got}, want {want}"
+            *want, shift = expected[source] if source >= 0 else (0, 0, False, 0)
+            got = (*lane_sums(c, lane, ctx, shift), bool(ctx.get(lane.done)))
+            assert got == tuple(want), f"{name} seed {seed}: cycle {cycle + 1}: {got} != {want}"
+            if not c.leakage_hardware:
+                assert ctx.get(lane.leak_acc) == ctx.get(lane.leak_noise_acc) == 0
             seen["done"] += got[2]
             seen["checked"] += 1
 
@@ -329,6 +368,28 @@ def random_adc_input(rng: np.random.Generator, c: CrossbarConfig) -> tuple[int, 
     return acc, noise, noise_en, shift, bits
 
 
+def split_leak(
+    rng: np.random.Generator, c: CrossbarConfig, acc: int, noise: int
+) -> tuple[dict[str, int], int]:
+    """An ADC input whose sums are ``acc`` and ``noise``: with leakage hardware, part of each
+    comes as a leak sum (a random multiple of ``2**t``, ``t`` the leak shift of a random
+    ``rect_shift``); returns the payload and ``rect_shift``."""
+    if not c.leakage_hardware:
+        return {"acc": acc, "noise_acc": noise}, 0
+    rect_shift = int(rng.choice([0, 1, 63, int(rng.integers(0, 64))]))
+    (acc_low, acc_high), (noise_low, noise_high) = sum_bounds(c)
+    payload = {}
+    for name, value, low, high, width in (
+        ("acc", acc, acc_low, acc_high, c.product_bits),
+        ("noise_acc", noise, noise_low, noise_high, noise_product_bits(c)),
+    ):
+        t = leak_shift(rect_shift, width)
+        cap = c.rows << (width - 1 - t)  # leak sums of rows masked products reach cap * 2**t
+        leak = int(rng.integers(max(-cap, value - high), min(cap, value - low) + 1))
+        payload[name], payload[f"leak_{name}"] = value - leak, leak << t
+    return payload, rect_shift
+
+
 @pytest.mark.parametrize("name", ["ideal14", "small8", "odd_wide", "quiet14"])
 @pytest.mark.parametrize("seed", [3, 4])
 def test_adc_stage_matches_round_shift_and_saturate(name: str, seed: int) -> None:
@@ -359,6 +420,7 @@ def test_adc_stage_matches_round_shift_and_saturate(name: str, seed: int) -> Non
         inputs.append((min(max(acc, acc_low), acc_high), 0, False, 0, bits))
     expected = [adc(*item) for item in inputs]
     stage = AdcStage(c)
+    payloads = [split_leak(rng, c, acc, noise) for acc, noise, *_ in inputs]
     received: list[int] = []
 
     async def testbench(ctx):
@@ -370,8 +432,10 @@ def test_adc_stage_matches_round_shift_and_saturate(name: str, seed: int) -> Non
             valid = sent < len(inputs) and rng.random() < 0.8
             ready = rng.random() < 0.7
             if sent < len(inputs):
-                acc, noise, noise_en, shift, bits = inputs[sent]
-                ctx.set(stage.i.payload, {"acc": acc, "noise_acc": noise})
+                _, _, noise_en, shift, bits = inputs[sent]
+                payload, rect_shift = payloads[sent]
+                ctx.set(stage.i.payload, payload)
+                ctx.set(stage.rect_shift, rect_shift)
                 ctx.set(stage.noise_en, noise_en)
                 ctx.set(stage.adc_shift, shift)
                 ctx.set(stage.adc_bits, bits)
@@ -402,7 +466,7 @@ def test_adc_stage_latency_and_throughput() -> None:
         ctx.set(stage.o.ready, 1)
         ctx.set(stage.adc_shift, 1)
         outputs = []
-        for cycle in range(len(values) + AdcStage.LATENCY + 1):
+        for cycle in range(len(values) + stage.latency + 1):
             if cycle < len(values):
                 ctx.set(stage.i.valid, 1)
                 ctx.set(stage.i.payload, {"acc": values[cycle], "noise_acc": 0})
@@ -410,7 +474,7 @@ def test_adc_stage_latency_and_throughput() -> None:
                 ctx.set(stage.i.valid, 0)
             assert ctx.get(stage.i.ready) == 1
             await ctx.tick()
-            source = cycle + 1 - AdcStage.LATENCY
+            source = cycle + 1 - stage.latency
             valid = 0 <= source < len(values)
             assert ctx.get(stage.o.valid) == valid, f"cycle {cycle + 1}"
             if valid:
@@ -432,8 +496,14 @@ def build_column_pipeline(c: CrossbarConfig) -> tuple[Module, MacLane, AdcStage]
         stage.i.valid.eq(lane.done),
         stage.i.payload.acc.eq(lane.acc),
         stage.i.payload.noise_acc.eq(lane.noise_acc),
+        stage.rect_shift.eq(lane.rect_shift),
         stage.o.ready.eq(1),
     ]
+    if c.leakage_hardware:
+        m.d.comb += [
+            stage.i.payload.leak_acc.eq(lane.leak_acc),
+            stage.i.payload.leak_noise_acc.eq(lane.leak_noise_acc),
+        ]
     return m, lane, stage
 
 
@@ -518,7 +588,7 @@ def test_lane_and_adc_match_golden_vmm(case: str, seed: int) -> None:
                     await tick()
             # Drain the pipeline before the ADC settings change.
             ctx.set(lane.i.valid, 0)
-            for _ in range(lane.latency + AdcStage.LATENCY):
+            for _ in range(lane.latency + stage.latency):
                 await tick()
 
     run(m, testbench)

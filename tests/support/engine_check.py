@@ -8,9 +8,12 @@ from molxbar.sim.simulate import simulate_engine
 __all__ = ["check_against_golden"]
 
 
-def check_against_golden(config, commands, seed=0, stream_bytes=None, product_stages=1, **stalls):
-    """Run ``commands`` on both; on a mismatch, name the first command that differs."""
-    engine = Engine(config, stream_bytes=stream_bytes, product_stages=product_stages)
+def check_against_golden(
+    config, commands, seed=0, stream_bytes=None, product_stages=1, options=None, **stalls
+):
+    """Run ``commands`` on both (the engine built with ``options`` and the two named ones);
+    on a mismatch, name the first command that differs."""
+    engine = Engine(config, options, stream_bytes=stream_bytes, product_stages=product_stages)
     got = simulate_engine(config, commands, seed=seed, engine=engine, **stalls).responses
     difference = first_difference(config, commands, got)
     if difference is not None:
