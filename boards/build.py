@@ -38,6 +38,7 @@ __all__ = [
     "build_board",
     "engine_choice",
     "multipliers_per_lane",
+    "engine_multipliers",
     "toolchain_env",
     "parse_nextpnr_report",
     "parse_nextpnr_log",
@@ -46,10 +47,12 @@ __all__ = [
 ]
 
 
-def multipliers_per_lane(board: Board, config: CrossbarConfig) -> int:
+def multipliers_per_lane(
+    board: Board, config: CrossbarConfig, options: EngineOptions | None = None
+) -> int:
     """DSP multipliers a MAC lane takes on ``board``: those of ``x*g``, and with noise
-    hardware of ``x*n`` (``z*s`` is in logic); a product wider than the board's multiplier
-    takes one for each pair of slices."""
+    hardware of ``x*n`` and, with the ``noise_multipliers`` option, of ``z*s`` (else in
+    logic); a product wider than the board's multiplier takes one for each pair of slices."""
 
     def blocks(*widths: int) -> int:
         return math.prod(-(-width // board.multiplier_bits) for width in widths)
@@ -57,12 +60,26 @@ def multipliers_per_lane(board: Board, config: CrossbarConfig) -> int:
     products = blocks(config.x_bits, config.g_bits + 1)
     if config.noise_hardware:
         products += blocks(config.x_bits, config.noise_bits)
+        if options is not None and options.noise_multipliers:
+            products += 1  # (a 7-bit deviate by a 12-bit amplitude)
     return products
 
 
-def fit_warnings(board: Board, config: CrossbarConfig) -> list[str]:
+def engine_multipliers(
+    board: Board, config: CrossbarConfig, options: EngineOptions | None = None
+) -> int:
+    """DSP multipliers of the whole engine: the lanes', and with noise hardware and the
+    ``noise_multipliers`` option the write error's ``z*w``."""
+    lanes = config.lanes * multipliers_per_lane(board, config, options)
+    noise = config.noise_hardware and options is not None and options.noise_multipliers
+    return lanes + int(noise)
+
+
+def fit_warnings(
+    board: Board, config: CrossbarConfig, options: EngineOptions | None = None
+) -> list[str]:
     """What makes ``config`` too large for ``board`` before any tool runs (the DSP blocks)."""
-    needed = config.lanes * multipliers_per_lane(board, config)
+    needed = engine_multipliers(board, config, options)
     available = board.capacity.get("dsp")
     if available is None or needed <= available:
         return []
@@ -91,7 +108,7 @@ def engine_choice(
         options = chosen.options if options is None else options
         warnings += [chosen.warning] if chosen.warning else []
     options = EngineOptions() if options is None else options
-    return config, options, warnings + fit_warnings(board, config)
+    return config, options, warnings + fit_warnings(board, config, options)
 
 
 @dataclass

@@ -24,7 +24,7 @@ CROSSBARS = ("twin", "ideal")
 @dataclass(frozen=True)
 class BoardCrossbar:
     """A crossbar a board's bitstream carries by default: the configuration ``preset``, with
-    or without noise hardware and leakage hardware (the reverse-leakage shifters), its MAC
+    or without noise hardware and leakage hardware (for the reverse leakage), its MAC
     lanes, and how the engine is built; ``warning``, when set, is what a build of it says
     first (a crossbar known not to fit)."""
 
@@ -158,7 +158,7 @@ BOARDS: dict[str, Board] = {
                 ),
                 warning=ICEBREAKER_TWIN_WARNING,
             ),
-            # Ideal unidirectional cells: without the leakage shifters 8 lanes fit (about 83 %
+            # Ideal unidirectional cells: without the leakage hardware 8 lanes fit (about 83 %
             # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 38.6-43.2 MHz at a 40 MHz
             # target, depending on the placement seed; 30 MHz from the PLL leaves a margin and
             # is 5 cycles per bit at 6 Mbaud.

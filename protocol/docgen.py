@@ -94,7 +94,7 @@ def _behaviour(config: CrossbarConfig) -> list[str]:
         f"{(1 << SIGMA_SCALE_BITS) - 1})` (Python's `round`, half to even).",
         "- **Hardware**: an engine built without noise hardware (STATUS `hardware` bit 0 "
         "clear) answers `SET_NOISE` with any flag set `BAD_VALUE`; one without leakage "
-        "shifters (bit 1 clear) answers `SET_RECT` with any shift but "
+        "hardware (bit 1 clear) answers `SET_RECT` with any shift but "
         f"`{RECT_IDEAL:#x}` `BAD_SHIFT`. The other statuses do not depend on the hardware.",
         "- **A stream cut inside a command**: the engine waits for the rest; "
         "`molxbar.sim.backends.run_stream` runs the whole commands and returns the partial "

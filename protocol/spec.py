@@ -70,7 +70,7 @@ NOISE_WRITE = 0x02
 TABLE_READ = 0
 TABLE_WRITE = 1
 #: ``STATUS`` hardware flag bits: the engine has noise hardware (SET_NOISE accepts flags), and
-#: leakage shifters (SET_RECT accepts shifts).
+#: leakage hardware (SET_RECT accepts shifts).
 HARDWARE_NOISE = 0x01
 HARDWARE_LEAKAGE = 0x02
 

@@ -75,7 +75,7 @@ def add_generate_command(commands: argparse._SubParsersAction, presets: list[str
         "--no-leakage-hardware",
         dest="no_leakage_hardware",
         action="store_true",
-        help="leave out the reverse-leakage shifters (ideal cells; SET_RECT refuses shifts)",
+        help="leave out the reverse-leakage hardware (ideal cells; SET_RECT refuses shifts)",
     )
     gen.add_argument(
         "--product-stages",

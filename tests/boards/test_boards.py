@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from molxbar.boards.build import (
+    BANKS_MODULE,
     ToolchainError,
     build_board,
     engine_choice,
+    engine_multipliers,
     lane_multiplier_sites,
     multipliers_per_lane,
     parse_nextpnr_log,
@@ -231,9 +233,24 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     assert "SB_PLL40_PAD" in rtlil and "DIVF" in rtlil
     assert not (out / "molxbar.bin").exists()
     script = (out / "molxbar.ys").read_text()
-    assert "synth_ice40 -dsp -device u" in script
+    assert "synth_ice40 -dsp -spram -device u" in script
+    assert "meminit" not in script  # (the ideal levels are in block RAM, initialised)
     assert 'setattr -set fsm_encoding "one-hot" w:*_state' in script
     assert "keep" not in script  # a small die: the lanes share their input registers
+
+
+def test_the_icebreaker_twin_keeps_its_levels_in_an_spram(tmp_path, capsys):
+    """The twin's single-port banks ask for an SPRAM, and the build drops the zeros Amaranth
+    gives every memory as its contents (an SPRAM has none; the banks clear themselves)."""
+    out = tmp_path / "twin"
+    assert main(["build", "--board", "icebreaker", "--twin", "--dry-run", "-o", str(out)]) == 0
+    assert "does not fit the iCE40 UP5K" in capsys.readouterr().err
+    script = (out / "molxbar.ys").read_text()
+    assert f"delete {BANKS_MODULE}/t:$meminit_v2" in script
+    rtlil = (out / "molxbar.il").read_text()
+    banks = rtlil[rtlil.index(f"module \\{BANKS_MODULE}\n") :]
+    banks = banks[: banks.index("\nend\n")]
+    assert 'attribute \\ram_style "huge"' in banks and "$meminit_v2" in banks
 
 
 def test_dry_run_at_the_icebreaker_oscillator(tmp_path):
@@ -286,11 +303,15 @@ def test_each_board_builds_its_crossbar_with_its_options():
     assert not config.noise_hardware and config.lanes == 64 and not options.speck_pipeline
     config, options, warnings = engine_choice(ice)
     assert not config.noise_hardware and not config.leakage_hardware and config.lanes == 8
-    config, _, warnings = engine_choice(ice, crossbar="twin")
-    assert config.noise_hardware and multipliers_per_lane(ice, config) == 3
+    # Its twin keeps the levels in an SPRAM and makes z*s and z*w in DSPs: a lane takes
+    # four (x*n in two 16-bit blocks), the write error one more.
+    config, options, warnings = engine_choice(ice, crossbar="twin")
+    assert options.single_port_banks and options.noise_multipliers
+    assert config.noise_hardware and multipliers_per_lane(ice, config, options) == 4
+    assert engine_multipliers(ice, config, options) == 5
     assert len(warnings) == 1 and "does not fit the iCE40 UP5K" in warnings[0]
     _, _, warnings = engine_choice(ice, lanes=4, crossbar="twin")
-    assert "4 lanes need 12 DSP multipliers" in warnings[1]
+    assert "4 lanes need 17 DSP multipliers" in warnings[1]
     # A configuration given whole is built with the options given (the defaults if none).
     _, options, warnings = engine_choice(ulx, config=QUIET)
     assert options == EngineOptions() and warnings == []
@@ -303,13 +324,15 @@ def test_each_board_builds_its_crossbar_with_its_options():
 @pytest.mark.parametrize("board", list(BOARDS))
 def test_a_lane_takes_the_multipliers_the_build_counts_on(board):
     """One lane synthesised alone: its multiplier blocks are those the build plans for (z*s
-    in logic, not in a block), and the noise hardware adds logic and flip-flops."""
+    in logic on the ECP5, in a block on the iCE40), and the noise hardware adds logic and
+    flip-flops."""
     board = BOARDS[board]
     twin, ideal = lane_cost(board, "twin"), lane_cost(board, "ideal")
-    assert twin["dsp"] == multipliers_per_lane(board, board_config(board, crossbar="twin"))
-    assert ideal["dsp"] == multipliers_per_lane(board, board_config(board, crossbar="ideal"))
+    for name, cost in (("twin", twin), ("ideal", ideal)):
+        config, options, _ = engine_choice(board, crossbar=name)
+        assert cost["dsp"] == multipliers_per_lane(board, config, options), name
     # x*n takes two 16-bit blocks on the iCE40, one 18-bit block on the ECP5.
-    assert (ideal["dsp"], twin["dsp"]) == ((1, 3) if board.family == "ice40" else (1, 2))
+    assert (ideal["dsp"], twin["dsp"]) == ((1, 4) if board.family == "ice40" else (1, 2))
     assert twin["logic"] > ideal["logic"] and twin["ff"] > ideal["ff"]
 
 
