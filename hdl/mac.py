@@ -249,7 +249,6 @@ class MacLane(wiring.Component):
             "last": term.last,
             "x": term.x,
             "rect_ideal": self.rect_ideal,
-            "rect_shift": self.rect_shift,
         }
 
         def delay(values: dict, stage: int) -> dict:
@@ -315,7 +314,6 @@ class MacLane(wiring.Component):
                 g=payload.g,
                 n=None,
                 rect_ideal=self.rect_ideal,
-                rect_shift=self.rect_shift,
             )
         negative = term.x < 0
         # Without leakage hardware the cells are always ideal.
@@ -459,7 +457,8 @@ class AdcStage(wiring.Component):
 
     Timing: a five-stage pipeline (``acc_fine``, two shift steps, rounding, saturation) with
     one stall signal, ``i.ready = ~o.valid | o.ready``; leakage hardware puts
-    :data:`LEAK_STAGES` in front (the leak sums' shift, then the additions). An input
+    :data:`LEAK_STAGES` in front (the input registered, the leak sums' shift, the additions:
+    the input comes from a block RAM late in the cycle). An input
     transferred in cycle ``c`` is on ``o`` from cycle ``c + latency`` on (:attr:`latency`)
     when ``o.ready`` stays high; full throughput (one result per cycle).
 
@@ -488,8 +487,9 @@ class AdcStage(wiring.Component):
     #: Cycles from a transfer at ``i`` to its result on ``o`` (without backpressure), without
     #: leakage hardware.
     LATENCY = 5
-    #: Cycles the leak sums add with leakage hardware (their shift, then the additions).
-    LEAK_STAGES = 2
+    #: Cycles the leak sums add with leakage hardware (the input registered, the leak sums'
+    #: shift, the additions).
+    LEAK_STAGES = 3
 
     def __init__(self, config: CrossbarConfig) -> None:
         self._config = _check_config(config)
@@ -535,20 +535,26 @@ class AdcStage(wiring.Component):
                 m.d.sync += [registers[name].eq(value) for name, value in values.items()]
             return registers
 
+        # L1: the input as it comes (from a FIFO's block RAM, late in the cycle); L2: the leak
+        # sums shifted; L3: added.
+        fields = ("acc", "noise_acc", "leak_acc", "leak_noise_acc")
+        l1 = delay(
+            {**settings, "rect_shift": self.rect_shift, **{f: payload[f] for f in fields}}, 1
+        )
         shifted = {
-            "acc": payload.acc,
-            "noise_acc": payload.noise_acc,
-            "leak_acc": payload.leak_acc >> leak_shift(self.rect_shift, c.product_bits),
-            "leak_noise_acc": payload.leak_noise_acc
-            >> leak_shift(self.rect_shift, noise_product_bits(c)),
+            "acc": l1["acc"],
+            "noise_acc": l1["noise_acc"],
+            "leak_acc": l1["leak_acc"] >> leak_shift(l1["rect_shift"], c.product_bits),
+            "leak_noise_acc": l1["leak_noise_acc"]
+            >> leak_shift(l1["rect_shift"], noise_product_bits(c)),
         }
-        l1 = delay({**settings, **shifted}, 1)
+        l2 = delay({**{name: l1[name] for name in settings}, **shifted}, 2)
         sums = {
-            "acc": l1["acc"] + l1["leak_acc"],
-            "noise_acc": l1["noise_acc"] + l1["leak_noise_acc"],
+            "acc": l2["acc"] + l2["leak_acc"],
+            "noise_acc": l2["noise_acc"] + l2["leak_noise_acc"],
         }
-        l2 = delay({**{name: l1[name] for name in settings}, **sums}, 2)
-        return SimpleNamespace(**l2)
+        l3 = delay({**{name: l2[name] for name in settings}, **sums}, 3)
+        return SimpleNamespace(**l3)
 
     def elaborate(self, platform) -> Module:
         c = self._config
