@@ -71,6 +71,24 @@ def _check_config(config: object) -> CrossbarConfig:
     return config
 
 
+def _pipeline_registers(
+    m: Module, values: dict[str, Value], prefix: str, enable: Value | None = None
+) -> dict[str, Signal]:
+    """A pipeline stage: a register per value (``prefix_name``), loaded when ``enable`` (every
+    cycle if ``None``); only ``valid`` is reset."""
+    registers = {
+        name: Signal(value.shape(), name=f"{prefix}_{name}", reset_less=name != "valid")
+        for name, value in values.items()
+    }
+    loads = [registers[name].eq(value) for name, value in values.items()]
+    if enable is None:
+        m.d.sync += loads
+    else:
+        with m.If(enable):
+            m.d.sync += loads
+    return registers
+
+
 def shift_bits(config: CrossbarConfig) -> int:
     """Width of a shift register value (``0 .. max_shift``, unsigned): 6."""
     return config.max_shift.bit_length()
@@ -252,12 +270,7 @@ class MacLane(wiring.Component):
         }
 
         def delay(values: dict, stage: int) -> dict:
-            registers = {
-                name: Signal(value.shape(), name=f"f{stage}_{name}", reset_less=name != "valid")
-                for name, value in values.items()
-            }
-            m.d.sync += [registers[name].eq(value) for name, value in values.items()]
-            return registers
+            return _pipeline_registers(m, values, f"f{stage}")
 
         # F1: the word, the level and the noise switch.
         f1_word = Signal(64, reset_less=True)
@@ -527,13 +540,7 @@ class AdcStage(wiring.Component):
         }
 
         def delay(values: dict, stage: int) -> dict:
-            registers = {
-                name: Signal.like(value, name=f"l{stage}_{name}", reset_less=name != "valid")
-                for name, value in values.items()
-            }
-            with m.If(advance):
-                m.d.sync += [registers[name].eq(value) for name, value in values.items()]
-            return registers
+            return _pipeline_registers(m, values, f"l{stage}", enable=advance)
 
         # L1: the input as it comes (from a FIFO's block RAM, late in the cycle); L2: the leak
         # sums shifted; L3: added.
