@@ -26,7 +26,7 @@ from amaranth.utils import ceil_log2, exact_log2
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.protocol import spec
 
-from .banks import cell_port_signature
+from .banks import LEVEL_LATENCY, cell_port_signature
 from .datapath import adc_output_width, issue_signature
 from .jobs import JOB_LAYOUT, Opcode, buffer_shapes, fields_layout, input_slot_bits
 from .noise_words import noise_port_signature
@@ -306,16 +306,20 @@ class Executor(wiring.Component):
             with m.If(self.sender.taken & ~self.sender.last):
                 m.next = "STATUS_LOAD"
 
+    @staticmethod
+    def _level_wait(m: Module, first: str, then: str) -> None:
+        """States from ``first`` (its cycle puts the cell's address on the banks) to ``then``,
+        whose cycle has the cell's level: :data:`~molxbar.hdl.banks.LEVEL_LATENCY` cycles."""
+        names = [first] + [f"{first}_WAIT{k}" for k in range(1, LEVEL_LATENCY)]
+        for name, following in zip(names, [*names[1:], then], strict=True):
+            with m.State(name):
+                m.next = following
+
     def _cells(self, m: Module, s: SimpleNamespace) -> None:
         """Single cells: read (:data:`~molxbar.hdl.banks.LEVEL_LATENCY` cycles), then respond,
         pulse or write."""
         c, layout = self.config, spec.Layout(self.config)
-        with m.State("CELL_READ"):
-            m.next = "CELL_WAIT"
-        with m.State("CELL_WAIT"):
-            m.next = "CELL_CHOOSE"
-        with m.State("CELL_CHOOSE"):
-            m.next = "CELL_USE"
+        self._level_wait(m, "CELL_READ", "CELL_USE")
         with m.State("CELL_USE"):
             with m.If(s.job_is[Opcode.READ_CELL]):
                 self._load(m, *self._ok_header(Opcode.READ_CELL),
@@ -377,12 +381,7 @@ class Executor(wiring.Component):
 
         with m.State("READ_ROW_HEADER"):
             self._send(m, "READ_ROW_READ")
-        with m.State("READ_ROW_READ"):
-            m.next = "READ_ROW_WAIT"
-        with m.State("READ_ROW_WAIT"):
-            m.next = "READ_ROW_CHOOSE"
-        with m.State("READ_ROW_CHOOSE"):
-            m.next = "READ_ROW_LOAD"
+        self._level_wait(m, "READ_ROW_READ", "READ_ROW_LOAD")
         with m.State("READ_ROW_LOAD"):
             self._load(m, (self.banks.level, layout.level_bytes))
             m.next = "READ_ROW_SEND"
