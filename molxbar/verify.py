@@ -6,10 +6,12 @@ The run is cut into segments: each is a fresh engine (a reset), the :func:`pream
 included) with random idle cycles on the command stream and bursty back-pressure on the
 response stream. Segment ``k`` of seed ``S`` draws everything from
 ``np.random.default_rng([S, k])``, so ``--seed S`` replays a run and the summary names the
-segment of a mismatch. On Verilator and Icarus the comparison runs in the cocotb scoreboard
-(:mod:`molxbar.sim.cosim`); on Amaranth the responses are compared with the golden engine
-after each segment (:func:`~molxbar.protocol.difference.first_difference`). A coverage
-table counts the commands, statuses, edge cases and stream conditions met.
+segment of a mismatch. Verilator runs the native driver (:mod:`molxbar.sim.cosim.native`;
+``--cocotb`` for the cocotb bench), Icarus the cocotb bench; both hold every byte to the
+golden engine with the scoreboard of :mod:`molxbar.sim.cosim.scoreboard`. On Amaranth the
+responses are compared after each segment
+(:func:`~molxbar.protocol.difference.first_difference`). A coverage table counts the
+commands, statuses, edge cases and stream conditions met.
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ def _run_segment(
     stalls: tuple[float, float, int],
     reset_after: int | None,
     design: CrossbarConfig | None,
+    cocotb: bool,
 ):
     """Run one segment; returns (command bytes taken, responses, cosim result or None);
-    raises on a mismatch."""
+    raises on a mismatch. Verilator runs the native driver unless ``cocotb``."""
     idle_in, stall_out, stall_burst = stalls
     if backend == "amaranth":
         from molxbar.protocol.difference import first_difference
@@ -97,9 +100,22 @@ def _run_segment(
         stall_burst=stall_burst,
         seed=seed,
     )
-    result = run_job(job, backend, design=design)
+    if backend == "verilator" and not cocotb:
+        from molxbar.sim.cosim.native import run_native
+
+        result = run_native(job, design=design)
+    else:
+        result = run_job(job, backend, design=design)
     outcome = result.segments[0]
     return outcome.taken, outcome.responses, result
+
+
+def _driver(backend: str, cocotb: bool) -> str:
+    """What drives the simulator: ``native`` (Verilator's C++ loop), ``cocotb`` or the
+    Amaranth simulator's ``testbench``."""
+    if backend == "amaranth":
+        return "testbench"
+    return "native" if backend == "verilator" and not cocotb else "cocotb"
 
 
 def run_verify(
@@ -111,12 +127,15 @@ def run_verify(
     segment: int = 2_000,
     progress: bool = True,
     design: CrossbarConfig | None = None,
+    cocotb: bool = False,
 ) -> dict:
     """Run ``commands`` random commands (rounded up to whole segments of ``segment``) on
     ``backend`` and return the summary: counts, rates, coverage, and the first mismatch
     (``None`` if every byte matched). On Verilator and Icarus one segment in four ends with
     a reset in mid-traffic; ``design`` simulates the engine generated for another
-    configuration (the golden engine keeps ``config``: a way to see a run fail)."""
+    configuration (the golden engine keeps ``config``: a way to see a run fail). Verilator
+    runs the native driver (:mod:`molxbar.sim.cosim.native`), or the cocotb bench when
+    ``cocotb``."""
     from tqdm import tqdm
 
     from molxbar.protocol.framing import split_commands
@@ -131,6 +150,7 @@ def run_verify(
     coverage = Coverage()
     summary: dict = {
         "backend": backend,
+        "driver": _driver(backend, cocotb),
         "config": config.as_dict(),
         "seed": seed,
         "segments": 0,
@@ -156,7 +176,7 @@ def run_verify(
             reset_after = int(rng.integers(len(stream) // 2, len(stream))) if cut else None
             try:
                 taken, responses, result = _run_segment(
-                    backend, config, stream, seed + k, stalls, reset_after, design
+                    backend, config, stream, seed + k, stalls, reset_after, design, cocotb
                 )
             except Exception as error:  # a mismatch or a timeout: the run's finding
                 summary["mismatch"] = {
@@ -189,10 +209,10 @@ def run_verify(
 def _print_summary(summary: dict, out=sys.stdout) -> None:
     print(summary["coverage_table"], file=out)
     print(
-        f"{summary['backend']}: {summary['commands']:,} commands in {summary['segments']} "
-        f"segments ({summary['command_bytes']:,} command and {summary['response_bytes']:,} "
-        f"response bytes), {summary['seconds']:.0f} s, {summary['commands_per_s']:,} "
-        f"commands/s, seed {summary['seed']}",
+        f"{summary['backend']} ({summary['driver']}): {summary['commands']:,} commands in "
+        f"{summary['segments']} segments ({summary['command_bytes']:,} command and "
+        f"{summary['response_bytes']:,} response bytes), {summary['seconds']:.0f} s, "
+        f"{summary['commands_per_s']:,} commands/s, seed {summary['seed']}",
         file=out,
     )
     mismatch = summary["mismatch"]
@@ -218,6 +238,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         seed=args.seed,
         segment=args.segment,
         progress=not args.quiet,
+        cocotb=args.cocotb,
     )
     _print_summary(summary, out=sys.stderr)
     if json_file is not None:
@@ -250,6 +271,11 @@ def add_verify_command(commands) -> None:
         default=2_000,
         metavar="K",
         help="random commands per segment (each after a reset)",
+    )
+    verify.add_argument(
+        "--cocotb",
+        action="store_true",
+        help="on Verilator, run the cocotb bench instead of the native driver",
     )
     verify.add_argument("--json", metavar="FILE", help="write the summary as JSON")
     verify.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

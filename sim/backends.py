@@ -129,6 +129,18 @@ def _amaranth_transport(config):
     return AmaranthTransport(config)
 
 
+def _verilator(config, commands, progress, waves) -> RunResult:
+    """The native driver (:mod:`molxbar.sim.cosim.native`); the cocotb bench for a run that
+    writes a waveform."""
+    if waves is not None:
+        return _cocotb("verilator")(config, commands, progress, waves)
+    from .cosim.job import Job, Segment
+    from .cosim.native import run_native
+
+    result = run_native(Job(config, [Segment(commands)], check=False), progress=progress)
+    return RunResult(result.responses, result.cycles, result.vmm_cycles)
+
+
 def _cocotb(simulator: str):
     def run(config, commands, progress, waves) -> RunResult:
         from .cosim.job import Job, Segment
@@ -143,15 +155,16 @@ def _cocotb(simulator: str):
 
 
 #: The backends by ``--backend`` name: the golden engine, the gateware in the Amaranth
-#: simulator, and its generated Verilog under cocotb in Verilator or Icarus Verilog.
+#: simulator, and its generated Verilog in Verilator (driven by a C++ loop; by the cocotb
+#: bench when it writes a waveform) or under cocotb in Icarus Verilog.
 BACKENDS = {
     b.name: b
     for b in (
         Backend("golden", "the golden engine (NumPy)", (), _golden, _golden_transport),
         Backend("amaranth", "the gateware in the Amaranth simulator", (".vcd",), _amaranth,
                 _amaranth_transport),
-        Backend("verilator", "the generated Verilog under cocotb in Verilator", (".vcd",),
-                _cocotb("verilator")),
+        Backend("verilator", "the generated Verilog in Verilator, driven natively", (".vcd",),
+                _verilator),
         Backend("icarus", "the generated Verilog under cocotb in Icarus Verilog", (".fst",),
                 _cocotb("icarus")),
     )
