@@ -67,7 +67,8 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
         "--cosim",
         action="store_true",
         help="also measure verified 64x64 VMMs per second through cocotb on Verilator and "
-        "Icarus (the first run generates and builds the 64-lane design: minutes)",
+        "Icarus and through the native Verilator driver, and their ratio (the first run "
+        "generates and builds the 64-lane design: minutes)",
     )
     bench.add_argument(
         "--link",

@@ -43,26 +43,32 @@ from .simulators import (
     simulator_missing,
 )
 
-__all__ = ["DRIVER_SOURCE", "NATIVE_OPTIONS", "native_build", "run_native"]
+__all__ = ["DRIVER_SOURCE", "NATIVE_OPTIONS", "native_build", "native_executable", "run_native"]
 
 #: The C++ of the driver.
 DRIVER_SOURCE = Path(__file__).with_name("native_driver.cpp")
 #: The executable's name in its build folder.
 EXECUTABLE = "molxbar_native"
-#: Verilator's code generation for the driver's model. ``-O3`` and ``--x-assign fast`` /
-#: ``--x-initial fast`` made no measurable difference against the defaults for the 8- and
-#: 64-lane engines (the model's evaluation dominates either way), so only the documented
-#: defaults of the cocotb build are kept: the comparison of the two drivers is of the
-#: drivers alone.
+#: Verilator options of the driver's model beyond the cocotb build's. None helped: on the
+#: 64-lane engine (medians of three interleaved runs, 2 busy cores) the defaults gave 1,200
+#: verified VMM/s, ``-O3 --x-assign fast --x-initial fast`` 1,146 and ``--threads 2`` 117
+#: (its threads wait on each other every cycle, and on cores with other work to do).
 NATIVE_OPTIONS: tuple[str, ...] = ()
 
 
 def _recipe() -> str:
-    """A digest of how the driver is built: this module and the C++."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(DRIVER_SOURCE.read_bytes())
-    digest.update(" ".join(NATIVE_OPTIONS).encode())
+    """A digest of how the driver is built: the C++ and the options of its build (an edit
+    elsewhere in this module makes no new builds)."""
+    digest = hashlib.sha256(DRIVER_SOURCE.read_bytes())
+    options = (*TIMESCALE, *VERILATOR_ARGS, *NATIVE_OPTIONS, *VERILATOR_MAKE_FLAGS)
+    digest.update("\n".join(options).encode())
     return digest.hexdigest()[:8]
+
+
+def native_executable(config: CrossbarConfig, options: EngineOptions | None = None) -> Path:
+    """Where the driver executable for the engine of ``config`` is kept (built or not); its
+    folder's ``build.json`` says how long the build took."""
+    return cache_dir() / "build" / f"native-{design_key(config, options)}-{_recipe()}" / EXECUTABLE
 
 
 def native_build(config: CrossbarConfig, options: EngineOptions | None = None) -> Path:
@@ -74,9 +80,8 @@ def native_build(config: CrossbarConfig, options: EngineOptions | None = None) -
     if reason is not None:
         raise CosimError(reason)
     verilog = verilog_file(config, options)
-    key = design_key(config, options)
-    folder = cache_dir() / "build" / f"native-{key}-{_recipe()}"
-    executable = folder / EXECUTABLE
+    executable = native_executable(config, options)
+    folder = executable.parent
     with locked(folder.with_suffix(".lock")):
         if executable.is_file():
             return executable

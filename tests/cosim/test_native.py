@@ -10,6 +10,7 @@ from molxbar.protocol.golden_engine import GoldenEngine
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.backends import run_stream
 from molxbar.sim.cosim import Job, Segment, run_job
+from molxbar.sim.cosim.bench import cosim_vmm_rate
 from molxbar.sim.cosim.coverage import EDGES
 from molxbar.sim.cosim.native import run_native
 from molxbar.sim.cosim.simulators import CosimError
@@ -140,3 +141,13 @@ def test_the_verilator_backend_runs_natively_and_reports_progress():
     assert result.responses == GoldenEngine(SMALL).execute(commands)
     assert seen[-1] == len(commands) and seen == sorted(seen)
     assert result.cycles > 0 and result.vmm_cycles > 0
+
+
+def test_the_cosim_bench_measures_the_native_driver_too():
+    need("verilator")
+    figures = cosim_vmm_rate("verilator", 20, config=SMALL, rows=2, native=True)
+    assert figures["driver"] == "native" and figures["vectors"] == 18
+    assert figures["vmm_per_s"] == figures["vectors"] / figures["sim_seconds"]
+    assert figures["cycles_per_vector"] >= SMALL.rows * SMALL.cols / SMALL.lanes
+    with pytest.raises(ValueError, match="'icarus': the native driver runs Verilator only"):
+        cosim_vmm_rate("icarus", 20, config=SMALL, native=True)
