@@ -73,7 +73,7 @@ def random_commands(
         elif edge < 0.3:
             x[rng.random(n) < 0.5] = c.x_min
         elif edge < 0.45:
-            x = np.abs(x)  # one phase of a signed input
+            x = np.minimum(np.abs(x), c.x_max)  # one phase of a signed input (|x_min| > x_max)
         low, high = -(1 << (8 * layout.input_bytes - 1)), (1 << (8 * layout.input_bytes - 1)) - 1
         if rng.random() < bad and (low < c.x_min or high > c.x_max):
             x[int(rng.integers(n))] = high if high > c.x_max else low
