@@ -129,8 +129,9 @@ def run_verify(
     design: CrossbarConfig | None = None,
     cocotb: bool = False,
 ) -> dict:
-    """Run ``commands`` random commands (rounded up to whole segments of ``segment``) on
-    ``backend`` and return the summary: counts, rates, coverage, and the first mismatch
+    """Run at least ``commands`` random commands, in segments of ``segment`` (a reset
+    cuts one short, so as many segments run as it takes), on ``backend`` and return the
+    summary: counts, rates, coverage, and the first mismatch
     (``None`` if every byte matched). On Verilator and Icarus one segment in four ends with
     a reset in mid-traffic; ``design`` simulates the engine generated for another
     configuration (the golden engine keeps ``config``: a way to see a run fail). Verilator
@@ -146,7 +147,6 @@ def run_verify(
         raise ValueError(f"backend = {backend!r} must be one of {', '.join(BACKENDS)}")
     if commands < 1 or segment < 1:
         raise ValueError(f"commands = {commands} and segment = {segment} must be >= 1")
-    segments = -(-commands // segment)
     coverage = Coverage()
     summary: dict = {
         "backend": backend,
@@ -160,11 +160,10 @@ def run_verify(
         "mismatch": None,
     }
     start = time.perf_counter()
-    bar = tqdm(
-        total=segments * segment, unit="cmd", disable=not progress or None, file=sys.stderr
-    )
+    bar = tqdm(total=commands, unit="cmd", disable=not progress or None, file=sys.stderr)
     try:
-        for k in range(segments):
+        k = 0
+        while summary["commands"] < commands:
             rng = np.random.default_rng([seed, k])
             stream = _segment_commands(config, rng, segment)
             stalls = (
@@ -190,11 +189,13 @@ def run_verify(
             coverage.add_stream(config, stream, responses, cut=reset)
             if result is not None:
                 stream_coverage(coverage, result)
+            ran = len(split_commands(Layout(config), stream))
             summary["segments"] += 1
-            summary["commands"] += len(split_commands(Layout(config), stream))
+            summary["commands"] += ran
             summary["command_bytes"] += len(stream)
             summary["response_bytes"] += len(responses)
-            bar.update(segment)
+            bar.update(min(ran, commands - bar.n))
+            k += 1
     finally:
         bar.close()
     seconds = time.perf_counter() - start

@@ -26,8 +26,8 @@ def test_a_run_matches_covers_and_replays(tmp_path, capsys):
     summary = json.loads(out.read_text())
     err = capsys.readouterr().err
     assert "every response byte matched the golden engine" in err
-    assert summary["mismatch"] is None and summary["segments"] == 4
-    assert summary["commands"] >= 150 and summary["response_bytes"] > 0  # (resets cut some)
+    assert summary["mismatch"] is None and summary["segments"] >= 3
+    assert summary["commands"] >= 200 and summary["response_bytes"] > 0  # (resets or not)
     assert all(summary["coverage"]["command"].values())  # every opcode ran
     assert summary["coverage"]["stream"]["rsp_backpressure"] > 0
     again = run_verify("verilator", NOISY, commands=200, segment=50, seed=5, progress=False)
