@@ -1,6 +1,6 @@
-"""Command streams for comparing backends with the golden engine: random streams of every
-command (valid and out of range, batches long and short), and what a stream after a reset
-sets first."""
+"""Command streams for comparing backends with the golden engine: a directed stream of every
+command, status and edge case, random streams of every command (valid and out of range,
+batches long and short), and what a stream after a reset sets first."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from molxbar.emulator.config import SIGMA_SCALE_BITS, SIGMA_SEGMENTS, CrossbarConfig
 from molxbar.protocol.spec import RECT_IDEAL, Layout, Opcode, encode_command
 
-__all__ = ["preamble", "program_rows", "random_commands"]
+__all__ = ["directed_commands", "preamble", "program_rows", "random_commands"]
 
 
 def program_rows(config: CrossbarConfig, levels: np.ndarray) -> bytes:
@@ -166,3 +166,83 @@ def preamble(config: CrossbarConfig, rng: np.random.Generator) -> bytes:
             encode_command(layout, Opcode.SET_SIGMA, table=1, scale=config.write_sigma_table),
         ]
     )
+
+
+def directed_commands(config: CrossbarConfig, rng: np.random.Generator) -> bytes:
+    """Every command with valid fields, every error status, and the edge cases: writes of
+    level 0 and the top level, saturating pulses and rank-1 updates, negative, largest and
+    smallest inputs with ideal and leaky cells, ADC saturation, noise, batches with a bad
+    vector, unknown opcodes."""
+    c, layout = config, Layout(config)
+
+    def enc(op: Opcode, **fields) -> bytes:
+        return encode_command(layout, op, **fields)
+
+    top, x_max, x_min = c.g_max, c.x_max, c.x_min
+    # The cells of the edge cases: row 2, columns 3 and 4 where the array has them.
+    row, col, other = 2 % c.rows, 3 % c.cols, 4 % c.cols
+    x = rng.integers(x_min, x_max + 1, (3, c.rows))
+    x[0, :2] = x_max, x_min
+    bad = x[1].copy()
+    bad[0] = x_max + 1 if x_max + 1 < 1 << (8 * layout.input_bytes - 1) else x_max
+    # The ADC's saturation widths of a few bits and its first rounding shifts, each on a batch
+    # of the largest inputs and of row 1 alone (by then written with levels 0 and the top).
+    settings = [(bits, 0) for bits in range(2, 8)] + [(0, shift) for shift in (1, 2, 3, 5)]
+    sweep_x = np.stack([np.full(c.rows, x_max), np.where(np.arange(c.rows) == 1, x_max, 0)])
+    adc_sweep = [
+        enc(Opcode.SET_ADC, bits=bits, shift=shift) + enc(Opcode.RUN_BATCH, count=2, x=sweep_x)
+        for bits, shift in [*settings, (3, 1)]
+    ]
+    parts = [
+        program_rows(c, rng.integers(0, c.levels, (c.rows, c.cols))),
+        enc(Opcode.SYNC, value=0xA5),
+        enc(Opcode.STATUS),
+        enc(Opcode.SET_ADC, bits=4, shift=9),  # saturates on the random levels
+        enc(Opcode.RUN_BATCH, count=3, x=np.stack([np.minimum(np.abs(x[0]), x_max), bad, x[2]])),
+        enc(Opcode.SET_ADC, bits=0, shift=0),
+        bytes([0x99, 0x00, 0xFF]),  # UNKNOWN_OPCODE, three times
+        enc(Opcode.WRITE_CELL, row=c.rows, col=0, level=1),  # BAD_ROW
+        enc(Opcode.WRITE_CELL, row=0, col=c.cols, level=1),  # BAD_COL
+        enc(Opcode.WRITE_CELL, row=0, col=0, level=c.levels),  # BAD_LEVEL
+        enc(Opcode.PULSE_CELL, row=0, col=0, count=c.pulse_min - 1),  # BAD_COUNT
+        enc(Opcode.SET_ADC, bits=1, shift=0),  # BAD_VALUE
+        enc(Opcode.SET_ADC, bits=0, shift=64),  # BAD_SHIFT
+        enc(Opcode.SET_RECT, shift=64),  # BAD_SHIFT
+        enc(Opcode.SET_UPDATE_SHIFT, shift=64),  # BAD_SHIFT
+        enc(Opcode.SET_NOISE, flags=4),  # BAD_VALUE
+        enc(Opcode.SET_SIGMA, table=2, scale=np.zeros(16, dtype=int)),  # BAD_VALUE
+        enc(Opcode.RUN_BATCH, count=0, x=np.zeros((0, c.rows))),  # BAD_COUNT
+        enc(Opcode.LOAD_INPUT, x=bad),  # BAD_INPUT (x_bits < 16)
+        enc(Opcode.WRITE_CELL, row=row, col=col, level=top),
+        enc(Opcode.WRITE_CELL, row=row, col=other, level=0),
+        enc(Opcode.PULSE_CELL, row=row, col=col, count=c.pulse_max),  # saturates at the top
+        enc(Opcode.PULSE_CELL, row=row, col=other, count=c.pulse_min),  # and at 0
+        enc(Opcode.READ_CELL, row=row, col=col),
+        enc(Opcode.READ_ROW, row=row),
+        enc(Opcode.SET_UPDATE_SHIFT, shift=2),
+        enc(Opcode.UPDATE_RANK1, a=np.full(c.rows, x_max), b=np.full(c.cols, x_max)),
+        enc(Opcode.UPDATE_RANK1, a=np.full(c.rows, x_max), b=np.full(c.cols, x_min)),
+        # The factor's sign bit subtracts: a negative ``a`` with each sign of ``b``.
+        enc(Opcode.UPDATE_RANK1, a=np.full(c.rows, x_min), b=np.full(c.cols, x_max)),
+        enc(Opcode.READ_ROW, row=c.rows - 1),
+        enc(Opcode.UPDATE_RANK1, a=np.full(c.rows, x_min), b=np.full(c.cols, x_min)),
+        enc(Opcode.READ_ROW, row=0),
+        enc(Opcode.WRITE_ROW, row=1, levels=np.where(np.arange(c.cols) % 2, top, 0)),
+        enc(Opcode.SEED, seed=0xFFFFFFFF),  # every field register bit set by now: SET_ADC
+        *adc_sweep,  # answers from its own field alone
+        enc(Opcode.SET_ADC, bits=0, shift=0),
+        enc(Opcode.LOAD_INPUT, x=x[0]),
+        enc(Opcode.RUN_VMM),  # ideal cells: negative inputs give nothing
+        enc(Opcode.SET_RECT, shift=3),
+        enc(Opcode.RUN_VMM),  # leaky cells
+        enc(Opcode.SET_RECT, shift=RECT_IDEAL),
+        enc(Opcode.SET_SIGMA, table=0, scale=np.arange(16) * 50),
+        enc(Opcode.SET_SIGMA, table=1, scale=np.arange(16) * 40),
+        enc(Opcode.SEED, seed=0xDEADBEEF),
+        enc(Opcode.SET_NOISE, flags=3),
+        enc(Opcode.WRITE_ROW, row=5 % c.rows, levels=rng.integers(0, c.levels, c.cols)),
+        enc(Opcode.RUN_BATCH, count=2, x=x[:2]),
+        enc(Opcode.SET_NOISE, flags=0),
+        enc(Opcode.STATUS),
+    ]
+    return b"".join(parts)

@@ -15,7 +15,7 @@ from molxbar.cli import main
 from molxbar.emulator import CrossbarConfig
 from molxbar.hdl.options import EngineOptions
 from molxbar.protocol.golden_engine import GoldenEngine
-from molxbar.protocol.spec import RECT_IDEAL, Layout, Opcode, Status, encode_command
+from molxbar.protocol.spec import Layout, Opcode, Status, encode_command
 from molxbar.sim.cosim import Job, Segment, run_job, simulator_missing
 from molxbar.sim.cosim.bench import cosim_vmm_rate
 from molxbar.sim.cosim.cache import design_key, verilog_file
@@ -26,7 +26,7 @@ from molxbar.sim.cosim.simulators import (
     icarus_time_zero,
     ports_only_runner,
 )
-from molxbar.sim.stimulus import preamble, program_rows, random_commands
+from molxbar.sim.stimulus import directed_commands, preamble, program_rows, random_commands
 
 #: The configuration ``molxbar vmm`` uses for an 8x8 level file (ideal14, 8 lanes).
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=8)
@@ -54,69 +54,6 @@ def seed_for(default):
     seed = int(os.environ.get("MOLXBAR_COSIM_SEED", default))
     print(f"MOLXBAR_COSIM_SEED={seed}")
     return seed
-
-
-def directed_commands(config, rng):
-    """Every command with valid fields, every error status, and the edge cases: writes of
-    level 0 and the top level, saturating pulses and rank-1 updates, negative, largest and
-    smallest inputs with ideal and leaky cells, ADC saturation, noise, batches with a bad
-    vector, unknown opcodes."""
-    c, layout = config, Layout(config)
-
-    def enc(op, **kw):
-        return encode_command(layout, op, **kw)
-
-    top, x_max, x_min = c.g_max, c.x_max, c.x_min
-    x = rng.integers(x_min, x_max + 1, (3, c.rows))
-    x[0, :2] = x_max, x_min
-    bad = x[1].copy()
-    bad[0] = x_max + 1 if x_max + 1 < 1 << (8 * layout.input_bytes - 1) else x_max
-    parts = [
-        program_rows(c, rng.integers(0, c.levels, (c.rows, c.cols))),
-        enc(Opcode.SYNC, value=0xA5),
-        enc(Opcode.STATUS),
-        enc(Opcode.SET_ADC, bits=4, shift=9),  # saturates on the random levels
-        enc(Opcode.RUN_BATCH, count=3, x=np.stack([np.minimum(np.abs(x[0]), x_max), bad, x[2]])),
-        enc(Opcode.SET_ADC, bits=0, shift=0),
-        bytes([0x99, 0x00, 0xFF]),  # UNKNOWN_OPCODE, three times
-        enc(Opcode.WRITE_CELL, row=c.rows, col=0, level=1),  # BAD_ROW
-        enc(Opcode.WRITE_CELL, row=0, col=c.cols, level=1),  # BAD_COL
-        enc(Opcode.WRITE_CELL, row=0, col=0, level=c.levels),  # BAD_LEVEL
-        enc(Opcode.PULSE_CELL, row=0, col=0, count=c.pulse_min - 1),  # BAD_COUNT
-        enc(Opcode.SET_ADC, bits=1, shift=0),  # BAD_VALUE
-        enc(Opcode.SET_ADC, bits=0, shift=64),  # BAD_SHIFT
-        enc(Opcode.SET_RECT, shift=64),  # BAD_SHIFT
-        enc(Opcode.SET_UPDATE_SHIFT, shift=64),  # BAD_SHIFT
-        enc(Opcode.SET_NOISE, flags=4),  # BAD_VALUE
-        enc(Opcode.SET_SIGMA, table=2, scale=np.zeros(16, dtype=int)),  # BAD_VALUE
-        enc(Opcode.RUN_BATCH, count=0, x=np.zeros((0, c.rows))),  # BAD_COUNT
-        enc(Opcode.LOAD_INPUT, x=bad),  # BAD_INPUT (x_bits < 16)
-        enc(Opcode.WRITE_CELL, row=2, col=3, level=top),
-        enc(Opcode.WRITE_CELL, row=2, col=4, level=0),
-        enc(Opcode.PULSE_CELL, row=2, col=3, count=c.pulse_max),  # saturates at the top
-        enc(Opcode.PULSE_CELL, row=2, col=4, count=c.pulse_min),  # and at 0
-        enc(Opcode.READ_CELL, row=2, col=3),
-        enc(Opcode.READ_ROW, row=2),
-        enc(Opcode.SET_UPDATE_SHIFT, shift=2),
-        enc(Opcode.UPDATE_RANK1, a=np.full(c.rows, x_max), b=np.full(c.cols, x_max)),
-        enc(Opcode.UPDATE_RANK1, a=np.full(c.rows, x_max), b=np.full(c.cols, x_min)),
-        enc(Opcode.READ_ROW, row=c.rows - 1),
-        enc(Opcode.WRITE_ROW, row=1, levels=np.where(np.arange(c.cols) % 2, top, 0)),
-        enc(Opcode.LOAD_INPUT, x=x[0]),
-        enc(Opcode.RUN_VMM),  # ideal cells: negative inputs give nothing
-        enc(Opcode.SET_RECT, shift=3),
-        enc(Opcode.RUN_VMM),  # leaky cells
-        enc(Opcode.SET_RECT, shift=RECT_IDEAL),
-        enc(Opcode.SET_SIGMA, table=0, scale=np.arange(16) * 50),
-        enc(Opcode.SET_SIGMA, table=1, scale=np.arange(16) * 40),
-        enc(Opcode.SEED, seed=0xDEADBEEF),
-        enc(Opcode.SET_NOISE, flags=3),
-        enc(Opcode.WRITE_ROW, row=5, levels=rng.integers(0, c.levels, c.cols)),
-        enc(Opcode.RUN_BATCH, count=2, x=x[:2]),
-        enc(Opcode.SET_NOISE, flags=0),
-        enc(Opcode.STATUS),
-    ]
-    return b"".join(parts)
 
 
 def default_job(config, seed, *, count=150):
@@ -241,9 +178,7 @@ def test_long_random_sequence():
 def test_coverage_of_a_stream_cut_by_a_reset():
     """A reset may cut the last response short: a cut stream's coverage leaves it out."""
     layout = Layout(SMALL)
-    commands = encode_command(layout, Opcode.SYNC, value=5) + encode_command(
-        layout, Opcode.RUN_VMM
-    )
+    commands = encode_command(layout, Opcode.SYNC, value=5) + encode_command(layout, Opcode.RUN_VMM)
     responses = GoldenEngine(SMALL).execute(commands)[:-3]  # RUN_VMM's last 3 bytes missing
     with pytest.raises(ValueError, match="RUN_VMM response needs"):
         Coverage().add_stream(SMALL, commands, responses)
