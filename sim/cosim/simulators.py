@@ -229,6 +229,7 @@ def build(
     *,
     options: EngineOptions | None = None,
     waves: str | None = None,
+    verilog: str | os.PathLike | None = None,
 ) -> Build:
     """Build the engine for ``config`` on ``simulator`` (or reuse the cached build).
 
@@ -239,12 +240,22 @@ def build(
     waves
         ``"vcd"`` (Verilator) or ``"fst"`` (Icarus) for a build that can trace, else
         ``None``.
+    verilog
+        Build this Verilog file (top ``molxbar_engine``, e.g. a mutant of the generated
+        engine) instead of the cached one of ``config``; the build goes in a folder beside
+        it, keyed by its contents.
     """
     runner = _runner(simulator)
-    verilog = verilog_file(config, options)
-    key = design_key(config, options)
     recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]  # how it is built
-    folder = cache_dir() / "build" / f"{simulator}-{key}-{recipe}{'-' + waves if waves else ''}"
+    if verilog is None:
+        verilog = verilog_file(config, options)
+        key = design_key(config, options)
+        root = cache_dir() / "build"
+    else:
+        verilog = Path(verilog).resolve()
+        key = hashlib.sha256(verilog.read_bytes()).hexdigest()[:24]
+        root = verilog.parent
+    folder = root / f"{simulator}-{key}-{recipe}{'-' + waves if waves else ''}"
     stamp = folder / "build.json"
     with locked(folder.with_suffix(".lock")):
         if stamp.is_file():
@@ -319,6 +330,7 @@ def run_job(
     waves: str | os.PathLike | None = None,
     folder: str | os.PathLike | None = None,
     design: CrossbarConfig | None = None,
+    verilog: str | os.PathLike | None = None,
 ) -> JobResult:
     """Run ``job`` on ``simulator`` and return its result.
 
@@ -334,13 +346,15 @@ def run_job(
     design
         Simulate the engine generated for this configuration instead of ``job.config``
         (the golden engine keeps ``job.config``: a way to see the scoreboard fail).
+    verilog
+        Simulate this Verilog file instead of the generated engine (:func:`build`).
 
     Raises :class:`CosimError` on a mismatch with the golden engine, a timeout or a
     simulator failure.
     """
     fmt = _wave_format(simulator, waves)
     design = job.config if design is None else design
-    built = build(design, simulator, options=options, waves=fmt)
+    built = build(design, simulator, options=options, waves=fmt, verilog=verilog)
     runner = _runner(simulator)
     with tempfile.TemporaryDirectory(prefix="molxbar-cosim-") as scratch:
         work = Path(folder) if folder is not None else Path(scratch)
