@@ -21,6 +21,7 @@ from molxbar.sim.bridge import simulate_bridge
 from molxbar.sim.cosim.job import Job, Segment
 from molxbar.sim.cosim.simulators import run_job
 from molxbar.sim.stimulus import random_commands
+from tests.support.slow import only_with_slow
 
 from ..cosim.test_cosim import need
 
@@ -72,8 +73,8 @@ BOARD_RUNS = [
 def only_when_asked(request, board: str) -> None:
     """The ULX3S runs take 2 minutes on Verilator and a quarter of an hour through the bridge
     in the Amaranth simulator: only with ``-m slow``."""
-    if board == "ulx3s-85f" and "slow" not in request.config.getoption("markexpr", ""):
-        pytest.skip("the ULX3S twin: run with -m slow")
+    if board == "ulx3s-85f":
+        only_with_slow(request, "the ULX3S twin")
 
 
 @pytest.mark.parametrize(("board", "rows", "vectors", "extra"), BOARD_RUNS)

