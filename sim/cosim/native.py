@@ -54,10 +54,10 @@ EXECUTABLE = "molxbar_native"
 #: (its threads wait on each other every cycle, and on cores with other work to do).
 NATIVE_OPTIONS: tuple[str, ...] = ()
 #: Make variables of the driver's C++ build: ``-O2`` for the model, as the cocotb build, and
-#: no precompiled header. With one, a build under load failed now and then (``one or more
+#: no precompiled header. With one, a 64-lane build on a busy machine failed (``one or more
 #: PCH files were found, but they were invalid``, then the header missing), and a failed
-#: build is minutes lost; without, the ULX3S's 64-lane engine took 139 s against 91 s
-#: (on a busy machine, busier for the first).
+#: build is minutes lost; without, the ULX3S's 64-lane engine took 139 s against 91 s with
+#: one (the first on the busier machine).
 NATIVE_MAKE_FLAGS = ("OPT_FAST=-O2", "VK_PCH_I_FAST=", "VK_PCH_I_SLOW=")
 
 
