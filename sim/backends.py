@@ -130,14 +130,15 @@ def _amaranth_transport(config):
 
 
 def _verilator(config, commands, progress, waves) -> RunResult:
-    """The native driver (:mod:`molxbar.sim.cosim.native`); the cocotb bench for a run that
-    writes a waveform."""
+    """The native driver (:mod:`molxbar.sim.cosim.native`), its responses held to the golden
+    engine as the cocotb bench holds them; the cocotb bench for a run that writes a
+    waveform."""
     if waves is not None:
         return _cocotb("verilator")(config, commands, progress, waves)
     from .cosim.job import Job, Segment
     from .cosim.native import run_native
 
-    result = run_native(Job(config, [Segment(commands)], check=False), progress=progress)
+    result = run_native(Job(config, [Segment(commands)]), progress=progress)
     return RunResult(result.responses, result.cycles, result.vmm_cycles)
 
 
