@@ -21,9 +21,7 @@ from molxbar.sim.bridge import simulate_bridge
 from molxbar.sim.cosim.job import Job, Segment
 from molxbar.sim.cosim.simulators import run_job
 from molxbar.sim.stimulus import random_commands
-from tests.support.slow import only_with_slow
-
-from ..cosim.test_cosim import need
+from tests.support.skips import need, only_with_slow
 
 
 def twin_stream(config, rng: np.random.Generator, *, rows: int, vectors: int, extra: int) -> bytes:

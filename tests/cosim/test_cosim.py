@@ -27,6 +27,7 @@ from molxbar.sim.cosim.simulators import (
     ports_only_runner,
 )
 from molxbar.sim.stimulus import directed_commands, preamble, program_rows, random_commands
+from tests.support.skips import need
 
 #: The configuration ``molxbar vmm`` uses for an 8x8 level file (ideal14, 8 lanes).
 SMALL = CrossbarConfig(rows=8, cols=8, lanes=8)
@@ -41,12 +42,6 @@ SIMULATORS = [
     pytest.param("verilator", id="verilator"),
     pytest.param("icarus", id="icarus"),
 ]
-
-
-def need(simulator):
-    reason = simulator_missing(simulator)
-    if reason is not None:
-        pytest.skip(reason)
 
 
 def seed_for(default):

@@ -15,9 +15,9 @@ from molxbar.sim.cosim.coverage import EDGES
 from molxbar.sim.cosim.native import run_native
 from molxbar.sim.cosim.simulators import CosimError
 from molxbar.sim.stimulus import preamble, random_commands
-from tests.support.slow import only_with_slow
+from tests.support.skips import need, only_with_slow
 
-from .test_cosim import NOISY, SMALL, default_job, job_coverage, need, seed_for
+from .test_cosim import NOISY, SMALL, default_job, job_coverage, seed_for
 
 
 def test_the_native_driver_and_the_cocotb_bench_give_the_same_bytes_and_cycles():

