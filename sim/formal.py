@@ -19,9 +19,12 @@ assertions or covers of one property:
 ``rejected``
     From a job with a failed check (or an unknown opcode) until the executor is idle again
     every register keeps its value and no level is written.
-``covers``, ``long_covers``
+``covers``
     A trace to the end (``idle`` after the response) of every status and of every opcode
-    answered OK (``long_covers``: those of :data:`LONG_COMMANDS`, which take longer).
+    answered OK but those of :data:`LONG_COMMANDS`.
+``end_status``, ``end_update_rank1``, ``end_set_sigma``
+    The same for one of :data:`LONG_COMMANDS` (the check's ``lead``), each in a run of its
+    own: the driver sends that command, with any fields at any pace, and nothing after it.
 
 The checks marked ``ports_only`` (``rsp_stream``, ``idle``, ``answers``) read nothing but the
 engine's ports, so they also apply to a netlist of the engine (:class:`EngineNetlist`, say a
@@ -110,9 +113,9 @@ MAX_BATCH = 2
 #: 1-byte beats) or the longest job (UPDATE_RANK1, ``x_bits + 8`` cycles a cell).
 SETTLE = 70
 
-#: The commands whose end the ``long_covers`` check reaches (the others, ``covers``, end
-#: within 41 cycles, a batch of two last): STATUS's 30-byte response, UPDATE_RANK1's
-#: ``x_bits + 8`` cycles a cell, SET_SIGMA's 34 bytes.
+#: The commands whose ends have a cover run each (the others, ``covers``, end within 41
+#: cycles, a batch of two last): STATUS's 30-byte response, UPDATE_RANK1's ``x_bits + 8``
+#: cycles a cell, SET_SIGMA's 34 bytes.
 LONG_COMMANDS = (spec.Opcode.STATUS, spec.Opcode.UPDATE_RANK1, spec.Opcode.SET_SIGMA)
 
 #: Broken designs that a property must reject (the harness changes the engine's world, not
@@ -199,6 +202,7 @@ class EngineHarness(Elaboratable):
 
     def elaborate(self, platform) -> Module:
         c, check, engine = self.config, self.check, self.engine
+        lead = CHECKS[check].lead
         layout = Layout(c)
         m = Module()
         # One step of the solver is one clock cycle; registers start at their init values.
@@ -252,12 +256,21 @@ class EngineHarness(Elaboratable):
             with m.Else():
                 m.d.sync += remaining.eq(lengths[byte])
         boundary = (remaining == 0) & (count_byte == 0)
+        started = Signal()
+        with m.If(moved):
+            m.d.sync += started.eq(1)
+        if lead is not None:
+            # One command, ``lead`` with any fields, then nothing.
+            with m.If(moved & ~started):
+                m.d.comb += Assume(byte == lead)
+            with m.If(started & boundary):
+                m.d.comb += Assume(~cmd.valid)
 
         # The response side, and the mutations between the engine and its environment.
         rsp_ready = Signal()
         idle = Signal()
         m.d.comb += [
-            rsp_ready.eq(1 if check in ("answers", "covers", "long_covers") else AnySeq(1)),
+            rsp_ready.eq(1 if check == "answers" or CHECKS[check].mode == "cover" else AnySeq(1)),
             rsp.ready.eq(1 if self.mutation == "ignore_ready" else rsp_ready),
             idle.eq(engine.idle | (~rsp.valid if self.mutation == "idle_early" else 0)),
         ]
@@ -276,9 +289,6 @@ class EngineHarness(Elaboratable):
 
         if check == "answers":
             # One command, complete or not, sent by ``quiet_at``.
-            started = Signal()
-            with m.If(moved):
-                m.d.sync += started.eq(1)
             with m.If((cycle >= self.quiet_at) | (started & boundary)):
                 m.d.comb += Assume(~cmd.valid)
             with m.If(cycle == limit):
@@ -303,7 +313,7 @@ class EngineHarness(Elaboratable):
             with m.If(rejected):
                 m.d.comb += Assert(~executor.banks.write, "no level written by a rejected command")
 
-        if check in ("covers", "long_covers"):
+        if CHECKS[check].mode == "cover":
             job = executor.job
             accepted = job.valid & job.ready
             # The last job accepted, and whether the engine was busy since: a cover at idle
@@ -322,7 +332,7 @@ class EngineHarness(Elaboratable):
             done = busy & idle
             ok = last_status == spec.Status.OK
             for op in spec.Opcode:
-                if (op in LONG_COMMANDS) == (check == "long_covers"):
+                if op == lead or (lead is None and op not in LONG_COMMANDS):
                     m.d.comb += Cover(done & (last_op == op) & ok, f"end of {op.name}")
             if check == "covers":
                 for status in spec.Status:
@@ -338,7 +348,8 @@ class Check:
     """One property run: SymbiYosys ``mode`` (``bmc``, ``prove``: k-induction, ``cover``) and
     ``depth`` in cycles; ``deep``, the depth of the slow run (``molxbar formal --deep``);
     ``slow`` ones run only when asked for; ``ports_only`` ones read only the engine's ports
-    (they apply to a netlist too)."""
+    (they apply to a netlist too); a cover run with a ``lead`` opcode sends only that
+    command and covers its end."""
 
     name: str
     mode: str
@@ -346,6 +357,7 @@ class Check:
     deep: int
     slow: bool = False
     ports_only: bool = False
+    lead: spec.Opcode | None = None
     summary: str = ""
 
 
@@ -364,8 +376,14 @@ CHECKS: dict[str, Check] = {
               summary="a command answered within SETTLE cycles, then idle"),
         Check(name="covers", mode="cover", depth=44, deep=44, slow=True,
               summary="the end of every status and of every opcode answered OK but the long"),
-        Check(name="long_covers", mode="cover", depth=72, deep=72, slow=True,
-              summary="the end of STATUS, UPDATE_RANK1 and SET_SIGMA answered OK"),
+        Check(name="end_status", mode="cover", depth=74, deep=74, slow=True,
+              lead=spec.Opcode.STATUS, summary="the end of a STATUS (30 response bytes)"),
+        Check(name="end_update_rank1", mode="cover", depth=58, deep=58, slow=True,
+              lead=spec.Opcode.UPDATE_RANK1,
+              summary="the end of an UPDATE_RANK1 answered OK (x_bits + 8 cycles a cell)"),
+        Check(name="end_set_sigma", mode="cover", depth=48, deep=48, slow=True,
+              lead=spec.Opcode.SET_SIGMA,
+              summary="the end of a SET_SIGMA answered OK (34 command bytes)"),
     )
 }  # fmt: skip
 

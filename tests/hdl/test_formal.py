@@ -62,11 +62,14 @@ def test_sby_script_reads_rtlil_one_step_a_cycle():
         assert line in script
 
 
+#: The checks with a deep run: the slow ones, and the quick ones run deeper.
+DEEP = [name for name, check in CHECKS.items() if check.slow or check.deep != check.depth]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["idle", "rejected", "answers", "covers"])
+@pytest.mark.parametrize("name", DEEP)
 def test_deep(name, request):
-    """Each property to its full depth: minutes each (docs/verification.md), so only when
-    asked for with ``-m slow``. (``long_covers`` takes longer than a test should:
-    ``molxbar formal long_covers``.)"""
+    """Each property to its full depth, every cover reached: minutes each
+    (docs/verification.md), so only when asked for with ``-m slow``."""
     only_with_slow(request, "a deep formal check")
     _check(name, depth=CHECKS[name].deep)
