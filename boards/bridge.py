@@ -7,6 +7,12 @@ serial pins.
     tx pin <- UARTTransmitter <- SlipEncoder <- LinkTransmitter <-------------- Engine
                                                  (replay buffer, LinkCounters)
 
+The UART may run in a clock domain of its own, ``uart``, a whole multiple of the engine's
+clock (``uart_clock_ratio``): a line faster than the engine's clock could divide, such as
+the iCEBreaker's 12 Mbaud (4 cycles a bit at 48 MHz beside an engine at 24 MHz). A
+handshake (:class:`~molxbar.hdl.crossing.StreamCrossing`) then carries the bytes each way,
+a byte at a time, and the UART's error pulses cross with pulse synchronizers.
+
 The host sends the engine's commands in frames (docs/link.md): the link receiver checks
 each frame whole (escapes, length, CRC) before any of it reaches the engine, and the link
 transmitter answers every frame, good or bad, with a response frame naming its ``seq``.
@@ -24,13 +30,15 @@ control frames. A Verilog user who streams commands on-chip uses the
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import DomainRenamer, Module, Signal
 from amaranth.lib import wiring
+from amaranth.lib.cdc import FFSynchronizer, PulseSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from molxbar.emulator.config import CrossbarConfig
 from molxbar.hdl.construction import checking_arguments
+from molxbar.hdl.crossing import StreamCrossing
 from molxbar.hdl.engine import Engine
 from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
@@ -66,7 +74,10 @@ class UARTBridge(wiring.Component):
     config
         The crossbar (see :class:`~molxbar.hdl.engine.Engine`).
     divisor
-        Clock cycles per UART bit (:func:`~molxbar.hdl.uart.uart_divisor`).
+        UART clock cycles per bit (:func:`~molxbar.hdl.uart.uart_divisor`).
+    uart_clock_ratio
+        The UART's clock in cycles per engine cycle: 1, the UART runs in ``sync``; more, in
+        the domain ``uart`` (which the parent defines) at that multiple of ``sync``.
     buffer_bytes
         The command buffer (a power of two): a frame's payload and CRC.
     replay_bytes
@@ -99,10 +110,15 @@ class UARTBridge(wiring.Component):
         buffer_bytes: int = COMMAND_BUFFER_BYTES,
         replay_bytes: int = REPLAY_BUFFER_BYTES,
         timeout_bytes: int = IDLE_TIMEOUT_BYTES,
+        uart_clock_ratio: int = 1,
         options: EngineOptions | None = None,
     ) -> None:
         with checking_arguments(self):
             check_divisor(divisor)
+            if isinstance(uart_clock_ratio, bool) or not isinstance(uart_clock_ratio, int):
+                raise TypeError(f"uart_clock_ratio must be an int, not {uart_clock_ratio!r}")
+            if uart_clock_ratio < 1:
+                raise ValueError(f"uart_clock_ratio = {uart_clock_ratio} must be >= 1")
             if isinstance(timeout_bytes, bool) or not isinstance(timeout_bytes, int):
                 raise TypeError(f"timeout_bytes must be an int, not {timeout_bytes!r}")
             if timeout_bytes < 2:
@@ -112,7 +128,9 @@ class UARTBridge(wiring.Component):
             # The engine first: it checks the configuration, and nothing else is made yet
             # that a refused one would leave unused.
             self.engine = Engine(config, options, stream_bytes=1)
-        self.receiver = LinkReceiver(buffer_bytes, timeout_bytes * 10 * divisor)
+        self.receiver = LinkReceiver(
+            buffer_bytes, max(1, timeout_bytes * 10 * divisor // uart_clock_ratio)
+        )
         self.transmitter = LinkTransmitter(buffer_bytes, replay_bytes)
         self.reader = BufferReader(buffer_bytes)
         self.uart_rx = UARTReceiver(divisor)
@@ -124,6 +142,9 @@ class UARTBridge(wiring.Component):
         self.buffer_bytes = buffer_bytes
         self.replay_bytes = replay_bytes
         self.timeout_bytes = timeout_bytes
+        self.uart_clock_ratio = uart_clock_ratio
+        #: The clock domain of the UART.
+        self.uart_domain = "sync" if uart_clock_ratio == 1 else "uart"
         super().__init__(
             {
                 "rx": In(1, init=1),
@@ -138,8 +159,9 @@ class UARTBridge(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.engine = engine = self.engine
-        m.submodules.uart_rx = uart_rx = self.uart_rx
-        m.submodules.uart_tx = uart_tx = self.uart_tx
+        uart_rx, uart_tx = self.uart_rx, self.uart_tx
+        m.submodules.uart_rx = DomainRenamer(self.uart_domain)(uart_rx)
+        m.submodules.uart_tx = DomainRenamer(self.uart_domain)(uart_tx)
         m.submodules.receiver = receiver = self.receiver
         m.submodules.transmitter = transmitter = self.transmitter
         m.submodules.reader = reader = self.reader
@@ -149,8 +171,10 @@ class UARTBridge(wiring.Component):
 
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
 
+        line_in, line_out, uart_events, uart_busy = self._uart_crossing(m)
+
         # Line bytes to frames, frames to entries, the payload to the buffer.
-        wiring.connect(m, uart_rx.data, receiver.data)
+        wiring.connect(m, line_in, receiver.data)
         wiring.connect(m, receiver.buffer, buffer.write_port())
         wiring.connect(m, reader.buffer, buffer.read_port())
         # The receiver holds the entry of the last frame while the transmitter answers the
@@ -215,12 +239,12 @@ class UARTBridge(wiring.Component):
             m.d.sync += [held.eq(transmitter.o.payload), held_full.eq(1)]
         with m.Elif(encoder.i.ready):
             m.d.sync += held_full.eq(0)
-        wiring.connect(m, encoder.o, uart_tx.data)
+        wiring.connect(m, encoder.o, line_out)
 
         events = Signal(len(LinkCounter))
         m.d.comb += [
-            events[LinkCounter.FRAME_ERROR].eq(uart_rx.frame_error),
-            events[LinkCounter.OVERRUN].eq(uart_rx.overrun),
+            events[LinkCounter.FRAME_ERROR].eq(uart_events["frame_error"]),
+            events[LinkCounter.OVERRUN].eq(uart_events["overrun"]),
             events[LinkCounter.BAD_CRC].eq(receiver.bad_crc),
             events[LinkCounter.BAD_FRAME].eq(receiver.bad_frame),
             events[LinkCounter.TIMEOUT].eq(receiver.timeout),
@@ -228,8 +252,8 @@ class UARTBridge(wiring.Component):
         ]
         sticky = {"frame_error": Signal(), "overrun": Signal(), "link_error": Signal()}
         m.d.sync += [
-            sticky["frame_error"].eq(sticky["frame_error"] | uart_rx.frame_error),
-            sticky["overrun"].eq(sticky["overrun"] | uart_rx.overrun),
+            sticky["frame_error"].eq(sticky["frame_error"] | uart_events["frame_error"]),
+            sticky["overrun"].eq(sticky["overrun"] | uart_events["overrun"]),
             sticky["link_error"].eq(
                 sticky["link_error"] | receiver.bad_crc | receiver.bad_frame | receiver.timeout
             ),
@@ -243,8 +267,30 @@ class UARTBridge(wiring.Component):
                 | receiver.frames.valid
                 | ~transmitter.frames.ready
                 | held_full
-                | uart_tx.busy
-                | uart_rx.data.valid
+                | uart_busy
+                | line_in.valid
             ),
         ]
         return m
+
+    def _uart_crossing(self, m: Module):
+        """The UART's bytes and events in ``sync``: the received bytes (a stream into the
+        link), the bytes to send (a stream from the link), the ``frame_error`` and
+        ``overrun`` pulses, and whether the transmitter is busy. In ``sync`` already, or
+        through handshakes and synchronizers from the ``uart`` domain."""
+        uart_rx, uart_tx = self.uart_rx, self.uart_tx
+        if self.uart_domain == "sync":
+            events = {"frame_error": uart_rx.frame_error, "overrun": uart_rx.overrun}
+            return uart_rx.data, uart_tx.data, events, uart_tx.busy
+        m.submodules.rx_crossing = rx = StreamCrossing(8, w_domain="uart", r_domain="sync")
+        m.submodules.tx_crossing = tx = StreamCrossing(8, w_domain="sync", r_domain="uart")
+        wiring.connect(m, uart_rx.data, rx.i)
+        wiring.connect(m, tx.o, uart_tx.data)
+        events = {}
+        for name in ("frame_error", "overrun"):
+            m.submodules[f"{name}_sync"] = pulse = PulseSynchronizer("uart", "sync")
+            m.d.comb += pulse.i.eq(getattr(uart_rx, name))
+            events[name] = pulse.o
+        busy = Signal()
+        m.submodules.busy_sync = FFSynchronizer(uart_tx.busy | tx.o.valid, busy)
+        return rx.o, tx.i, events, busy

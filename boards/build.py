@@ -148,7 +148,8 @@ def build_board(
         lanes.
     clock_hz
         Engine clock (the board's default if ``None``): the oscillator's frequency runs
-        without the PLL, any other is the nearest the PLL makes.
+        without the PLL (but for a UART with a clock of its own, which the PLL makes), any
+        other is the nearest the PLL makes.
     dry_run, synth_only
         Write the build tree only; or run synthesis only (Yosys: cell counts, no
         placement, timing or bitstream).
@@ -171,7 +172,7 @@ def build_board(
     crossbar = None if config is not None else crossbar or board.crossbar
     config, options, warnings = engine_choice(board, lanes, crossbar, config, options)
     pll = board.make_pll(clock_hz)
-    engine_hz = board.oscillator_hz if pll is None else pll.f_out
+    engine_hz = board.engine_hz(pll)
     baud = baud or board.baud_for(engine_hz)
     env = {} if dry_run else toolchain_env(board.family, toolchain)  # (before any file)
     for warning in warnings:
@@ -186,6 +187,7 @@ def build_board(
         leds=board.leds,
         oscillator_hz=board.oscillator_hz,
         options=options,
+        uart_clock_ratio=board.uart_clock_ratio,
     )
     started = time.monotonic()
     with Progress(stream, verbose) as progress:
@@ -239,7 +241,11 @@ def _design_report(
             "engine_hz": engine_hz,
             "pll": None if pll is None else {k: v for k, v in vars(pll).items() if k != "f_in"},
         },
-        "uart": {"baud": baud, "divisor": round(engine_hz / baud)},
+        "uart": {
+            "baud": baud,
+            "clock_hz": engine_hz * board.uart_clock_ratio,
+            "divisor": round(engine_hz * board.uart_clock_ratio / baud),
+        },
         "throughput_at_engine_clock": throughput(config, engine_hz, baud),
     }
 

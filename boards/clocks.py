@@ -135,18 +135,27 @@ class PLLDomain(Elaboratable):
     """Clock and reset of the ``sync`` domain (which the parent defines): a PLL from the
     board's default clock, or the oscillator itself when ``pll`` is ``None``.
 
+    With ``uart_clock_ratio`` 2 (an iCE40 PLL only) the PLL's output clocks the ``uart``
+    domain (which the parent defines too) and its half, from the PLL's second port, clocks
+    ``sync``: a UART clock fast enough for the line beside an engine clock the logic meets.
+
     Reset is held until the PLL has locked and :data:`POWER_ON_RESET_S` more have passed,
     and again whenever the PLL loses lock. ``locked`` is the PLL's lock output (1 without a
     PLL).
     """
 
-    def __init__(self, pll: ICE40PLL | ECP5PLL | None) -> None:
+    def __init__(self, pll: ICE40PLL | ECP5PLL | None, *, uart_clock_ratio: int = 1) -> None:
+        if uart_clock_ratio not in (1, 2):
+            raise ValueError(f"uart_clock_ratio = {uart_clock_ratio} must be 1 or 2")
+        if uart_clock_ratio != 1 and not isinstance(pll, ICE40PLL):
+            raise ValueError("a UART clock of its own needs an iCE40 PLL (its second port)")
         self.pll = pll
+        self.uart_clock_ratio = uart_clock_ratio
         self.locked = Signal()
 
     @property
     def frequency(self) -> float | None:
-        return None if self.pll is None else self.pll.f_out
+        return None if self.pll is None else self.pll.f_out / self.uart_clock_ratio
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -159,6 +168,29 @@ class PLLDomain(Elaboratable):
             )
             m.d.comb += [clk.eq(pin.i), self.locked.eq(1)]
             f_out = platform.default_clk_frequency
+        elif isinstance(pll, ICE40PLL) and self.uart_clock_ratio == 2:
+            # Port A: the UART clock; port B: its half, the engine's.
+            pad = platform.request(platform.default_clk, dir="-")
+            uart_clk = Signal(name="line_clk", attrs={"keep": 1})  # in the constraint
+            m.d.comb += ClockSignal("uart").eq(uart_clk)
+            m.submodules.pll = Instance(
+                "SB_PLL40_2F_PAD",
+                p_FEEDBACK_PATH="SIMPLE",
+                p_PLLOUT_SELECT_PORTA="GENCLK",
+                p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
+                p_DIVR=pll.divr,
+                p_DIVF=pll.divf,
+                p_DIVQ=pll.divq,
+                p_FILTER_RANGE=pll.filter_range,
+                i_PACKAGEPIN=pad.io,
+                i_RESETB=1,
+                i_BYPASS=0,
+                o_PLLOUTGLOBALA=uart_clk,
+                o_PLLOUTGLOBALB=clk,
+                o_LOCK=self.locked,
+            )
+            platform.add_clock_constraint(uart_clk, pll.f_out)
+            f_out = pll.f_out / 2
         elif isinstance(pll, ICE40PLL):
             # The PLL takes the clock straight from its pad (the iCEBreaker's 12 MHz pin).
             pad = platform.request(platform.default_clk, dir="-")
@@ -231,4 +263,6 @@ class PLLDomain(Elaboratable):
         with m.Elif(timer != delay):
             m.d.por += timer.eq(timer + 1)
         m.submodules.reset_sync = ResetSynchronizer(timer != delay, domain="sync")
+        if self.uart_clock_ratio != 1:
+            m.submodules.uart_reset_sync = ResetSynchronizer(timer != delay, domain="uart")
         return m

@@ -46,7 +46,9 @@ class Board:
     keeps its own copy of the input registers all lanes share (on a large die the multipliers
     are far apart; on a small one the copies only cost cells); ``synth_options`` are options
     of Yosys' ``synth_<family>`` command; ``clock_hz`` is the default engine clock: the
-    oscillator itself, or the nearest the PLL makes;
+    oscillator itself, or the nearest the PLL makes; ``uart_clock_ratio`` is the UART's
+    clock in engine cycles (2: its own domain at twice the engine's clock, from the PLL,
+    for a line faster than the engine's clock divides);
     ``resources`` maps report names to nextpnr's cell types, ``synthesis_cells`` to the
     prefixes of Yosys' cell types; ``capacity`` is what the device has of each;
     ``multiplier_bits`` is the width of the device's multiplier blocks (signed operands);
@@ -73,6 +75,7 @@ class Board:
     synthesis_cells: dict[str, tuple[str, ...]]
     capacity: dict[str, int]
     multiplier_rows: tuple[tuple[str, ...], ...] = ()
+    uart_clock_ratio: int = 1
 
     def crossbar_named(self, name: str | None = None) -> BoardCrossbar:
         """The crossbar ``name`` (:data:`CROSSBARS`; ``None``: the board's default)."""
@@ -82,13 +85,13 @@ class Board:
         return getattr(self, name)
 
     def baud_for(self, clock_hz: float | None = None) -> int:
-        """The UART bit rate of the board's bridge at ``clock_hz`` (the default clock if
-        ``None``): the fastest its USB-serial chip makes that the UART can divide the clock
-        to (:data:`~molxbar.protocol.link.BOARD_BAUDS`)."""
+        """The UART bit rate of the board's bridge at the engine clock ``clock_hz`` (the
+        default clock if ``None``): the fastest its USB-serial chip makes that the UART can
+        divide its clock to (:data:`~molxbar.protocol.link.BOARD_BAUDS`)."""
         clock_hz = clock_hz or self.clock_hz
         for baud in BOARD_BAUDS[self.name]:
             try:
-                uart_divisor(clock_hz, baud)
+                uart_divisor(clock_hz * self.uart_clock_ratio, baud)
             except ValueError:
                 continue
             return baud
@@ -103,12 +106,18 @@ class Board:
         return self.platform().default_clk_frequency
 
     def make_pll(self, clock_hz: float | None = None) -> ICE40PLL | ECP5PLL | None:
-        """The PLL setting nearest ``clock_hz`` (the board's default if ``None``); ``None``
-        when that is the oscillator's own frequency."""
+        """The PLL setting for the engine clock ``clock_hz`` (the board's default if
+        ``None``): the nearest the PLL makes to it (or to the UART's clock, when that is a
+        multiple of it); ``None`` when the engine and the UART run at the oscillator's own
+        frequency."""
         clock_hz = clock_hz or self.clock_hz
-        if clock_hz == self.oscillator_hz:
+        if clock_hz == self.oscillator_hz and self.uart_clock_ratio == 1:
             return None
-        return self.pll(self.oscillator_hz, clock_hz)
+        return self.pll(self.oscillator_hz, clock_hz * self.uart_clock_ratio)
+
+    def engine_hz(self, pll: ICE40PLL | ECP5PLL | None) -> float:
+        """The engine clock a PLL setting of :meth:`make_pll` gives."""
+        return self.oscillator_hz if pll is None else pll.f_out / self.uart_clock_ratio
 
     @property
     def device(self) -> str:
@@ -159,16 +168,17 @@ BOARDS: dict[str, Board] = {
                 warning=ICEBREAKER_TWIN_WARNING,
             ),
             # Ideal unidirectional cells: without the leakage hardware 8 lanes fit (about 83 %
-            # of the 5,280 logic cells, 8 of 8 DSPs). Fmax is 38.6-43.2 MHz at a 40 MHz
-            # target, depending on the placement seed; 30 MHz from the PLL leaves a margin and
-            # is 5 cycles per bit at 6 Mbaud.
+            # of the 5,280 logic cells, 8 of 8 DSPs). The engine makes 31-34 MHz with the
+            # link; it runs at 24 MHz, the half of the PLL's 48 MHz, which clocks the UART at
+            # 4 cycles per bit at 12 Mbaud, the FT2232H's fastest.
             ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=False, lanes=8),
             crossbar="ideal",
             per_lane_registers=False,
             # The DSP blocks, the SPRAMs (for memories that ask for them), and the UltraPlus
             # delays for the timing-driven LUT mapping (the default is the HX series').
             synth_options="-dsp -spram -device u",
-            clock_hz=30e6,
+            clock_hz=24e6,
+            uart_clock_ratio=2,
             pll=ice40_pll,
             # Red (led 0): activity, steady on an error; green (led 1): heartbeat.
             leds=("busy_or_error", "heartbeat"),

@@ -48,7 +48,10 @@ class BoardTop(Elaboratable):
     oscillator_hz
         The board's clock, needed when ``pll`` is ``None``.
     baud
-        UART bit rate; the divisor is derived from the engine clock.
+        UART bit rate; the divisor is derived from the UART's clock.
+    uart_clock_ratio
+        The UART's clock in engine cycles: 1, the engine's; 2, twice it, from the PLL
+        (:class:`~molxbar.boards.clocks.PLLDomain`), the engine's the PLL's half.
     options
         How the engine is built (:class:`~molxbar.hdl.options.EngineOptions`).
     leds
@@ -64,9 +67,11 @@ class BoardTop(Elaboratable):
         leds: tuple[str, ...] = ("heartbeat", "busy", "error", "locked"),
         oscillator_hz: float | None = None,
         options: EngineOptions | None = None,
+        uart_clock_ratio: int = 1,
     ) -> None:
         with checking_arguments(self):
-            self.clock_hz = pll.f_out if pll is not None else oscillator_hz
+            self.clocks = PLLDomain(pll, uart_clock_ratio=uart_clock_ratio)
+            self.clock_hz = self.clocks.frequency if pll is not None else oscillator_hz
             if self.clock_hz is None:
                 raise ValueError("without a PLL the top needs oscillator_hz")
             unknown = set(leds) - set(LED_STATUS)
@@ -75,7 +80,8 @@ class BoardTop(Elaboratable):
             # Made here, so that a bad configuration fails before any file is written.
             self.bridge = UARTBridge(
                 config,
-                divisor=uart_divisor(self.clock_hz, baud),
+                divisor=uart_divisor(self.clock_hz * uart_clock_ratio, baud),
+                uart_clock_ratio=uart_clock_ratio,
                 options=options,
             )
         self.config = config
@@ -86,7 +92,9 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform) -> Module:
         m = Module()
         m.domains.sync = ClockDomain("sync")
-        m.submodules.clocks = clocks = PLLDomain(self.pll)
+        if self.bridge.uart_domain != "sync":
+            m.domains.uart = ClockDomain("uart")
+        m.submodules.clocks = clocks = self.clocks
         m.submodules.bridge = bridge = self.bridge
         f_clk = self.clock_hz
 

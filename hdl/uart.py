@@ -196,11 +196,16 @@ class UARTTransmitter(wiring.Component):
         left = Signal(range(11))  # bits of the frame still to finish, the current one included
         timer = Signal(range(d))
 
-        last_cycle = (left == 1) & (timer == 0)
+        # ``ready`` is a register: ``left == 0 | (left == 1 & timer == 0)`` (idle, or the last
+        # cycle of the stop bit), made a cycle ahead, so that taking a byte is one gate from
+        # flip-flops (on a full iCE40 the UART's 48 MHz loop was long enough without it).
+        ready = Signal(init=1)
+        load = self.data.valid & ready
+        m.d.sync += ready.eq(~load & ((left == 0) | ((left == 1) & (timer <= 1))))
         m.d.comb += [
             self.tx.eq(frame[0]),
             self.busy.eq(left != 0),
-            self.data.ready.eq((left == 0) | last_cycle),
+            self.data.ready.eq(ready),
         ]
         with m.If(left != 0):
             m.d.sync += timer.eq(timer - 1)
@@ -210,7 +215,7 @@ class UARTTransmitter(wiring.Component):
                     frame.eq(Cat(frame[1:], Const(1, 1))),
                     left.eq(left - 1),
                 ]
-        with m.If(self.data.valid & self.data.ready):
+        with m.If(load):
             m.d.sync += [
                 frame.eq(Cat(Const(0, 1), self.data.payload, Const(1, 1))),
                 left.eq(10),

@@ -72,7 +72,7 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
     config = board_config(board)
     layout = Layout(config)
     baud = board.baud_for(board.clock_hz)
-    divisor = uart_divisor(board.clock_hz, baud)
+    divisor = uart_divisor(board.clock_hz * board.uart_clock_ratio, baud)
     rng = np.random.default_rng(0)
     short, long = (3, 6) if quick else (3, 9)
     cycles = {}
@@ -84,6 +84,7 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
             config,
             commands,
             divisor=divisor,
+            uart_clock_ratio=board.uart_clock_ratio,
             buffer_bytes=COMMAND_BUFFER_BYTES,
             replay_bytes=REPLAY_BUFFER_BYTES,
             timeout_bytes=IDLE_TIMEOUT_BYTES,

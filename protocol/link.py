@@ -51,9 +51,9 @@ __all__ = [
 
 #: Bit rates each board's USB-serial chip makes exactly, fastest first: the iCEBreaker's
 #: FT2232H 12 MHz / n, the ULX3S's FT231X 3 MHz / n. A build's UART takes the fastest that
-#: is a whole number of at least four engine cycles per bit (``molxbar build``; ``--baud``
-#: overrides it): 6 Mbaud at the iCEBreaker's 30 MHz (12 Mbaud needs 48 MHz), 3 Mbaud at
-#: the ULX3S's 75 MHz.
+#: is a whole number of at least four UART cycles per bit (``molxbar build``; ``--baud``
+#: overrides it): 12 Mbaud from the iCEBreaker's 48 MHz UART clock (its engine at 24 MHz),
+#: 3 Mbaud at the ULX3S's 75 MHz.
 BOARD_BAUDS = {
     "icebreaker": tuple(12_000_000 // n for n in (1, 2, 3, 4, 6, 8, 12)),
     "ulx3s-85f": tuple(3_000_000 // n for n in (1, 2, 3)),

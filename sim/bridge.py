@@ -38,7 +38,7 @@ from .link_faults import FAULT_KINDS, FaultyLine
 
 __all__ = ["BridgePort", "BridgeResult", "model_difference", "simulate_bridge"]
 
-CLOCK_PERIOD = 1e-8  # seconds: the simulation's clock, 100 MHz
+CLOCK_PERIOD = 1e-8  # seconds: the simulation's engine clock, 100 MHz
 #: A gap in the command line past the bridge's idle timeout, in :attr:`BridgePort.line`.
 IDLE = None
 
@@ -95,7 +95,10 @@ class BridgePort:
         self._flags = {"frame_error": 0, "overrun": 0}
         self.now = 0.0
         self.divisor = dut.divisor
-        self.byte_time = 10 * dut.divisor * CLOCK_PERIOD
+        # The UART's clock: the engine's, or a multiple of it (``dut.uart_domain``).
+        uart = dut.uart_domain
+        self.uart_period = CLOCK_PERIOD / dut.uart_clock_ratio
+        self.byte_time = 10 * dut.divisor * self.uart_period
         self.timeout_time = dut.timeout_bytes * self.byte_time
         self._last_end = 0.0  # when the last command byte's stop bit ended
         self._sending = False
@@ -106,15 +109,15 @@ class BridgePort:
             while True:
                 if not self._queue:
                     self._sending = False
-                    await ctx.tick()
+                    await ctx.tick(uart)
                     elapsed += 1
                     clock = float(elapsed)
                     continue
                 self._sending = True
                 byte = self._queue.popleft()
                 if byte is IDLE:  # the host stalls past the bridge's timeout
-                    wait = round((self.timeout_time + 4 * self.byte_time) / CLOCK_PERIOD)
-                    await _ticks(ctx, wait)
+                    wait = round((self.timeout_time + 4 * self.byte_time) / self.uart_period)
+                    await _ticks(ctx, wait, uart)
                     elapsed += wait
                     clock = float(elapsed)
                     self.line.append(IDLE)
@@ -128,9 +131,9 @@ class BridgePort:
                     ctx.set(dut.rx, level)
                     clock += bit_cycles
                     step = max(1, round(clock) - elapsed)
-                    await _ticks(ctx, step)
+                    await _ticks(ctx, step, uart)
                     elapsed += step
-                self._last_end = elapsed * CLOCK_PERIOD
+                self._last_end = elapsed * self.uart_period
 
         async def host_rx(ctx):
             while True:
@@ -139,7 +142,7 @@ class BridgePort:
                     continue
                 bits = []
                 for k in range(10):
-                    await _ticks(ctx, dut.divisor // 2 if k == 0 else dut.divisor)
+                    await _ticks(ctx, dut.divisor // 2 if k == 0 else dut.divisor, uart)
                     bits.append(ctx.get(dut.tx))
                 if bits[0] != 0 or bits[9] != 1:
                     raise AssertionError(f"malformed frame {bits} on tx")
@@ -157,6 +160,8 @@ class BridgePort:
 
         self.sim = Simulator(dut)
         self.sim.add_clock(CLOCK_PERIOD)
+        if uart != "sync":
+            self.sim.add_clock(self.uart_period, domain=uart)
         self.sim.add_testbench(host_tx, background=True)
         self.sim.add_testbench(host_rx, background=True)
         self.sim.add_testbench(monitor, background=True)
@@ -201,10 +206,10 @@ class BridgePort:
     def _run(self, seconds: float) -> None:
         """Run on by ``seconds``, in whole cycles (the simulator may stop half a cycle
         past a deadline, so each run is at least one cycle)."""
-        cycles = round(seconds / CLOCK_PERIOD)
+        cycles = round(seconds / self.uart_period)
         if cycles < 1:
             return
-        self.now += cycles * CLOCK_PERIOD
+        self.now += cycles * self.uart_period
         self.sim.run_until(self.now)
 
     def read(self, n: int = 1) -> bytes:
@@ -281,6 +286,7 @@ def simulate_bridge(
     commands: bytes,
     *,
     divisor: int = 4,
+    uart_clock_ratio: int = 1,
     buffer_bytes: int = 128,
     replay_bytes: int = 512,
     timeout_bytes: int = 24,
@@ -300,8 +306,9 @@ def simulate_bridge(
 
     Parameters
     ----------
-    divisor
-        Clock cycles per bit of the bridge's UART.
+    divisor, uart_clock_ratio
+        UART clock cycles per bit, and UART clock cycles per engine cycle
+        (:class:`~molxbar.boards.bridge.UARTBridge`).
     buffer_bytes, replay_bytes, timeout_bytes
         The bridge's link (:class:`~molxbar.boards.bridge.UARTBridge`).
     host_rate
@@ -322,6 +329,7 @@ def simulate_bridge(
     dut = UARTBridge(
         config,
         divisor=divisor,
+        uart_clock_ratio=uart_clock_ratio,
         buffer_bytes=buffer_bytes,
         replay_bytes=replay_bytes,
         timeout_bytes=timeout_bytes,
@@ -344,7 +352,7 @@ def simulate_bridge(
     )
     serial = SerialTransport(
         port,
-        baudrate=round(1 / (divisor * CLOCK_PERIOD)),
+        baudrate=round(1 / (divisor * port.uart_period)),
         timeout=200 * port.byte_time,
         config=config,
         retries=retries,
@@ -394,8 +402,8 @@ def simulate_bridge(
     )
 
 
-async def _ticks(ctx, count: int) -> None:
-    """Wait ``count`` cycles, one await per cycle: a background testbench may be abandoned
-    at any await, which ``ctx.tick().repeat()`` does not survive cleanly."""
+async def _ticks(ctx, count: int, domain: str = "sync") -> None:
+    """Wait ``count`` cycles of ``domain``, one await per cycle: a background testbench may
+    be abandoned at any await, which ``ctx.tick().repeat()`` does not survive cleanly."""
     for _ in range(count):
-        await ctx.tick()
+        await ctx.tick(domain)

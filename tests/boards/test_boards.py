@@ -52,10 +52,12 @@ def stream(config, seed, count=25):
 # End to end: host bytes -> UART frames -> engine -> UART frames -> host --------------------
 
 
-@pytest.mark.parametrize(("config", "seed"), [(NOISY, 1), (QUIET, 2)])
-def test_bridge_answers_like_the_golden_engine(config, seed):
+@pytest.mark.parametrize(("config", "seed", "ratio"), [(NOISY, 1, 1), (QUIET, 2, 1), (NOISY, 3, 2)])
+def test_bridge_answers_like_the_golden_engine(config, seed, ratio):
+    """Ratio 2: the UART in a clock domain twice the engine's (the iCEBreaker's 12 Mbaud),
+    its bytes through the asynchronous FIFOs."""
     commands = stream(config, seed)
-    result = simulate_bridge(config, commands, divisor=4)
+    result = simulate_bridge(config, commands, divisor=4, uart_clock_ratio=ratio)
     assert result.difference is None, f"seed {seed}: {result.difference}"
     assert result.model_difference is None, result.model_difference
     assert result.responses == GoldenEngine(config).execute(commands)
@@ -63,19 +65,21 @@ def test_bridge_answers_like_the_golden_engine(config, seed):
     assert result.counters.values == (0, 0, 0, 0, 0) and result.stats.retries == 0
 
 
-@pytest.mark.parametrize("host_rate", [0.97, 1.03])
-def test_bridge_tolerates_a_host_baud_rate_off_by_3_percent(host_rate):
+@pytest.mark.parametrize(("host_rate", "ratio"), [(0.97, 1), (1.03, 1), (1.03, 2), (0.97, 3)])
+def test_bridge_tolerates_a_host_baud_rate_off_by_3_percent(host_rate, ratio):
     layout = Layout(QUIET)
     commands = b"".join(
         encode_command(layout, Opcode.SYNC, value=v) for v in (0x00, 0xFF, 0x55, 0xAA, 0x0F)
     ) + encode_command(layout, Opcode.STATUS)
-    result = simulate_bridge(QUIET, commands, divisor=8, buffer_bytes=64, host_rate=host_rate)
+    result = simulate_bridge(
+        QUIET, commands, divisor=8, buffer_bytes=64, host_rate=host_rate, uart_clock_ratio=ratio
+    )
     assert result.difference is None and result.model_difference is None
     assert not result.frame_error and not result.overrun
 
 
-@pytest.mark.parametrize("lanes", [2, 8])
-def test_bridge_answers_a_long_batch_in_frames(lanes):
+@pytest.mark.parametrize(("lanes", "ratio"), [(2, 1), (8, 1), (8, 2)])
+def test_bridge_answers_a_long_batch_in_frames(lanes, ratio):
     """A batch longer than the command buffer goes in several frames of whole vectors: the
     engine computes a frame's vectors while the UART sends their responses a byte at a
     time, and the frame closes only when every response is out."""
@@ -85,7 +89,9 @@ def test_bridge_answers_a_long_batch_in_frames(lanes):
     x = rng.integers(c.x_min, c.x_max + 1, (20, c.rows))
     commands = encode_command(layout, Opcode.RUN_BATCH, count=20, x=x)
     commands += encode_command(layout, Opcode.SYNC, value=0x77)
-    result = simulate_bridge(c, commands, divisor=4, buffer_bytes=64, replay_bytes=256)
+    result = simulate_bridge(
+        c, commands, divisor=4, buffer_bytes=64, replay_bytes=256, uart_clock_ratio=ratio
+    )
     assert result.difference is None and result.model_difference is None
     assert result.stats.frames_sent >= 20 // 3
 
@@ -101,6 +107,10 @@ def test_bridge_parameters_are_checked():
         UARTBridge(QUIET, divisor=4, timeout_bytes=1)
     with pytest.raises(ValueError, match="divisor = 2"):
         UARTBridge(QUIET, divisor=2)
+    with pytest.raises(ValueError, match="uart_clock_ratio = 0 must be >= 1"):
+        UARTBridge(QUIET, divisor=4, uart_clock_ratio=0)
+    with pytest.raises(TypeError, match="uart_clock_ratio must be an int, not 1.5"):
+        UARTBridge(QUIET, divisor=4, uart_clock_ratio=1.5)
     with pytest.raises(ValueError, match="lanes = 12 must be a power of two"):
         UARTBridge(CrossbarConfig(rows=4, cols=12, lanes=12), divisor=4)
     gc.collect()  # nothing rejected may warn later that it was never used
@@ -223,14 +233,17 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     assert report["dry_run"] and report["lanes"] == board_config(BOARDS["icebreaker"]).lanes == 8
     assert report["crossbar"] == "ideal" and report["config"]["noise_hardware"] is False
     assert report["config"]["leakage_hardware"] is False
-    assert report["clock"]["engine_hz"] == 30e6
-    assert report["clock"]["pll"] == {"divr": 0, "divf": 79, "divq": 5, "filter_range": 1}
-    assert report["uart"] == {"baud": 6_000_000, "divisor": 5}
+    # The PLL's 48 MHz clocks the UART, 4 cycles a bit at 12 Mbaud; its half the engine.
+    assert report["clock"]["engine_hz"] == 24e6
+    assert report["clock"]["pll"] == {"divr": 0, "divf": 63, "divq": 4, "filter_range": 1}
+    assert report["uart"] == {"baud": 12_000_000, "clock_hz": 48e6, "divisor": 4}
     pcf = (out / "molxbar.pcf").read_text()
     assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf
-    assert "set_frequency clocks.engine_clk 30.0" in pcf
+    assert "set_frequency clocks.engine_clk 24.0" in pcf
+    assert "set_frequency clocks.line_clk 48.0" in pcf
     rtlil = (out / "molxbar.il").read_text()
-    assert "SB_PLL40_PAD" in rtlil and "DIVF" in rtlil
+    assert "SB_PLL40_2F_PAD" in rtlil and "GENCLK_HALF" in rtlil and "DIVF" in rtlil
+    assert "rx_crossing" in rtlil and "tx_crossing" in rtlil
     assert not (out / "molxbar.bin").exists()
     script = (out / "molxbar.ys").read_text()
     assert "synth_ice40 -dsp -spram -device u" in script
@@ -254,18 +267,27 @@ def test_the_icebreaker_twin_keeps_its_levels_in_an_spram(tmp_path, capsys):
 
 
 def test_dry_run_at_the_icebreaker_oscillator(tmp_path):
+    """The engine at the oscillator's 12 MHz: the PLL still makes the UART's clock, 24 MHz."""
     build_board("icebreaker", tmp_path, config=QUIET, clock_hz=12e6, dry_run=True)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["clock"]["engine_hz"] == 12e6 and report["clock"]["pll"] is None
-    assert report["uart"] == {"baud": 3_000_000, "divisor": 4}  # the fastest 12 MHz divides
+    assert report["clock"]["engine_hz"] == 12e6 and report["clock"]["pll"]["divq"] == 5
+    assert report["uart"] == {"baud": 6_000_000, "clock_hz": 24e6, "divisor": 4}
     assert "set_frequency clocks.engine_clk 12.0" in (tmp_path / "molxbar.pcf").read_text()
-    assert "SB_PLL40_PAD" not in (tmp_path / "molxbar.il").read_text()
+
+
+def test_the_oscillator_alone_clocks_a_board_whose_uart_shares_the_engines_clock(tmp_path):
+    build_board("ulx3s-85f", tmp_path, config=QUIET, clock_hz=25e6, dry_run=True)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["clock"]["engine_hz"] == 25e6 and report["clock"]["pll"] is None
+    assert report["uart"] == {"baud": 1_500_000, "clock_hz": 25e6, "divisor": 17}
+    assert "EHXPLLL" not in (tmp_path / "molxbar.il").read_text()
 
 
 def test_each_board_takes_the_fastest_rate_its_serial_chip_makes_at_the_clock():
     ice, ulx = BOARDS["icebreaker"], BOARDS["ulx3s-85f"]
-    assert ice.baud_for() == 6_000_000  # 5 cycles a bit at 30 MHz
-    assert ice.baud_for(48e6) == 12_000_000 and ice.baud_for(40e6) == 4_000_000
+    assert ice.baud_for() == 12_000_000  # 4 cycles a bit of the UART's 48 MHz
+    assert ice.baud_for(30e6) == 12_000_000 and ice.baud_for(20e6) == 4_000_000
+    assert ice.make_pll().f_out == 48e6 and ice.engine_hz(ice.make_pll()) == 24e6
     assert ulx.baud_for() == ulx.baud_for(100e6) == 3_000_000  # the FT231X's fastest
     with pytest.raises(ValueError, match="clock_hz = 1e\\+06: no bit rate of the icebreaker"):
         ice.baud_for(1e6)
@@ -376,7 +398,7 @@ def test_build_help_names_each_boards_default_clock(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "icebreaker 30 MHz" in text and "ulx3s-85f 75 MHz" in text
+    assert "icebreaker 24 MHz" in text and "ulx3s-85f 75 MHz" in text
 
 
 def test_dry_run_prints_its_report_as_json(tmp_path, capsys):

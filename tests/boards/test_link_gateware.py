@@ -133,14 +133,15 @@ def test_a_long_pause_inside_a_frame_drops_it_and_counts_a_timeout():
     assert (counters.bad_crc, counters.timeout, counters.last_seq) == (1, 1, 1)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_faults_on_both_lines_leave_the_bridge_exact(seed):
+@pytest.mark.parametrize(("seed", "ratio"), [(1, 1), (2, 1), (3, 2)])
+def test_faults_on_both_lines_leave_the_bridge_exact(seed, ratio):
     rng = np.random.default_rng(seed)
     levels = rng.integers(0, QUIET.levels, (QUIET.rows, QUIET.cols))
     commands = program_rows(QUIET, levels) + random_commands(QUIET, rng, 10, noise=False)
     result = simulate_bridge(
-        QUIET, commands, buffer_bytes=64, replay_bytes=256, fault_rate=0.4, seed=seed
-    )
+        QUIET, commands, buffer_bytes=64, replay_bytes=256, fault_rate=0.4, seed=seed,
+        uart_clock_ratio=ratio,
+    )  # fmt: skip
     # (A few faults a session at this rate, 4 to 20 over these seeds; the 10,000-fault
     # figure comes from the host-level model, test_link_transport.py.)
     assert sum(result.faults.values()) >= 3, result.faults

@@ -290,7 +290,7 @@ def test_bench_link_quick_json(capsys):
     assert (sync["engine_bytes"], sync["line_bytes"]) == (2, 8)
     # Measured on the bit-serial bridge: within 5 % of what the frame sizes give.
     rate = link["rate"]
-    assert (rate["baud"], rate["output_bytes"]) == (6_000_000, 2)
+    assert (rate["baud"], rate["output_bytes"]) == (12_000_000, 2)
     assert rate["vmm_per_s"] == pytest.approx(rate["modelled_vmm_per_s"], rel=0.05)
     assert "VMM/s measured on the bit-serial bridge" in captured.err
 
