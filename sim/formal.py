@@ -12,10 +12,11 @@ assertions or covers of one property:
     The response beat (``valid`` and ``payload``) holds while ``valid`` and not ``ready``.
 ``idle``
     ``idle`` is high only between commands (none partly sent) with no response beat offered.
-``answers``
-    With ``ready`` held high and one command (any opcode and fields, complete or cut short)
-    sent in the first ``quiet_at`` cycles, :data:`SETTLE` cycles later the engine offers no
-    beat, and ``idle`` is high exactly when the command was complete.
+``answers``, ``answers_set_sigma``
+    With ``ready`` held high and one command (any opcode and fields, complete or cut short;
+    or a SET_SIGMA, the longest, which needs more cycles to send) sent in the first
+    ``quiet_at`` cycles, :data:`SETTLE` cycles later the engine offers no beat, and
+    ``idle`` is high exactly when the command was complete.
 ``rejected``
     From a job with a failed check (or an unknown opcode) until the executor is idle again
     every register keeps its value and no level is written.
@@ -203,6 +204,7 @@ class EngineHarness(Elaboratable):
     def elaborate(self, platform) -> Module:
         c, check, engine = self.config, self.check, self.engine
         lead = CHECKS[check].lead
+        ready_high = CHECKS[check].liveness or CHECKS[check].mode == "cover"
         layout = Layout(c)
         m = Module()
         # One step of the solver is one clock cycle; registers start at their init values.
@@ -270,7 +272,7 @@ class EngineHarness(Elaboratable):
         rsp_ready = Signal()
         idle = Signal()
         m.d.comb += [
-            rsp_ready.eq(1 if check == "answers" or CHECKS[check].mode == "cover" else AnySeq(1)),
+            rsp_ready.eq(1 if ready_high else AnySeq(1)),
             rsp.ready.eq(1 if self.mutation == "ignore_ready" else rsp_ready),
             idle.eq(engine.idle | (~rsp.valid if self.mutation == "idle_early" else 0)),
         ]
@@ -287,7 +289,7 @@ class EngineHarness(Elaboratable):
         if check == "idle":
             m.d.comb += Assert(~idle | (boundary & ~rsp.valid), "idle between commands")
 
-        if check == "answers":
+        if CHECKS[check].liveness:
             # One command, complete or not, sent by ``quiet_at``.
             with m.If((cycle >= self.quiet_at) | (started & boundary)):
                 m.d.comb += Assume(~cmd.valid)
@@ -360,6 +362,11 @@ class Check:
     lead: spec.Opcode | None = None
     summary: str = ""
 
+    @property
+    def liveness(self) -> bool:
+        """The ``answers`` property (for any command, or for the ``lead`` one)."""
+        return self.name.startswith("answers")
+
 
 #: The properties, by name, with the depth each is checked to by default.
 CHECKS: dict[str, Check] = {
@@ -374,6 +381,9 @@ CHECKS: dict[str, Check] = {
         Check(name="answers", mode="bmc", depth=8 + SETTLE + 2, deep=8 + SETTLE + 2, slow=True,
               ports_only=True,
               summary="a command answered within SETTLE cycles, then idle"),
+        Check(name="answers_set_sigma", mode="bmc", depth=40 + SETTLE + 2,
+              deep=40 + SETTLE + 2, slow=True, ports_only=True, lead=spec.Opcode.SET_SIGMA,
+              summary="the same for SET_SIGMA, the longest command (34 bytes in 40 cycles)"),
         Check(name="covers", mode="cover", depth=44, deep=44, slow=True,
               summary="the end of every status and of every opcode answered OK but the long"),
         Check(name="end_status", mode="cover", depth=74, deep=74, slow=True,
@@ -478,7 +488,7 @@ def run_check(
     check = CHECKS[name]
     depth = check.depth if depth is None else depth
     mode = check.mode if mode is None else mode
-    quiet_at = max(1, depth - SETTLE - 2) if name == "answers" else depth
+    quiet_at = max(1, depth - SETTLE - 2) if check.liveness else depth
     engine = None if netlist is None else EngineNetlist()
     harness = EngineHarness(config, name, quiet_at=quiet_at, mutation=mutation, engine=engine)
     design = rtlil.convert(harness, ports=[harness.domain.clk])
