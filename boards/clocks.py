@@ -12,6 +12,8 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Modul
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
+from molxbar.hdl.construction import checking_arguments
+
 __all__ = [
     "ICE40PLL",
     "ECP5PLL",
@@ -145,10 +147,11 @@ class PLLDomain(Elaboratable):
     """
 
     def __init__(self, pll: ICE40PLL | ECP5PLL | None, *, uart_clock_ratio: int = 1) -> None:
-        if uart_clock_ratio not in (1, 2):
-            raise ValueError(f"uart_clock_ratio = {uart_clock_ratio} must be 1 or 2")
-        if uart_clock_ratio != 1 and not isinstance(pll, ICE40PLL):
-            raise ValueError("a UART clock of its own needs an iCE40 PLL (its second port)")
+        with checking_arguments(self):
+            if uart_clock_ratio not in (1, 2):
+                raise ValueError(f"uart_clock_ratio = {uart_clock_ratio} must be 1 or 2")
+            if uart_clock_ratio != 1 and not isinstance(pll, ICE40PLL):
+                raise ValueError("a UART clock of its own needs an iCE40 PLL (its second port)")
         self.pll = pll
         self.uart_clock_ratio = uart_clock_ratio
         self.locked = Signal()
@@ -168,34 +171,10 @@ class PLLDomain(Elaboratable):
             )
             m.d.comb += [clk.eq(pin.i), self.locked.eq(1)]
             f_out = platform.default_clk_frequency
-        elif isinstance(pll, ICE40PLL) and self.uart_clock_ratio == 2:
-            # Port A: the UART clock; port B: its half, the engine's.
-            pad = platform.request(platform.default_clk, dir="-")
-            uart_clk = Signal(name="line_clk", attrs={"keep": 1})  # in the constraint
-            m.d.comb += ClockSignal("uart").eq(uart_clk)
-            m.submodules.pll = Instance(
-                "SB_PLL40_2F_PAD",
-                p_FEEDBACK_PATH="SIMPLE",
-                p_PLLOUT_SELECT_PORTA="GENCLK",
-                p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
-                p_DIVR=pll.divr,
-                p_DIVF=pll.divf,
-                p_DIVQ=pll.divq,
-                p_FILTER_RANGE=pll.filter_range,
-                i_PACKAGEPIN=pad.io,
-                i_RESETB=1,
-                i_BYPASS=0,
-                o_PLLOUTGLOBALA=uart_clk,
-                o_PLLOUTGLOBALB=clk,
-                o_LOCK=self.locked,
-            )
-            platform.add_clock_constraint(uart_clk, pll.f_out)
-            f_out = pll.f_out / 2
         elif isinstance(pll, ICE40PLL):
             # The PLL takes the clock straight from its pad (the iCEBreaker's 12 MHz pin).
             pad = platform.request(platform.default_clk, dir="-")
-            m.submodules.pll = Instance(
-                "SB_PLL40_PAD",
+            settings = dict(
                 p_FEEDBACK_PATH="SIMPLE",
                 p_DIVR=pll.divr,
                 p_DIVF=pll.divf,
@@ -204,10 +183,25 @@ class PLLDomain(Elaboratable):
                 i_PACKAGEPIN=pad.io,
                 i_RESETB=1,
                 i_BYPASS=0,
-                o_PLLOUTGLOBAL=clk,
                 o_LOCK=self.locked,
             )
-            f_out = pll.f_out
+            if self.uart_clock_ratio == 1:
+                m.submodules.pll = Instance("SB_PLL40_PAD", **settings, o_PLLOUTGLOBAL=clk)
+                f_out = pll.f_out
+            else:
+                # Port A: the UART clock; port B: its half, the engine's.
+                uart_clk = Signal(name="line_clk", attrs={"keep": 1})  # in the constraint
+                m.d.comb += ClockSignal("uart").eq(uart_clk)
+                m.submodules.pll = Instance(
+                    "SB_PLL40_2F_PAD",
+                    **settings,
+                    p_PLLOUT_SELECT_PORTA="GENCLK",
+                    p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
+                    o_PLLOUTGLOBALA=uart_clk,
+                    o_PLLOUTGLOBALB=clk,
+                )
+                platform.add_clock_constraint(uart_clk, pll.f_out)
+                f_out = pll.f_out / 2
         else:
             m.submodules.clk_pin = pin = io.Buffer(
                 "i", platform.request(platform.default_clk, dir="-")

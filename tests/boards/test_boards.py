@@ -266,6 +266,31 @@ def test_the_icebreaker_twin_keeps_its_levels_in_an_spram(tmp_path, capsys):
     assert 'attribute \\ram_style "huge"' in banks and "$meminit_v2" in banks
 
 
+@pytest.mark.parametrize(
+    ("ratio", "pll_mhz", "engine_mhz", "pll_cell"),
+    [(1, 30, 30.0, "SB_PLL40_PAD"), (2, 48, 24.0, "SB_PLL40_2F_PAD")],
+)
+def test_an_ice40_top_clocks_the_uart_with_the_engine_or_at_twice_its_rate(
+    ratio, pll_mhz, engine_mhz, pll_cell
+):
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    from molxbar.boards.top import BoardTop
+
+    pll = ice40_pll(12e6, pll_mhz * 1e6)
+    top = BoardTop(QUIET, pll=pll, baud=6_000_000, uart_clock_ratio=ratio, leds=("heartbeat",))
+    assert top.clock_hz == engine_mhz * 1e6
+    assert top.bridge.divisor == pll_mhz // 6  # UART cycles a bit at 6 Mbaud
+    assert top.bridge.uart_domain == ("sync", "uart")[ratio - 1]
+    plan = ICEBreakerPlatform().build(top, do_build=False)
+    assert f"cell \\{pll_cell} " in plan.files["top.il"]
+    constraints = plan.files["top.pcf"]
+    assert f"set_frequency clocks.engine_clk {engine_mhz}" in constraints
+    assert ("set_frequency clocks.line_clk 48.0" in constraints) == (ratio == 2)
+    with pytest.raises(ValueError, match="a UART clock of its own needs an iCE40 PLL"):
+        BoardTop(QUIET, pll=ecp5_pll(25e6, 100e6), baud=3_000_000, uart_clock_ratio=2)
+
+
 def test_dry_run_at_the_icebreaker_oscillator(tmp_path):
     """The engine at the oscillator's 12 MHz: the PLL still makes the UART's clock, 24 MHz."""
     build_board("icebreaker", tmp_path, config=QUIET, clock_hz=12e6, dry_run=True)
