@@ -227,6 +227,7 @@ def _design_report(
     """The report's account of what is built: the board, the crossbar (``crossbar``: the
     board's ``"twin"`` or ``"ideal"``, ``None`` for a configuration given whole), the engine
     options, the clock, the UART and the throughput at the engine clock."""
+    uart_hz = engine_hz * board.uart_clock_ratio
     return {
         "board": board.name,
         "description": board.description,
@@ -243,8 +244,8 @@ def _design_report(
         },
         "uart": {
             "baud": baud,
-            "clock_hz": engine_hz * board.uart_clock_ratio,
-            "divisor": round(engine_hz * board.uart_clock_ratio / baud),
+            "clock_hz": uart_hz,
+            "divisor": round(uart_hz / baud),
         },
         "throughput_at_engine_clock": throughput(config, engine_hz, baud),
     }
