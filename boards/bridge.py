@@ -20,8 +20,12 @@ The engine takes a frame's commands only while that frame is being answered, so 
 response frame holds exactly the responses to its commands; it closes when the engine has
 taken every byte of the frame and is idle with nothing left to send.
 
-Flow control is by credits: each response frame reports the command-buffer bytes free for
-the next frame's payload; a frame larger than that is refused whole (``OVERFLOW``). The
+Frames run in order: a frame that is not the one after the last one run is refused
+(``OUT_OF_ORDER``), and either of the last two run is answered again from the replay
+buffer. Flow control is by credits: each response frame reports the payload bytes the
+command buffer takes once that answer is out; the host counts the frames it has sent since
+against them, and a frame that does not fit the free buffer is refused whole
+(``OVERFLOW``). The
 UART's own errors (a low stop bit, an overrun of its holding register) lose a byte, which
 the CRC then refuses; they are counted, and the counters are read and cleared with link
 control frames. A Verilog user who streams commands on-chip uses the
@@ -44,7 +48,6 @@ from molxbar.hdl.options import EngineOptions
 from molxbar.hdl.uart import UARTReceiver, UARTTransmitter, check_divisor
 from molxbar.protocol.link import (
     COMMAND_BUFFER_BYTES,
-    CRC_BYTES,
     IDLE_TIMEOUT_BYTES,
     REPLAY_BUFFER_BYTES,
     LinkCounter,
@@ -81,7 +84,8 @@ class UARTBridge(wiring.Component):
     buffer_bytes
         The command buffer (a power of two): a frame's payload and CRC.
     replay_bytes
-        The replay buffer (a power of two): the last command frame's responses.
+        The replay buffer (a power of two): the last two command frames' responses, a
+        half each.
     timeout_bytes
         Byte times without a byte after which a partial frame is dropped.
     options
@@ -178,7 +182,7 @@ class UARTBridge(wiring.Component):
         wiring.connect(m, receiver.buffer, buffer.write_port())
         wiring.connect(m, reader.buffer, buffer.read_port())
         # The receiver holds the entry of the last frame while the transmitter answers the
-        # one before: two frames in hand, enough for a host that waits for each answer.
+        # one before: two frames in hand, enough for a host that keeps FRAMES_IN_FLIGHT.
         wiring.connect(m, receiver.frames, transmitter.frames)
         m.d.comb += receiver.taken.eq(reader.taken)
 
@@ -214,13 +218,7 @@ class UARTBridge(wiring.Component):
             m.d.sync += settle.eq(settle + 1)
         m.d.comb += transmitter.engine_done.eq(quiet & (settle == ENGINE_SETTLE_CYCLES))
 
-        # Credits: the buffer less what is committed and not yet read, less the CRC; a cycle
-        # late (they are sent when the engine is idle, and then they stand still).
-        unread = (receiver.committed - reader.taken)[: receiver.pointer_bits]
-        credits = Signal(16)
-        m.d.sync += credits.eq(self.buffer_bytes - CRC_BYTES - unread)
         m.d.comb += [
-            transmitter.credits.eq(credits),
             transmitter.counts.eq(counters.counts),
             transmitter.last_seq.eq(receiver.last_seq),
             transmitter.ran.eq(receiver.ran),

@@ -100,10 +100,10 @@ def throughput(config: CrossbarConfig, clock_hz: float, baud: int) -> dict:
       vector also needs as many cycles as its command bytes and its response bytes;
     * ``uart``: what a UART at ``baud`` carries (8N1, one line each way; the busier line
       sets the rate);
-    * ``link``: what the serial link carries, with one frame in flight
-      (:func:`~molxbar.host.link_packer.batch_frames`): each frame's commands, then its
-      answer (no USB latency counted); ``link_adc16`` the same with a 16-bit ADC, whose
-      outputs take 2 bytes.
+    * ``link``: what the serial link carries, two frames in flight
+      (:func:`~molxbar.host.link_packer.batch_frames`): a frame's commands arrive while
+      the one before is answered, so the busier line sets the rate (no USB latency
+      counted); ``link_adc16`` the same with a 16-bit ADC, whose outputs take 2 bytes.
     """
     layout = Layout(config)
     compute = config.rows * config.cols // config.lanes
@@ -118,7 +118,8 @@ def throughput(config: CrossbarConfig, clock_hz: float, baud: int) -> dict:
     }
     for name, adc_bits in (("link", 0), ("link_adc16", 16)):
         frames = batch_frames(layout.at_adc(adc_bits))
-        rates[name] = baud / 10 * frames["vectors"] / (frames["command"] + frames["response"])
+        busier = max(frames["command"], frames["response"])
+        rates[name] = baud / 10 * frames["vectors"] / busier
     result: dict = {
         "compute_cycles_per_vmm": compute,
         "batch_cycles_per_vmm": cycles,

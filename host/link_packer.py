@@ -1,7 +1,7 @@
 """The host's frame packer: the command stream cut into atoms -- whole commands, and the
 vectors of a batch -- and the atoms packed into command frames' payloads within the board's
-credits and its replay buffer (docs/link.md). :class:`~molxbar.host.link.SerialTransport`
-sends the frames."""
+credits and a slot of its replay buffer (docs/link.md).
+:class:`~molxbar.host.link.SerialTransport` sends the frames."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from molxbar.protocol.framing import ANY_LAYOUT, CommandFramer
 from molxbar.protocol.link import (
     COMMAND_BUFFER_BYTES,
     COMMAND_FRAMING_BYTES,
-    REPLAY_BUFFER_BYTES,
+    CRC_BYTES,
+    FRAMES_IN_FLIGHT,
+    REPLAY_SLOT_BYTES,
     RESPONSE_FRAMING_BYTES,
     FrameKind,
     max_payload,
 )
 from molxbar.protocol.spec import COMMANDS, Layout, Opcode
 
-__all__ = ["Atom", "Frame", "FramePacker", "batch_frames", "check_frames"]
+__all__ = ["Atom", "Frame", "FramePacker", "batch_frames", "check_frames", "frame_share"]
 
 _OPCODES = frozenset(int(op) for op in Opcode)
 _BATCH_HEADER = 1 + 2  # RUN_BATCH opcode and count
@@ -53,9 +55,9 @@ class Frame:
     deadline: float = 0.0
 
 
-def check_frames(layout: Layout, *, max_payload: int, replay_bytes: int) -> None:
+def check_frames(layout: Layout, *, max_payload: int, slot_bytes: int) -> None:
     """Raise ``ValueError`` unless every command of ``layout`` (a batch vector with its
-    header) fits a frame's payload and its response, at full width, the replay buffer."""
+    header) fits a frame's payload and its response, at full width, a replay slot."""
     layout = layout.at_adc(0)
     vector = layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
     for opcode in Opcode:
@@ -63,22 +65,24 @@ def check_frames(layout: Layout, *, max_payload: int, replay_bytes: int) -> None
             _check_atom("a RUN_BATCH vector (with its header)", _BATCH_HEADER + vector, max_payload)
         else:
             _check_atom(opcode.name, layout.command_length(opcode), max_payload)
-        _check_response(opcode.name, layout.response_length(opcode), replay_bytes)
+        _check_response(opcode.name, layout.response_length(opcode), slot_bytes)
 
 
 def batch_frames(
     layout: Layout,
     *,
     buffer_bytes: int = COMMAND_BUFFER_BYTES,
-    replay_bytes: int = REPLAY_BUFFER_BYTES,
+    slot_bytes: int = REPLAY_SLOT_BYTES,
+    in_flight: int = FRAMES_IN_FLIGHT,
 ) -> dict:
-    """A long batch as :class:`FramePacker` sends it: ``vectors`` per frame (as many as the
-    payload and the replay buffer take), and each frame's ``command`` and ``response``
-    bytes on the line (two ``END``, header, CRC, credits; escapes not counted: they add
-    2/256 of the random bytes)."""
+    """A long batch as the transport sends it: ``vectors`` per frame (as many as a share
+    of the command buffer, :func:`frame_share`, and a replay slot take), and each frame's
+    ``command`` and ``response`` bytes on the line (two ``END``, header, CRC, credits;
+    escapes not counted: they add 2/256 of the random bytes)."""
     vector = layout.size(COMMANDS[Opcode.RUN_BATCH].fields[1])
     answer = layout.response_length(Opcode.RUN_BATCH)
-    vectors = min((max_payload(buffer_bytes) - _BATCH_HEADER) // vector, replay_bytes // answer)
+    share = frame_share(max_payload(buffer_bytes), in_flight)
+    vectors = min((share - _BATCH_HEADER) // vector, slot_bytes // answer)
     if vectors < 1:
         raise ValueError(f"a batch vector of {vector} bytes (answer {answer}) fits no frame")
     return {
@@ -86,6 +90,12 @@ def batch_frames(
         "command": COMMAND_FRAMING_BYTES + _BATCH_HEADER + vectors * vector,
         "response": RESPONSE_FRAMING_BYTES + vectors * answer,
     }
+
+
+def frame_share(credits: int, in_flight: int) -> int:
+    """The payload of each of ``in_flight`` frames that fit ``credits`` together (each
+    frame's CRC takes buffer room too)."""
+    return (credits + CRC_BYTES) // in_flight - CRC_BYTES
 
 
 def _check_atom(name: str, size: int, limit: int) -> None:
@@ -99,15 +109,15 @@ def _check_atom(name: str, size: int, limit: int) -> None:
 def _check_response(name: str, size: int, limit: int) -> None:
     if size > limit:
         raise ValueError(
-            f"the response to {name}, {size} bytes, does not fit the board's replay buffer "
-            f"of {limit} bytes"
+            f"the response to {name}, {size} bytes, does not fit a slot of the board's "
+            f"replay buffer: {limit} bytes"
         )
 
 
 class FramePacker:
     """Command bytes in, frame payloads out: each whole command (and each vector of a
     batch) is an atom, and a frame takes atoms while its payload stays within the credits
-    and ``max_payload`` and its responses within ``replay_bytes``. A RUN_BATCH longer than a
+    and ``max_payload`` and its responses within ``slot_bytes``. A RUN_BATCH longer than a
     frame goes out as several shorter RUN_BATCH commands, each frame's piece with a header
     of its own. An atom that cannot fit a frame on its own raises ``ValueError`` when it is
     fed.
@@ -117,13 +127,14 @@ class FramePacker:
     layout
         The field widths, or ``None`` until they are known (only commands of fixed width
         are cut until then; :meth:`set_layout`).
-    max_payload, replay_bytes
-        Command bytes a frame can carry, and response bytes the board's replay buffer holds.
+    max_payload, slot_bytes
+        Command bytes a frame can carry, and response bytes a slot of the board's replay
+        buffer holds.
     """
 
-    def __init__(self, layout: Layout | None, *, max_payload: int, replay_bytes: int) -> None:
+    def __init__(self, layout: Layout | None, *, max_payload: int, slot_bytes: int) -> None:
         self.max_payload = max_payload
-        self.replay_bytes = replay_bytes
+        self.slot_bytes = slot_bytes
         self.layout = layout
         if layout is not None:
             self.check_fits(layout)
@@ -187,13 +198,13 @@ class FramePacker:
 
     def check_fits(self, layout: Layout) -> None:
         """Raise ``ValueError`` unless every command of ``layout`` fits a frame."""
-        check_frames(layout, max_payload=self.max_payload, replay_bytes=self.replay_bytes)
+        check_frames(layout, max_payload=self.max_payload, slot_bytes=self.slot_bytes)
 
     def _check_atom(self, name: str, size: int) -> None:
         _check_atom(name, size, self.max_payload)
 
     def _check_response(self, name: str, size: int) -> None:
-        _check_response(name, size, self.replay_bytes)
+        _check_response(name, size, self.slot_bytes)
 
     @staticmethod
     def _response_bytes(unit) -> int:
@@ -239,7 +250,7 @@ class FramePacker:
             opens = atom.batch is not None and atom.batch != batch
             if opens:
                 extra += _BATCH_HEADER
-            if len(payload) + extra > room or response + atom.response > self.replay_bytes:
+            if len(payload) + extra > room or response + atom.response > self.slot_bytes:
                 break
             self._atoms.popleft()
             if atom.batch is None:

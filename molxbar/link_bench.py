@@ -60,8 +60,8 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
     """VMMs per second of a long batch over a board's serial link at its default clock and
     baud rate, measured on the bit-serial simulation of its bridge gateware
     (:func:`~molxbar.sim.bridge.simulate_bridge`, the host's ``SerialTransport`` on the
-    other end): the cycles of a batch of ``n`` vectors less those of a shorter one, so the
-    first frame's wait does not count. No USB latency is in it."""
+    other end, two frames in flight): the cycles of a batch of ``n`` vectors less those of a
+    shorter one, so the first frame's wait does not count. No USB latency is in it."""
     from molxbar.boards.build import throughput
     from molxbar.boards.targets import BOARDS, board_config
     from molxbar.hdl.uart import uart_divisor
@@ -74,7 +74,7 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
     baud = board.baud_for(board.clock_hz)
     divisor = uart_divisor(board.clock_hz * board.uart_clock_ratio, baud)
     rng = np.random.default_rng(0)
-    short, long = (3, 6) if quick else (3, 9)
+    short, long = (3, 9) if quick else (3, 15)
     cycles = {}
     for n in (short, long):
         x = rng.integers(config.x_min, config.x_max + 1, (n, config.rows))
@@ -103,7 +103,8 @@ def link_rate(board_name: str = "icebreaker", *, adc_bits: int = 16, quick: bool
         "output_bytes": layout.at_adc(adc_bits).output_width,
         "vmm_per_s": (long - short) / seconds,
         "modelled_vmm_per_s": rates["link_adc16_vmm_per_s" if adc_bits == 16 else "link_vmm_per_s"],
-        "before_vmm_per_s": throughput(config, board.clock_hz, 1_000_000)["link_vmm_per_s"],
+        # Unframed bytes at 1 Mbaud with full-width outputs, the board's link before frames.
+        "before_vmm_per_s": throughput(config, board.clock_hz, 1_000_000)["uart_vmm_per_s"],
     }
 
 
@@ -163,7 +164,7 @@ def link_table(*, quick: bool = False, out: TextIO = sys.stdout) -> dict:
         f"{rate['baud']:,} baud, {rate['adc_bits']}-bit ADC ({rate['output_bytes']} bytes an "
         f"output): {rate['vmm_per_s']:,.0f} VMM/s measured on the bit-serial bridge "
         f"simulation ({rate['modelled_vmm_per_s']:,.0f} from the frame sizes; "
-        f"{rate['before_vmm_per_s']:,.0f} at 1 Mbaud with full-width outputs: "
+        f"{rate['before_vmm_per_s']:,.0f} at 1 Mbaud unframed with full-width outputs: "
         f"{rate['vmm_per_s'] / rate['before_vmm_per_s']:.1f}x) "
         f"({time.perf_counter() - start:.0f} s)",
         file=out,

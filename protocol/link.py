@@ -39,6 +39,8 @@ __all__ = [
     "LINK_STATUS_TEXT",
     "MIN_FRAME_BYTES",
     "REPLAY_BUFFER_BYTES",
+    "REPLAY_SLOT_BYTES",
+    "FRAMES_IN_FLIGHT",
     "SLIP_END",
     "SLIP_ESC",
     "SLIP_ESC_END",
@@ -62,14 +64,23 @@ BOARD_BAUDS = {
 #: names none.
 BOARD_BAUD = 1_000_000
 
-#: Command buffer of the board's link receiver, bytes: one iCE40 block RAM (512 x 8). It
-#: holds the payload and CRC of the frames received and not yet taken by the engine.
-COMMAND_BUFFER_BYTES = 512
+#: Command buffer of the board's link receiver, bytes (two iCE40 block RAMs, 512 x 8 each).
+#: It holds the payload and CRC of the frames received and not yet taken by the engine: two
+#: frames in flight of up to half of it each, or one of up to all of it.
+COMMAND_BUFFER_BYTES = 1024
 
-#: Replay buffer of the board's link transmitter, bytes (two iCE40 block RAMs): the engine's
-#: responses to the last command frame, sent again when that frame comes again. A command
-#: frame's responses must fit it.
+#: Replay buffer of the board's link transmitter, bytes (two iCE40 block RAMs), in
+#: :data:`FRAMES_IN_FLIGHT` slots: the engine's responses to each of the last command frames
+#: run, the frame whose ``seq`` is even in the first slot, odd in the second, sent again when
+#: that frame comes again. A command frame's responses must fit a slot.
 REPLAY_BUFFER_BYTES = 1024
+
+#: Command frames a host may have sent and not yet seen answered: the board answers the last
+#: this many frames it ran again, and runs a frame only after the one before it.
+FRAMES_IN_FLIGHT = 2
+
+#: The responses of one command frame, at most: a slot of the replay buffer.
+REPLAY_SLOT_BYTES = REPLAY_BUFFER_BYTES // FRAMES_IN_FLIGHT
 
 #: A partial frame is dropped after this many byte times without a byte (at the boards'
 #: rate: 2 ms). The next frame's leading ``END`` drops it too; the timeout only keeps a
@@ -89,7 +100,8 @@ CRC_XOROUT = 0xFFFF
 CRC_BYTES = 2
 #: A frame's first bytes: command frames ``seq, kind``; response frames ``seq, status``.
 FRAME_HEADER_BYTES = 2
-#: The free command-buffer bytes at the end of every response frame, u16 little-endian.
+#: The credits at the end of every response frame, u16 little-endian: the payload bytes the
+#: command buffer takes once this answer is out, before any frame sent after this one.
 CREDIT_BYTES = 2
 #: The shortest command frame body: header and CRC.
 MIN_FRAME_BYTES = FRAME_HEADER_BYTES + CRC_BYTES
@@ -109,8 +121,10 @@ def max_payload(buffer_bytes: int = COMMAND_BUFFER_BYTES) -> int:
 class FrameKind(enum.IntEnum):
     """The second byte of a command frame."""
 
-    #: The payload is engine commands, run once (a frame repeating the last one's ``seq``
-    #: is answered from the replay buffer and not run again).
+    #: The payload is engine commands, run once and in order: the frame after the last one
+    #: run, by ``seq`` (``seq`` 0 after a reset), runs; one repeating either of the last two
+    #: run is answered from the replay buffer and not run again; any other is refused
+    #: (``OUT_OF_ORDER``).
     COMMANDS = 0
     #: Answer the counters (:class:`LinkCounter`); the payload must be empty.
     READ_COUNTERS = 1
@@ -129,19 +143,23 @@ class LinkStatus(enum.IntEnum):
     OVERFLOW = 0x13
     BAD_KIND = 0x14
     REPLAY_LOST = 0x15
+    OUT_OF_ORDER = 0x16
 
 
 #: What each status means.
 LINK_STATUS_TEXT = {
     LinkStatus.OK: "the frame was run; its responses follow",
-    LinkStatus.REPLAY: "the frame repeats the last one run: its responses again, not run twice",
+    LinkStatus.REPLAY: "the frame repeats one of the last two run: its responses again, not run "
+    "twice",
     LinkStatus.BAD_CRC: "the frame's CRC does not match: dropped",
     LinkStatus.BAD_LENGTH: f"the frame is shorter than {MIN_FRAME_BYTES} bytes: dropped",
     LinkStatus.BAD_ESCAPE: "an escape byte was not followed by ESC_END or ESC_ESC: dropped",
     LinkStatus.OVERFLOW: "the frame does not fit the free command buffer: dropped",
     LinkStatus.BAD_KIND: "the frame's kind is unknown, or a control frame has a payload: dropped",
-    LinkStatus.REPLAY_LOST: "the frame repeats the last one, whose responses overflowed the "
-    "replay buffer: not run again, and its responses are lost",
+    LinkStatus.REPLAY_LOST: "the frame repeats one of the last two run, whose responses "
+    "overflowed its replay slot: not run again, and its responses are lost",
+    LinkStatus.OUT_OF_ORDER: "the frame is neither the one after the last one run nor one of "
+    "the last two run: dropped",
 }
 
 
@@ -154,7 +172,8 @@ class LinkCounter(enum.IntEnum):
     OVERRUN = 1
     #: Frames answered ``BAD_CRC``.
     BAD_CRC = 2
-    #: Frames answered ``BAD_LENGTH``, ``BAD_ESCAPE``, ``OVERFLOW`` or ``BAD_KIND``.
+    #: Frames answered ``BAD_LENGTH``, ``BAD_ESCAPE``, ``OVERFLOW``, ``BAD_KIND`` or
+    #: ``OUT_OF_ORDER``.
     BAD_FRAME = 3
     #: Partial frames dropped by the idle timeout.
     TIMEOUT = 4

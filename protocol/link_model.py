@@ -5,10 +5,11 @@ The gateware is checked against this model byte for byte on the same line stream
 (``tests/boards/test_link_gateware.py``); the host's transport and the fault-injection tests
 run against it (``tests/unit/test_link_faults.py``).
 
-The model's engine runs a frame as soon as the frame is whole and good, so the command
-buffer is empty again before the next frame comes. The gateware agrees with it whenever
-the host waits for each frame's answer before the next frame, as
-:class:`~molxbar.host.transports.SerialTransport` does.
+The model's engine runs a frame as soon as the frame is whole and good; the gateware runs
+it once the frames before it are answered. Both answer frames in the order they came, and
+the credits do not depend on when the engine ran, so the gateware agrees with the model
+whenever the host keeps within the credits and :data:`~.link.FRAMES_IN_FLIGHT`, as
+:class:`~molxbar.host.link.SerialTransport` does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .link import (
     COUNTERS,
     CRC_BYTES,
     FRAME_HEADER_BYTES,
+    FRAMES_IN_FLIGHT,
     REPLAY_BUFFER_BYTES,
     FrameKind,
     LinkCounter,
@@ -45,7 +47,8 @@ class BoardLinkModel:
     buffer_bytes
         The command buffer (payload and CRC of a frame).
     replay_bytes
-        The replay buffer (the last command frame's responses).
+        The replay buffer: :data:`~.link.FRAMES_IN_FLIGHT` slots, each the responses of
+        one of the last command frames run.
 
     Attributes
     ----------
@@ -69,16 +72,24 @@ class BoardLinkModel:
         self.decoder = FrameDecoder(max_body=FRAME_HEADER_BYTES + buffer_bytes)
         self.counters = [0] * len(COUNTERS)
         self.last_seq: int | None = None
-        self.replay = b""
-        self.replay_lost = False
+        #: The last command frames run, by ``seq``: their responses, or ``None`` where
+        #: those overflowed the replay slot. At most ``FRAMES_IN_FLIGHT``, oldest first.
+        self.replay: dict[int, bytes | None] = {}
         #: Command frames run, and answered from the replay buffer.
         self.frames_run = 0
         self.replays = 0
 
     @property
     def credits(self) -> int:
-        """Payload bytes the next frame may carry (the engine has taken every byte)."""
+        """The credits of every answer: the payload bytes the command buffer takes once the
+        answer is out (the engine has taken every byte of the frame and those before it),
+        before any frame sent after it."""
         return max_payload(self.buffer_bytes)
+
+    @property
+    def slot_bytes(self) -> int:
+        """The responses one command frame keeps for a replay."""
+        return self.replay_bytes // FRAMES_IN_FLIGHT
 
     def count(self, counter: LinkCounter) -> None:
         """One more event of ``counter`` (saturating)."""
@@ -104,16 +115,21 @@ class BoardLinkModel:
         seq, kind = frame[0], frame[1]
         payload = frame[FRAME_HEADER_BYTES:-CRC_BYTES]
         if kind == FrameKind.COMMANDS:
-            if seq == self.last_seq:
+            if seq in self.replay:
                 self.replays += 1
-                if self.replay_lost:
+                kept = self.replay[seq]
+                if kept is None:
                     return self._response(seq, LinkStatus.REPLAY_LOST)
-                return self._response(seq, LinkStatus.REPLAY, self.replay)
+                return self._response(seq, LinkStatus.REPLAY, kept)
+            if seq != (0 if self.last_seq is None else (self.last_seq + 1) & 0xFF):
+                self.count(LinkCounter.BAD_FRAME)
+                return self._response(seq, LinkStatus.OUT_OF_ORDER)
             responses = self.engine.execute(payload)
             self.frames_run += 1
             self.last_seq = seq
-            self.replay = responses[: self.replay_bytes]
-            self.replay_lost = len(responses) > self.replay_bytes
+            self.replay[seq] = responses if len(responses) <= self.slot_bytes else None
+            if len(self.replay) > FRAMES_IN_FLIGHT:
+                del self.replay[next(iter(self.replay))]
             return self._response(seq, LinkStatus.OK, responses)
         if kind in (FrameKind.READ_COUNTERS, FrameKind.CLEAR_COUNTERS) and not payload:
             answer = self._response(seq, LinkStatus.OK, self.counters_payload())

@@ -58,9 +58,12 @@ __all__ = [
     "output_width",
 ]
 
-#: Version 3: a VMM output takes only the bytes the ADC width register needs
-#: (:meth:`Layout.output_width`). Version 2: STATUS reports the output width and the hardware.
-PROTOCOL_VERSION = 3
+#: Version 4: the boards' serial link runs command frames in order (``OUT_OF_ORDER``), keeps
+#: the responses of the last two for a replay, and sends credits that do not depend on when
+#: the engine ran (docs/link.md). Version 3: a VMM output takes only the bytes the ADC width
+#: register needs (:meth:`Layout.output_width`). Version 2: STATUS reports the output width
+#: and the hardware.
+PROTOCOL_VERSION = 4
 #: ``SET_RECT`` value for ideal unidirectional cells (no reverse leakage).
 RECT_IDEAL = 0xFF
 #: ``SET_NOISE`` flag bits.

@@ -29,7 +29,7 @@ from molxbar.hdl.options import EngineOptions
 from molxbar.host.link import LinkStats, SerialTransport, check_frames
 from molxbar.protocol.difference import first_difference
 from molxbar.protocol.golden_engine import GoldenEngine
-from molxbar.protocol.link import max_payload
+from molxbar.protocol.link import FRAMES_IN_FLIGHT, max_payload
 from molxbar.protocol.link_frames import Counters
 from molxbar.protocol.link_model import BoardLinkModel
 from molxbar.protocol.spec import Layout
@@ -227,6 +227,13 @@ class BridgePort:
         del self._rx[:n]
         return data
 
+    def drain(self) -> None:
+        """Run on until the command line is sent and no byte comes back for 8 reads in a
+        row: the bridge has answered every frame it took, whole, in :attr:`answered`."""
+        quiet = 0
+        while quiet < 8 or self.sending:
+            quiet = 0 if self.read(1 << 16) else quiet + 1
+
     def close(self) -> None:
         if self._vcd is not None:
             self._vcd.__exit__(None, None, None)
@@ -324,7 +331,11 @@ def simulate_bridge(
     options
         How the bridge's engine is built (:class:`~molxbar.hdl.options.EngineOptions`).
     """
-    check_frames(Layout(config), max_payload=max_payload(buffer_bytes), replay_bytes=replay_bytes)
+    check_frames(
+        Layout(config),
+        max_payload=max_payload(buffer_bytes),
+        slot_bytes=replay_bytes // FRAMES_IN_FLIGHT,
+    )
     rng = np.random.default_rng(seed)
     dut = UARTBridge(
         config,
@@ -371,6 +382,7 @@ def simulate_bridge(
                     line.rate = 0.0
             port.line_flips = 0.0
             counters = serial.read_counters()
+        port.drain()  # answers to frames sent again that the host no longer waited for
     finally:
         port.close()
     faults = {}

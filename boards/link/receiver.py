@@ -57,7 +57,8 @@ class LinkReceiver(wiring.Component):
     frames : ``Out(stream.Signature(entry_layout(pointer_bits)))``
         One entry per frame.
     last_seq, ran : ``Out(8)``, ``Out(1)``
-        The ``seq`` of the last command frame run, and whether one has run.
+        The ``seq`` of the last command frame committed (to be run, in order; 255 after a
+        reset, so that the first is 0), and whether one has been.
     bad_crc, bad_frame, timeout : ``Out(1)``
         One-cycle pulses for the counters.
     """
@@ -80,7 +81,7 @@ class LinkReceiver(wiring.Component):
                 "taken": In(self.pointer_bits),
                 "committed": Out(self.pointer_bits),
                 "frames": Out(stream.Signature(entry_layout(self.pointer_bits))),
-                "last_seq": Out(8),
+                "last_seq": Out(8, init=0xFF),
                 "ran": Out(1),
                 "bad_crc": Out(1),
                 "bad_frame": Out(1),
@@ -199,6 +200,7 @@ class LinkReceiver(wiring.Component):
         action = Signal(Action)
         commit = Signal()
         bad_crc = (crc ^ CRC_XOROUT) != tail
+        ran_twice = Signal()  # two command frames committed: the one before the last is kept
         control = ((kind == FrameKind.READ_COUNTERS) | (kind == FrameKind.CLEAR_COUNTERS)) & (
             length == MIN_FRAME_BYTES
         )
@@ -212,10 +214,16 @@ class LinkReceiver(wiring.Component):
         with m.Elif(bad_crc):
             m.d.comb += status.eq(LinkStatus.BAD_CRC)
         with m.Elif(kind == FrameKind.COMMANDS):
-            with m.If(self.ran & (seq == self.last_seq)):
+            # In order: the frame after the last one committed runs (0 after a reset);
+            # either of the last two committed is answered again; any other is refused.
+            ahead = (seq - self.last_seq)[:8]
+            repeat = (ahead == 0) | (ran_twice & (ahead == 0xFF))
+            with m.If(self.ran & repeat):
                 m.d.comb += [status.eq(LinkStatus.REPLAY), action.eq(Action.REPLAY)]
-            with m.Else():
+            with m.Elif(ahead == 1):
                 m.d.comb += [status.eq(LinkStatus.OK), action.eq(Action.RUN), commit.eq(1)]
+            with m.Else():
+                m.d.comb += status.eq(LinkStatus.OUT_OF_ORDER)
         with m.Elif(control):
             m.d.comb += [
                 status.eq(LinkStatus.OK),
@@ -245,5 +253,6 @@ class LinkReceiver(wiring.Component):
                     self.committed.eq(payload_end),
                     self.last_seq.eq(seq),
                     self.ran.eq(1),
+                    ran_twice.eq(self.ran),
                 ]
         reset_frame(Mux(commit & ~self.frames.valid, payload_end, self.committed))

@@ -3,14 +3,14 @@ the replay buffer."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from molxbar.hdl.construction import checking_arguments
-from molxbar.protocol.link import COUNTERS, CRC_XOROUT, LinkStatus
+from molxbar.protocol.link import COUNTERS, CRC_XOROUT, FRAMES_IN_FLIGHT, LinkStatus, max_payload
 
 from .buffers import check_buffer_bytes
 from .counters import COUNTERS_LAYOUT
@@ -26,9 +26,12 @@ class LinkTransmitter(wiring.Component):
     :class:`SlipEncoder`).
 
     For a ``RUN`` entry it raises ``running`` with ``end`` the frame's payload end, passes
-    the engine's response bytes on (and into the replay buffer), and closes the frame when
-    ``engine_done``: the engine has taken every byte of the frame and has nothing left to
-    say. The credits are sent as they are when the frame closes.
+    the engine's response bytes on (and into the replay slot of the frame's ``seq``: the
+    first half of the replay buffer for an even ``seq``, the second for an odd one), and
+    closes the frame when ``engine_done``: the engine has taken every byte of the frame and
+    has nothing left to say. A ``REPLAY`` entry is answered from its ``seq``'s slot. Every
+    answer's credits are the buffer less the CRC: once it is out, the engine has taken
+    every byte of its frame and of those before it.
 
     Parameters
     ----------
@@ -43,8 +46,6 @@ class LinkTransmitter(wiring.Component):
     running : ``Out(1)``, ``end`` : ``Out(pointer_bits)``
         The frame whose commands go to the engine now, and its payload's end.
     engine_done : ``In(1)``
-    credits : ``In(16)``
-        Payload bytes the next frame may carry.
     counts : ``In(COUNTERS_LAYOUT)``; ``last_seq``, ``ran`` : ``In(8)``, ``In(1)``
         For the counters payload.
     clear : ``Out(1)``
@@ -57,6 +58,7 @@ class LinkTransmitter(wiring.Component):
             check_buffer_bytes("buffer_bytes", buffer_bytes)
             check_buffer_bytes("replay_bytes", replay_bytes)
         self.replay_bytes = replay_bytes
+        self.credits = max_payload(buffer_bytes)
         self.pointer_bits = exact_log2(buffer_bytes) + 1
         super().__init__(
             {
@@ -65,7 +67,6 @@ class LinkTransmitter(wiring.Component):
                 "running": Out(1),
                 "end": Out(self.pointer_bits),
                 "engine_done": In(1),
-                "credits": In(16),
                 "counts": In(COUNTERS_LAYOUT),
                 "last_seq": In(8),
                 "ran": In(1),
@@ -77,6 +78,8 @@ class LinkTransmitter(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         replay_bytes = self.replay_bytes
+        slot_bytes = replay_bytes // FRAMES_IN_FLIGHT
+        slot_bits = ceil_log2(slot_bytes)
         m.submodules.replay = replay = Memory(shape=8, depth=replay_bytes, init=[])
         replay_w = replay.write_port()
         replay_r = replay.read_port()
@@ -85,18 +88,22 @@ class LinkTransmitter(wiring.Component):
         m.submodules.crc = crc_unit = SerialCRC()
         crc = crc_unit.crc
         m.d.sync += self.clear.eq(0)
-        replay_len = Signal(range(replay_bytes + 1))
-        replay_lost = Signal()
+        # Each slot's response bytes, and whether they overflowed it.
+        slot_lens = Array(Signal(range(slot_bytes + 1)) for _ in range(FRAMES_IN_FLIGHT))
+        slot_losts = Array(Signal() for _ in range(FRAMES_IN_FLIGHT))
+        slot = entry.seq[: exact_log2(FRAMES_IN_FLIGHT)]
+        replay_len = slot_lens[slot]
+        replay_lost = slot_losts[slot]
         replay_byte = Signal(8)  # the memory's output, registered before the CRC
-        index = Signal(range(max(replay_bytes, 2 * len(COUNTERS) + 2) + 1))
+        index = Signal(range(max(slot_bytes, 2 * len(COUNTERS) + 2) + 1))
 
         o = self.o
         sending = Signal()  # a body byte goes out this cycle (CRC it)
         m.d.comb += [
             self.end.eq(entry.end),
-            replay_r.addr.eq(index[: ceil_log2(replay_bytes)]),
+            replay_r.addr.eq(Cat(index[:slot_bits], slot)),
             replay_r.en.eq(1),
-            replay_w.addr.eq(replay_len[: ceil_log2(replay_bytes)]),
+            replay_w.addr.eq(Cat(replay_len[:slot_bits], slot)),
             replay_w.data.eq(self.rsp.payload),
         ]
         m.d.comb += crc_unit.byte.eq(o.payload.byte)
@@ -157,7 +164,7 @@ class LinkTransmitter(wiring.Component):
                     self.rsp.ready.eq(o.ready & free),
                 ]
                 with m.If(self.rsp.valid & o.ready & free):
-                    with m.If(replay_len == replay_bytes):
+                    with m.If(replay_len == slot_bytes):
                         m.d.sync += replay_lost.eq(1)
                     with m.Else():
                         m.d.comb += replay_w.en.eq(1)
@@ -190,10 +197,9 @@ class LinkTransmitter(wiring.Component):
                         m.d.sync += self.clear.eq(entry.action == Action.CLEAR)
                         m.next = "CREDITS_LO"
             with m.State("CREDITS_LO"):
-                # The credits do not move while the engine is idle and no frame runs.
-                emit(self.credits[:8], "CREDITS_HI")
+                emit(self.credits & 0xFF, "CREDITS_HI")
             with m.State("CREDITS_HI"):
-                emit(self.credits[8:], "CRC_HI")
+                emit(self.credits >> 8, "CRC_HI")
             with m.State("CRC_HI"):
                 with m.If(~crc_unit.busy):  # the credits' last byte is in
                     emit((crc ^ CRC_XOROUT)[8:], "CRC_LO", body=False)

@@ -12,7 +12,7 @@
 #ifndef MOLXBAR_PROTOCOL_H
 #define MOLXBAR_PROTOCOL_H
 
-#define MOLXBAR_PROTOCOL_VERSION 3
+#define MOLXBAR_PROTOCOL_VERSION 4
 
 /* Register values and limits. */
 #define MOLXBAR_RECT_IDEAL 0xffu                 /* SET_RECT: ideal cells, no leakage */
@@ -132,7 +132,7 @@ enum molxbar_status {
 #define MOLXBAR_SYNC_VALUE_WIDTH 1
 #define MOLXBAR_SYNC_RSP_VALUE_OFFSET 2          /* the same byte; unsigned */
 #define MOLXBAR_SYNC_RSP_VALUE_WIDTH 1
-#define MOLXBAR_STATUS_RSP_VERSION_OFFSET 2      /* protocol version (3); unsigned */
+#define MOLXBAR_STATUS_RSP_VERSION_OFFSET 2      /* protocol version (4); unsigned */
 #define MOLXBAR_STATUS_RSP_VERSION_WIDTH 1
 #define MOLXBAR_STATUS_RSP_ROWS_OFFSET 3         /* array rows; unsigned */
 #define MOLXBAR_STATUS_RSP_ROWS_WIDTH 2
@@ -241,9 +241,11 @@ enum molxbar_status {
 #define MOLXBAR_CRC_POLY 0x1021u
 #define MOLXBAR_CRC_INIT 0xffffu
 #define MOLXBAR_CRC_XOROUT 0xffffu               /* final XOR */
-#define MOLXBAR_COMMAND_BUFFER_BYTES 512         /* a frame's payload and CRC */
-#define MOLXBAR_MAX_FRAME_PAYLOAD 510            /* command bytes in one frame */
-#define MOLXBAR_REPLAY_BUFFER_BYTES 1024         /* a frame's responses, at most */
+#define MOLXBAR_COMMAND_BUFFER_BYTES 1024        /* frames' payloads and CRCs */
+#define MOLXBAR_MAX_FRAME_PAYLOAD 1022           /* command bytes in one frame */
+#define MOLXBAR_FRAMES_IN_FLIGHT 2               /* sent before the first is answered */
+#define MOLXBAR_REPLAY_BUFFER_BYTES 1024         /* the last frames' responses */
+#define MOLXBAR_REPLAY_SLOT_BYTES 512            /* a frame's responses, at most */
 #define MOLXBAR_MIN_FRAME_BYTES 4                /* seq, kind and CRC */
 #define MOLXBAR_IDLE_TIMEOUT_BYTES 200           /* byte times: a partial frame goes */
 #define MOLXBAR_COUNTER_BITS 16                  /* each link counter, saturating */
@@ -256,13 +258,14 @@ enum molxbar_frame_kind {
 
 enum molxbar_link_status {
     MOLXBAR_LINK_OK = 0x00, /* the frame was run; its responses follow */
-    MOLXBAR_LINK_REPLAY = 0x01, /* the frame repeats the last one run: its responses again, not run twice */
+    MOLXBAR_LINK_REPLAY = 0x01, /* the frame repeats one of the last two run: its responses again, not run twice */
     MOLXBAR_LINK_BAD_CRC = 0x10, /* the frame's CRC does not match: dropped */
     MOLXBAR_LINK_BAD_LENGTH = 0x11, /* the frame is shorter than 4 bytes: dropped */
     MOLXBAR_LINK_BAD_ESCAPE = 0x12, /* an escape byte was not followed by ESC_END or ESC_ESC: dropped */
     MOLXBAR_LINK_OVERFLOW = 0x13, /* the frame does not fit the free command buffer: dropped */
     MOLXBAR_LINK_BAD_KIND = 0x14, /* the frame's kind is unknown, or a control frame has a payload: dropped */
-    MOLXBAR_LINK_REPLAY_LOST = 0x15, /* the frame repeats the last one, whose responses overflowed the replay buffer: not run again, and its responses are lost */
+    MOLXBAR_LINK_REPLAY_LOST = 0x15, /* the frame repeats one of the last two run, whose responses overflowed its replay slot: not run again, and its responses are lost */
+    MOLXBAR_LINK_OUT_OF_ORDER = 0x16, /* the frame is neither the one after the last one run nor one of the last two run: dropped */
 };
 
 enum molxbar_link_counter { /* their order in a counters answer */

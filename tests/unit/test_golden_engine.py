@@ -127,7 +127,7 @@ class Reference:
     def status_fields(self) -> dict:
         c, xb = self.config, self.crossbar
         return {
-            "version": 3,
+            "version": 4,
             "rows": c.rows,
             "cols": c.cols,
             "lanes": c.lanes,
@@ -511,7 +511,7 @@ def test_literal_responses():
 def test_status_after_reset():
     expected = (
         b"\x02\x00"
-        b"\x03"  # version
+        b"\x04"  # version
         b"\x40\x00\x40\x00\x08\x00"  # rows, cols, lanes
         b"\x0e\x10"  # g_bits, x_bits
         b"\x00\x40\x00\x00"  # levels
@@ -523,7 +523,7 @@ def test_status_after_reset():
     assert GoldenEngine().execute(b"\x02") == expected
     assert GoldenEngine(CrossbarConfig()).execute(b"\x02") == expected
     ru_azo = (
-        b"\x02\x00\x03\x40\x00\x40\x00\x08\x00\x0f\x10"
+        b"\x02\x00\x04\x40\x00\x40\x00\x08\x00\x0f\x10"
         b"\x88\x40\x00\x00"  # 16520 levels
         b"\x00\x00\xff\x00\x03"  # noise: read and write
         b"\x24\x20\x00\x00\x00\x00\x00\x00"  # seed 0x2024, counter 0
@@ -535,7 +535,7 @@ def test_status_after_reset():
         rect_shift=1, update_shift=3, read_noise=True, seed=0xDEADBEEF,
     )  # fmt: skip
     assert GoldenEngine(small).execute(b"\x02") == (
-        b"\x02\x00\x03\x08\x00\x10\x00\x04\x00\x06\x05\x32\x00\x00\x00"
+        b"\x02\x00\x04\x08\x00\x10\x00\x04\x00\x06\x05\x32\x00\x00\x00"
         b"\x09\x02\x01\x03\x01\xef\xbe\xad\xde\x00\x00\x00\x00"
         b"\x04\x03"  # 26-bit outputs
     )

@@ -126,15 +126,39 @@ def test_model_runs_a_frame_once_and_replays_it():
     layout = Layout(SMALL)
     commands = encode_command(layout, Opcode.PULSE_CELL, row=1, col=2, count=5)
     commands += encode_command(layout, Opcode.READ_CELL, row=1, col=2)
-    (first,) = _answers(model, model.feed(command_frame(4, commands)))
-    assert first.status is LinkStatus.OK and first.seq == 4
+    (first,) = _answers(model, model.feed(command_frame(0, commands)))
+    assert first.status is LinkStatus.OK and first.seq == 0
     assert first.payload == GoldenEngine(SMALL).execute(commands)
     assert first.credits == max_payload(COMMAND_BUFFER_BYTES)
-    (again,) = _answers(model, model.feed(command_frame(4, commands)))
+    (again,) = _answers(model, model.feed(command_frame(0, commands)))
     assert again.status is LinkStatus.REPLAY and again.payload == first.payload
     assert model.engine.crossbar.read_cell(1, 2) == 5  # pulsed once
-    (other,) = _answers(model, model.feed(command_frame(5, commands)))
+    (other,) = _answers(model, model.feed(command_frame(1, commands)))
     assert other.status is LinkStatus.OK and model.engine.crossbar.read_cell(1, 2) == 10
+
+
+def test_model_runs_frames_in_order_and_answers_the_last_two_again():
+    model = BoardLinkModel(SMALL)
+    layout = Layout(SMALL)
+    pulse = encode_command(layout, Opcode.PULSE_CELL, row=0, col=0, count=1)
+    pulse += encode_command(layout, Opcode.READ_CELL, row=0, col=0)
+
+    def send(seq):
+        (answer,) = _answers(model, model.feed(command_frame(seq, pulse)))
+        return answer.status, answer.payload
+
+    assert send(1) == (LinkStatus.OUT_OF_ORDER, b"")  # after a reset 0 comes first
+    first = send(0)
+    assert first[0] is LinkStatus.OK
+    assert send(2) == (LinkStatus.OUT_OF_ORDER, b"")  # 1 must come first
+    second = send(1)
+    assert second[0] is LinkStatus.OK and second[1] != first[1]
+    assert send(0) == (LinkStatus.REPLAY, first[1])  # the one before the last
+    assert send(1) == (LinkStatus.REPLAY, second[1])
+    assert send(2)[0] is LinkStatus.OK
+    assert send(0) == (LinkStatus.OUT_OF_ORDER, b"")  # no longer kept
+    assert model.engine.crossbar.read_cell(0, 0) == 3 and model.frames_run == 3
+    assert model.counters[LinkCounter.BAD_FRAME] == 3
 
 
 def test_model_drops_bad_frames_whole_and_counts_them():
@@ -165,16 +189,16 @@ def test_model_drops_bad_frames_whole_and_counts_them():
 def test_model_refuses_a_frame_larger_than_its_buffer():
     model = BoardLinkModel(SMALL, buffer_bytes=16)
     sync = encode_command(Layout(SMALL), Opcode.SYNC, value=1)
-    (fits,) = _answers(model, model.feed(command_frame(1, sync * 7)))  # 14 bytes and the CRC
+    (fits,) = _answers(model, model.feed(command_frame(0, sync * 7)))  # 14 bytes and the CRC
     assert fits.status is LinkStatus.OK and fits.credits == 14
-    (over,) = _answers(model, model.feed(command_frame(2, sync * 7 + b"\x02")))
-    assert over.status is LinkStatus.OVERFLOW and model.last_seq == 1
+    (over,) = _answers(model, model.feed(command_frame(1, sync * 7 + b"\x02")))
+    assert over.status is LinkStatus.OVERFLOW and model.last_seq == 0
 
 
 def test_model_replay_lost_when_responses_overflow_it():
     model = BoardLinkModel(SMALL, replay_bytes=4)
     sync = encode_command(Layout(SMALL), Opcode.SYNC, value=1)
-    (ran,) = _answers(model, model.feed(command_frame(1, sync * 2)))
+    (ran,) = _answers(model, model.feed(command_frame(0, sync * 2)))
     assert ran.status is LinkStatus.OK and len(ran.payload) == 6
-    (lost,) = _answers(model, model.feed(command_frame(1, sync * 2)))
+    (lost,) = _answers(model, model.feed(command_frame(0, sync * 2)))
     assert lost.status is LinkStatus.REPLAY_LOST and lost.payload == b""

@@ -7,9 +7,21 @@ import pytest
 from molxbar.emulator import Crossbar, CrossbarConfig
 from molxbar.host.driver import CrossbarDriver
 from molxbar.host.link import LinkError, SerialTransport
+from molxbar.host.link_packer import frame_share
 from molxbar.host.transports import CheckedTransport, GoldenTransport
 from molxbar.protocol.golden_engine import GoldenEngine
-from molxbar.protocol.link import COMMAND_BUFFER_BYTES, REPLAY_BUFFER_BYTES, max_payload
+from molxbar.protocol.link import (
+    COMMAND_BUFFER_BYTES,
+    FRAMES_IN_FLIGHT,
+    REPLAY_SLOT_BYTES,
+    max_payload,
+)
+from molxbar.protocol.link_frames import (
+    MIN_RESPONSE_BYTES,
+    FrameDecoder,
+    parse_response,
+    response_frame,
+)
 from molxbar.protocol.link_model import BoardLinkModel
 from molxbar.protocol.spec import Layout, Opcode, Status, decode_responses, encode_command
 from molxbar.sim.link_faults import FAULT_KINDS, FaultyLine, ModelPort, run_fault_session
@@ -39,11 +51,12 @@ def test_a_long_batch_goes_in_frames_and_comes_back_exact():
     reference.write_levels(levels)
     assert np.array_equal(driver.vmm_batch(x), reference.vmm_batch(x))
     assert checked.bit_exact and serial.stats.retries == 0
-    # 128-byte vectors: three to a 510-byte frame; 386-byte responses: two to the replay.
-    per_frame = min(
-        (max_payload() - 3) // (2 * BOARD.rows), REPLAY_BUFFER_BYTES // (2 + 6 * BOARD.cols)
-    )
-    assert per_frame == 2
+    # 128-byte vectors: three to a frame's share of the buffer, 510 bytes; 386-byte
+    # responses: one to a replay slot.
+    share = frame_share(max_payload(), FRAMES_IN_FLIGHT)
+    assert share == 510
+    per_frame = min((share - 3) // (2 * BOARD.rows), REPLAY_SLOT_BYTES // (2 + 6 * BOARD.cols))
+    assert per_frame == 1
     batch_frames = serial.stats.frames_sent - 1 - 64 // 3 - 1  # counters, rows, remainder
     assert batch_frames in range(255 // per_frame, 255 // per_frame + 3)
     assert serial.credits == max_payload(COMMAND_BUFFER_BYTES)
@@ -87,7 +100,7 @@ def test_mixed_streams_in_random_pieces_stay_exact(seed, buffer_bytes):
     responses = GoldenEngine(SMALL).execute(commands)
     found = {response.status for response in decode_responses(Layout(SMALL), responses)}
     assert {Status.BAD_INPUT, Status.BAD_ROW, Status.UNKNOWN_OPCODE, Status.BAD_COUNT} <= found
-    model = BoardLinkModel(SMALL, buffer_bytes=buffer_bytes, replay_bytes=2 * buffer_bytes)
+    model = BoardLinkModel(SMALL, buffer_bytes=buffer_bytes, replay_bytes=4 * buffer_bytes)
     port = ModelPort(model)
     serial = SerialTransport(
         port,
@@ -95,7 +108,7 @@ def test_mixed_streams_in_random_pieces_stay_exact(seed, buffer_bytes):
         timeout=0.05,
         clock=port.clock,
         buffer_bytes=buffer_bytes,
-        replay_bytes=2 * buffer_bytes,
+        replay_bytes=4 * buffer_bytes,
     )
     golden = GoldenTransport(SMALL)
     checked = CheckedTransport(serial, golden)
@@ -111,19 +124,19 @@ def test_mixed_streams_in_random_pieces_stay_exact(seed, buffer_bytes):
 
 
 def test_frames_too_large_are_refused_by_value_and_limit():
-    wide = CrossbarConfig(rows=256, cols=4, lanes=4, noise_hardware=False)
+    wide = CrossbarConfig(rows=512, cols=4, lanes=4, noise_hardware=False)
     with pytest.raises(
-        ValueError, match="UPDATE_RANK1 of 521 bytes does not fit a frame: at most 510"
+        ValueError, match="UPDATE_RANK1 of 1033 bytes does not fit a frame: at most 1022"
     ):
         SerialTransport(ModelPort(BoardLinkModel(wide)), config=wide)
     tall = CrossbarConfig(rows=4, cols=200, lanes=4, noise_hardware=False)
     vmm = Layout(tall).response_length(Opcode.RUN_VMM)
-    assert vmm > REPLAY_BUFFER_BYTES
-    with pytest.raises(ValueError, match=f"response to RUN_VMM, {vmm} bytes, .* buffer of 1024"):
+    assert vmm > REPLAY_SLOT_BYTES
+    with pytest.raises(ValueError, match=f"response to RUN_VMM, {vmm} bytes, .* buffer: 512"):
         SerialTransport(ModelPort(BoardLinkModel(tall)), config=tall)
     # Found out from the engine's STATUS.
     serial, _, _ = transport_to(wide)
-    with pytest.raises(ValueError, match="of 521 bytes does not fit a frame: at most 510"):
+    with pytest.raises(ValueError, match="of 1033 bytes does not fit a frame: at most 1022"):
         CrossbarDriver(serial)
     with pytest.raises(ValueError, match="retries = -1"):
         SerialTransport(ModelPort(BoardLinkModel(SMALL)), retries=-1)
@@ -149,6 +162,56 @@ def test_a_frame_runs_once_though_its_answer_is_lost():
     assert driver.read_cell(1, 1) == 7  # pulsed once
 
 
+def test_an_answer_not_to_its_frames_commands_is_asked_for_again():
+    serial, model, port = transport_to(SMALL, port_config=SMALL)
+    driver = CrossbarDriver(serial)
+    driver.read_cell(0, 0)  # the counters, then one frame
+    changed = []
+
+    class LongerFirstAnswer(FaultyLine):
+        """A byte more in the first answer, under a good CRC (as a byte sent twice where
+        the CRC register stands still leaves it)."""
+
+        def corrupt(self, data):
+            if changed:
+                return [data]
+            (body,) = FrameDecoder(min_body=MIN_RESPONSE_BYTES).feed(data)
+            answer = parse_response(body)
+            changed.append(answer)
+            payload = answer.payload + b"\x00"
+            return [response_frame(answer.seq, answer.status, answer.credits, payload)]
+
+    port.response_line = LongerFirstAnswer(np.random.default_rng(0), 0.0, ("flip",))
+    driver.pulse(1, 1, 7)  # answered again from the replay buffer
+    assert changed and serial.stats.bad_responses == 1 and serial.stats.replays == 1
+    assert model.frames_run == 2 and driver.read_cell(1, 1) == 7  # pulsed once
+
+
+def test_two_frames_in_flight_and_a_lost_first_one_sends_both_again():
+    serial, model, port = transport_to(SMALL, port_config=SMALL)
+    driver = CrossbarDriver(serial)
+    levels = np.arange(SMALL.rows * SMALL.cols).reshape(SMALL.rows, SMALL.cols) * 97
+    driver.program_levels(levels)
+    lost = []
+
+    class LoseFirstFrame(FaultyLine):
+        def corrupt(self, data):
+            if not lost:
+                lost.append(data)
+                return [b""]
+            return [data]
+
+    port.command_line = LoseFirstFrame(np.random.default_rng(0), 0.0, ("flip",))
+    x = np.arange(40 * SMALL.rows).reshape(40, SMALL.rows) % 50
+    reference = Crossbar(SMALL)
+    reference.write_levels(levels)
+    # The second frame arrives first: refused, not run; both go again, in order.
+    assert np.array_equal(driver.vmm_batch(x), reference.vmm_batch(x))
+    assert lost and serial.stats.timeouts == 1 and serial.stats.retries == 2
+    assert serial.stats.replays == 0 and serial.stats.most_in_flight == 2
+    assert serial.read_counters().bad_frame == 1  # OUT_OF_ORDER
+
+
 def test_counters_count_and_clear():
     serial, model, port = transport_to(SMALL, port_config=SMALL, retries=3)
     driver = CrossbarDriver(serial)
@@ -167,7 +230,9 @@ def test_counters_count_and_clear():
 
 def test_over_an_echoing_line_every_try_fails_and_says_so():
     serial = SerialTransport("loop://", 1_000_000, timeout=0.05, config=SMALL, retries=2)
-    with pytest.raises(LinkError, match=r"loop://: frame 0 .* after 3 tries \(retries = 2\)"):
+    with pytest.raises(
+        LinkError, match=r"loop://: READ_COUNTERS frame 129 .* after 3 tries \(retries = 2\)"
+    ):
         serial.send(bytes([Opcode.SYNC, 1]))  # the counters first: our own frame comes back
     serial.close()
 
