@@ -194,19 +194,19 @@ def test_nextpnr_report_and_log(tmp_path):
 
 def test_throughput_of_the_board_configurations():
     ice = throughput(board_config(BOARDS["icebreaker"], crossbar="ideal"), 36e6, 1_000_000)
-    assert ice["batch_cycles_per_vmm"] == 64 * 64 // 8
-    assert ice["engine_mac_per_s"] == pytest.approx(36e6 * 8, rel=1e-6)
+    assert ice["batch_cycles_per_vmm"] == 64 * 64 // 4
+    assert ice["engine_mac_per_s"] == pytest.approx(36e6 * 4, rel=1e-6)
     # 64 lanes: the byte-wide response (2 + 64 outputs x 6 bytes) bounds a batch.
     ulx = throughput(board_config(BOARDS["ulx3s-85f"], crossbar="ideal"), 100e6, 1_000_000)
     assert ulx["batch_cycles_per_vmm"] == 386
     assert ulx["compute_mac_per_s"] == pytest.approx(100e6 * 64, rel=1e-6)
     assert ulx["uart_vmm_per_s"] == pytest.approx(1e5 / 386, abs=0.1)
-    # The framed link, one frame in flight: 2 vectors a frame (the 1,024-byte replay buffer
-    # takes two 386-byte answers), 3 + 2 x 128 command bytes and 2 x 386 response bytes,
-    # with 6 and 8 bytes of framing; with a 16-bit ADC 7 answers of 130 bytes would fit the
-    # replay buffer, but 3 vectors fill the 510-byte payload.
-    assert ulx["link_vmm_per_s"] == pytest.approx(1e5 * 2 / (6 + 259 + 8 + 772), rel=1e-3)
-    assert ulx["link_adc16_vmm_per_s"] == pytest.approx(1e5 * 3 / (6 + 387 + 8 + 390), rel=1e-3)
+    # The framed link, two frames in flight, the response line the busier: 1 vector a frame
+    # (a 512-byte replay slot takes one 386-byte answer), 386 response bytes with 8 of
+    # framing; with a 16-bit ADC 3 vectors fill a frame's 510-byte share of the command
+    # buffer: 3 x 130 response bytes.
+    assert ulx["link_vmm_per_s"] == pytest.approx(1e5 / (8 + 386), rel=1e-3)
+    assert ulx["link_adc16_vmm_per_s"] == pytest.approx(1e5 * 3 / (8 + 390), rel=1e-3)
 
 
 def test_toolchain_environment(monkeypatch):
@@ -230,7 +230,7 @@ def test_dry_run_writes_the_icebreaker_build_tree(tmp_path, capsys):
     for name in ("molxbar.il", "molxbar.pcf", "molxbar.ys", "build_molxbar.sh", "report.json"):
         assert (out / name).exists(), name
     report = json.loads((out / "report.json").read_text())
-    assert report["dry_run"] and report["lanes"] == board_config(BOARDS["icebreaker"]).lanes == 8
+    assert report["dry_run"] and report["lanes"] == board_config(BOARDS["icebreaker"]).lanes == 4
     assert report["crossbar"] == "ideal" and report["config"]["noise_hardware"] is False
     assert report["config"]["leakage_hardware"] is False
     # The PLL's 48 MHz clocks the UART, 4 cycles a bit at 12 Mbaud; its half the engine.
@@ -349,7 +349,7 @@ def test_each_board_builds_its_crossbar_with_its_options():
     config, options, _ = engine_choice(ulx)
     assert not config.noise_hardware and config.lanes == 64 and not options.speck_pipeline
     config, options, warnings = engine_choice(ice)
-    assert not config.noise_hardware and not config.leakage_hardware and config.lanes == 8
+    assert not config.noise_hardware and not config.leakage_hardware and config.lanes == 4
     # Its twin keeps the levels in an SPRAM and makes z*s and z*w in DSPs: a lane takes
     # four (x*n in two 16-bit blocks), the write error one more.
     config, options, warnings = engine_choice(ice, crossbar="twin")

@@ -185,10 +185,10 @@ def test_build_sweep_of_dry_runs_matches_serial_builds(tmp_path, capsys):
     serial = build_figures(build_board("icebreaker", tmp_path / "serial", dry_run=True).report)
     for row in report["rows"]:
         assert {name: row[name] for name in BUILD_FIGURES} == serial
-        assert (row["board"], row["lanes"], row["clock_mhz"]) == ("icebreaker", 8, 24.0)
+        assert (row["board"], row["lanes"], row["clock_mhz"]) == ("icebreaker", 4, 24.0)
     assert serial["gmac_per_s"] > 0
     assert set(report["best_per_board"]) == {"icebreaker"}
-    assert (out / "builds" / "icebreaker_lanes8_24MHz_seed3" / "report.json").exists()
+    assert (out / "builds" / "icebreaker_lanes4_24MHz_seed3" / "report.json").exists()
     assert "3 points, 0 failed" in capsys.readouterr().err
 
 
