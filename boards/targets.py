@@ -169,8 +169,8 @@ BOARDS: dict[str, Board] = {
             ),
             # Ideal unidirectional cells without the leakage hardware, 4 lanes: 23,400 VMM/s
             # at 24 MHz, 2.7 times what the serial link carries at 12 Mbaud with two frames
-            # in flight (8 lanes give the link no more and leave it no room: 5,319 of the
-            # 5,280 logic cells). The engine makes 33 MHz with the link; it runs at 24 MHz,
+            # in flight (8 lanes give the link no more and fill the die: 5,263 of the 5,280
+            # logic cells, not routed). The engine makes 33 MHz with the link; it runs at 24 MHz,
             # the half of the PLL's 48 MHz, which clocks the UART at 4 cycles per bit at
             # 12 Mbaud, the FT2232H's fastest.
             ideal=BoardCrossbar("ideal14", noise_hardware=False, leakage_hardware=False, lanes=4),

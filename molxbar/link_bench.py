@@ -10,7 +10,7 @@ from typing import TextIO
 import numpy as np
 
 from molxbar.emulator.config import CrossbarConfig
-from molxbar.protocol.link import COMMAND_FRAMING_BYTES, RESPONSE_FRAMING_BYTES
+from molxbar.protocol.link import COMMAND_FRAMING_BYTES, RESPONSE_FRAMING_BYTES, max_payload
 from molxbar.protocol.link_frames import command_frame, response_frame
 from molxbar.protocol.spec import Layout, Opcode, encode_command
 from molxbar.sim.link_faults import run_fault_session
@@ -36,13 +36,14 @@ def frame_overheads(config: CrossbarConfig = BOARD, seed: int = 0) -> list[dict]
     answer16 = bytes([Opcode.RUN_VMM, 0]) + b"".join(
         int(v).to_bytes(2, "little", signed=True) for v in outputs >> 15
     )
+    credits = max_payload()
     rows = [
         ("command: LOAD_INPUT + RUN_VMM", vmm, command_frame(1, vmm)),
         ("command: RUN_BATCH of 2 vectors", batch, command_frame(1, batch)),
         ("command: SYNC", b"\x01\x00", command_frame(1, b"\x01\x00")),
-        ("response: one VMM's outputs", answer, response_frame(1, 0, 510, answer)),
-        ("response: two VMMs' outputs", answer * 2, response_frame(1, 0, 510, answer * 2)),
-        ("response: one VMM, 16-bit ADC", answer16, response_frame(1, 0, 510, answer16)),
+        ("response: one VMM's outputs", answer, response_frame(1, 0, credits, answer)),
+        ("response: two VMMs' outputs", answer * 2, response_frame(1, 0, credits, answer * 2)),
+        ("response: one VMM, 16-bit ADC", answer16, response_frame(1, 0, credits, answer16)),
     ]
     return [
         {
