@@ -142,22 +142,27 @@ def test_frames_too_large_are_refused_by_value_and_limit():
         SerialTransport(ModelPort(BoardLinkModel(SMALL)), retries=-1)
 
 
+class LoseFirst(FaultyLine):
+    """A line that loses the first frame written to it, and no other."""
+
+    def __init__(self):
+        super().__init__(np.random.default_rng(0), 0.0, ("flip",))
+        self.lost = []
+
+    def corrupt(self, data):
+        if self.lost:
+            return [data]
+        self.lost.append(data)
+        return [b""]
+
+
 def test_a_frame_runs_once_though_its_answer_is_lost():
     serial, model, port = transport_to(SMALL, port_config=SMALL)
     driver = CrossbarDriver(serial)
     driver.read_cell(0, 0)  # the counters, then one frame
-    lost = []
-
-    class LoseFirstAnswer(FaultyLine):
-        def corrupt(self, data):
-            if not lost:
-                lost.append(data)
-                return [b""]
-            return [data]
-
-    port.response_line = LoseFirstAnswer(np.random.default_rng(0), 0.0, ("flip",))
+    port.response_line = LoseFirst()
     driver.pulse(1, 1, 7)  # answered from the replay buffer after the timeout
-    assert lost and serial.stats.timeouts == 1 and serial.stats.replays == 1
+    assert port.response_line.lost and serial.stats.timeouts == 1 and serial.stats.replays == 1
     assert model.frames_run == 2 and model.replays == 1
     assert driver.read_cell(1, 1) == 7  # pulsed once
 
@@ -192,22 +197,13 @@ def test_two_frames_in_flight_and_a_lost_first_one_sends_both_again():
     driver = CrossbarDriver(serial)
     levels = np.arange(SMALL.rows * SMALL.cols).reshape(SMALL.rows, SMALL.cols) * 97
     driver.program_levels(levels)
-    lost = []
-
-    class LoseFirstFrame(FaultyLine):
-        def corrupt(self, data):
-            if not lost:
-                lost.append(data)
-                return [b""]
-            return [data]
-
-    port.command_line = LoseFirstFrame(np.random.default_rng(0), 0.0, ("flip",))
+    port.command_line = LoseFirst()
     x = np.arange(40 * SMALL.rows).reshape(40, SMALL.rows) % 50
     reference = Crossbar(SMALL)
     reference.write_levels(levels)
     # The second frame arrives first: refused, not run; both go again, in order.
     assert np.array_equal(driver.vmm_batch(x), reference.vmm_batch(x))
-    assert lost and serial.stats.timeouts == 1 and serial.stats.retries == 2
+    assert port.command_line.lost and serial.stats.timeouts == 1 and serial.stats.retries == 2
     assert serial.stats.replays == 0 and serial.stats.most_in_flight == 2
     assert serial.read_counters().bad_frame == 1  # OUT_OF_ORDER
 
