@@ -25,10 +25,9 @@ Frames run in order: a frame that is not the one after the last one run is refus
 buffer. Flow control is by credits: each response frame reports the payload bytes the
 command buffer takes once that answer is out; the host counts the frames it has sent since
 against them, and a frame that does not fit the free buffer is refused whole
-(``OVERFLOW``). The
-UART's own errors (a low stop bit, an overrun of its holding register) lose a byte, which
-the CRC then refuses; they are counted, and the counters are read and cleared with link
-control frames. A Verilog user who streams commands on-chip uses the
+(``OVERFLOW``). The UART's own errors (a low stop bit, an overrun of its holding register)
+lose a byte, which the CRC then refuses; they are counted, and the counters are read and
+cleared with link control frames. A Verilog user who streams commands on-chip uses the
 :class:`~molxbar.hdl.engine.Engine` without any of this.
 """
 
