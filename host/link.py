@@ -35,6 +35,7 @@ from molxbar.protocol.link import (
     FrameKind,
     LinkStatus,
     max_payload,
+    replay_slot,
 )
 from molxbar.protocol.link_frames import (
     COUNTERS_PAYLOAD_BYTES,
@@ -170,7 +171,7 @@ class SerialTransport:
             )
         self.max_payload = max_payload(buffer_bytes)
         self.replay_bytes = replay_bytes
-        self.slot_bytes = replay_bytes // FRAMES_IN_FLIGHT
+        self.slot_bytes = replay_slot(replay_bytes)
         self.in_flight = in_flight
         self._packer = FramePacker(
             Layout(config) if config is not None else None,

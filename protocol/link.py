@@ -49,6 +49,7 @@ __all__ = [
     "LinkCounter",
     "LinkStatus",
     "max_payload",
+    "replay_slot",
 ]
 
 #: Bit rates each board's USB-serial chip makes exactly, fastest first: the iCEBreaker's
@@ -79,8 +80,6 @@ REPLAY_BUFFER_BYTES = 1024
 #: this many frames it ran again, and runs a frame only after the one before it.
 FRAMES_IN_FLIGHT = 2
 
-#: The responses of one command frame, at most: a slot of the replay buffer.
-REPLAY_SLOT_BYTES = REPLAY_BUFFER_BYTES // FRAMES_IN_FLIGHT
 
 #: A partial frame is dropped after this many byte times without a byte (at the boards'
 #: rate: 2 ms). The next frame's leading ``END`` drops it too; the timeout only keeps a
@@ -116,6 +115,16 @@ COUNTER_BITS = 16
 def max_payload(buffer_bytes: int = COMMAND_BUFFER_BYTES) -> int:
     """The most command bytes one frame carries: the buffer also holds the frame's CRC."""
     return buffer_bytes - CRC_BYTES
+
+
+def replay_slot(replay_bytes: int = REPLAY_BUFFER_BYTES) -> int:
+    """The most response bytes one command frame keeps for a replay: a slot of the replay
+    buffer, one for each of :data:`FRAMES_IN_FLIGHT`."""
+    return replay_bytes // FRAMES_IN_FLIGHT
+
+
+#: The responses of one command frame, at most, with the boards' replay buffer.
+REPLAY_SLOT_BYTES = replay_slot()
 
 
 class FrameKind(enum.IntEnum):

@@ -29,6 +29,7 @@ from .link import (
     LinkCounter,
     LinkStatus,
     max_payload,
+    replay_slot,
 )
 from .link_frames import BadFrame, FrameDecoder, counters_payload, response_frame
 
@@ -89,7 +90,7 @@ class BoardLinkModel:
     @property
     def slot_bytes(self) -> int:
         """The responses one command frame keeps for a replay."""
-        return self.replay_bytes // FRAMES_IN_FLIGHT
+        return replay_slot(self.replay_bytes)
 
     def count(self, counter: LinkCounter) -> None:
         """One more event of ``counter`` (saturating)."""

@@ -29,7 +29,7 @@ from molxbar.hdl.options import EngineOptions
 from molxbar.host.link import LinkStats, SerialTransport, check_frames
 from molxbar.protocol.difference import first_difference
 from molxbar.protocol.golden_engine import GoldenEngine
-from molxbar.protocol.link import FRAMES_IN_FLIGHT, max_payload
+from molxbar.protocol.link import max_payload, replay_slot
 from molxbar.protocol.link_frames import Counters
 from molxbar.protocol.link_model import BoardLinkModel
 from molxbar.protocol.spec import Layout
@@ -334,7 +334,7 @@ def simulate_bridge(
     check_frames(
         Layout(config),
         max_payload=max_payload(buffer_bytes),
-        slot_bytes=replay_bytes // FRAMES_IN_FLIGHT,
+        slot_bytes=replay_slot(replay_bytes),
     )
     rng = np.random.default_rng(seed)
     dut = UARTBridge(

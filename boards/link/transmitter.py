@@ -10,7 +10,14 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from molxbar.hdl.construction import checking_arguments
-from molxbar.protocol.link import COUNTERS, CRC_XOROUT, FRAMES_IN_FLIGHT, LinkStatus, max_payload
+from molxbar.protocol.link import (
+    COUNTERS,
+    CRC_XOROUT,
+    FRAMES_IN_FLIGHT,
+    LinkStatus,
+    max_payload,
+    replay_slot,
+)
 
 from .buffers import check_buffer_bytes
 from .counters import COUNTERS_LAYOUT
@@ -78,7 +85,7 @@ class LinkTransmitter(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         replay_bytes = self.replay_bytes
-        slot_bytes = replay_bytes // FRAMES_IN_FLIGHT
+        slot_bytes = replay_slot(replay_bytes)
         slot_bits = ceil_log2(slot_bytes)
         m.submodules.replay = replay = Memory(shape=8, depth=replay_bytes, init=[])
         replay_w = replay.write_port()
